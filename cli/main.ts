@@ -1,0 +1,38 @@
+import { ConfigError } from '../lib/config.ts';
+import { PolicyFileError } from '../lib/policy/load.ts';
+import { UsageError } from './usage.ts';
+
+/** `soh <command>`: each command is a small module; this file only dispatches. */
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args: string[]): Promise<number | void> }> }> = {
+  up: { summary: 'start the four nodes and the gateway locally (dev mode, synthetic data)', load: () => import('./up.ts') },
+  gateway: { summary: 'run the gateway (configured by SOH_* env / SOH_GATEWAY_CONFIG)', load: () => import('./gateway.ts') },
+  node: { summary: 'run one node: soh node <politie|veilig-thuis|om|reclassering>', load: () => import('./node.ts') },
+  token: { summary: 'print a dev-issuer token: --org O --role R --purpose P [--case-ref C] [--ttl S]', load: () => import('./token.ts') },
+  seed: { summary: '(re)generate synthetic data for all nodes: [--persons N] [--seed S]', load: () => import('./seed.ts') },
+  import: { summary: "load NDJSON records into one node's store: soh import <node> FILE.ndjson", load: () => import('./import.ts') },
+  audit: { summary: 'verify audit chains and signed heads: soh audit verify [--component C]', load: () => import('./audit.ts') },
+  policy: { summary: 'soh policy check | soh policy explain [--purpose P]', load: () => import('./policy.ts') },
+  bench: { summary: 'benchmark the gateway against baselines (see bench/README)', load: () => import('../bench/run.ts') },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
+  return ['usage: soh <command> [options]', '', ...Object.entries(COMMANDS).map(([name, { summary }]) => `  ${name.padEnd(width)}  ${summary}`)].join('\n');
+}
+
+const [name, ...args] = process.argv.slice(2);
+const command = name ? COMMANDS[name] : undefined;
+if (!command) {
+  console.error(usage());
+  process.exit(name && name !== '--help' && name !== 'help' ? 2 : 0);
+}
+try {
+  const code = await (await command.load()).run(args);
+  if (typeof code === 'number') process.exitCode = code;
+} catch (error) {
+  if (error instanceof PolicyFileError || error instanceof ConfigError || error instanceof UsageError) {
+    console.error(`soh ${name}: ${error.message}`);
+    process.exit(error instanceof UsageError ? 2 : 1);
+  }
+  throw error;
+}

@@ -1,0 +1,27 @@
+import { dataDir } from '../lib/config.ts';
+import { signDevToken } from '../lib/dev-issuer.ts';
+import { parseOptions, positiveInt, UsageError } from './usage.ts';
+
+/** `soh token`: a token from the local dev issuer, for a gateway running in dev mode (`npm start`). */
+export async function run(args: string[]): Promise<void> {
+  const { values } = parseOptions(args, {
+    org: { type: 'string' },
+    role: { type: 'string', multiple: true },
+    purpose: { type: 'string' },
+    'case-ref': { type: 'string' },
+    ttl: { type: 'string' },
+    sub: { type: 'string' },
+  });
+  if (!values.org || !values.role?.length || !values.purpose) {
+    throw new UsageError('soh token --org O --role R [--role R2] --purpose P [--case-ref C] [--ttl SECONDS] [--sub S]');
+  }
+  const token = await signDevToken(dataDir(), {
+    org: values.org,
+    roles: values.role,
+    purpose: values.purpose,
+    ...(values['case-ref'] ? { caseRef: values['case-ref'] } : {}),
+    ...(values.sub ? { sub: values.sub } : {}),
+    ttlSeconds: positiveInt(values.ttl, 'ttl', 900),
+  });
+  process.stdout.write(`${token}\n`);
+}

@@ -1,0 +1,173 @@
+import type { Tracer } from '@opentelemetry/api';
+import { type GraphQLSchema, execute, parse } from 'graphql';
+import { openAuditReader } from '../../lib/audit/log.ts';
+import { type AccessFilter, AuditReader, type StoredRecord } from '../../lib/audit/query.ts';
+import type { GatewayAccessRecord, ProcessingRecord } from '../../lib/audit/records.ts';
+import { isValidBsn } from '../../lib/bsn.ts';
+import type { Clock } from '../../lib/clock.ts';
+import { sohError } from '../../lib/errors.ts';
+import { PARTNER_INFO, type Partner, partnerOfOrg } from '../../lib/partners.ts';
+import { isDateTime } from '../../lib/records.ts';
+import type { SubjectRefFn } from '../../lib/subject-ref.ts';
+import { VERSION } from '../../lib/telemetry.ts';
+import type { GatewayContext } from '../request-state.ts';
+
+interface AccessLogArgs {
+  filter: { traceId?: string | null; subjectBsn?: string | null; purpose?: string | null; requesterSub?: string | null; from?: string | null; to?: string | null };
+  first?: number | null;
+  after?: string | null;
+}
+
+const TRACE_ID = /^[0-9a-f]{32}$/;
+
+function toFilter(args: AccessLogArgs, subjectRef: SubjectRefFn): AccessFilter {
+  const { traceId, subjectBsn, purpose, requesterSub, from, to } = args.filter;
+  const narrowed = Boolean(traceId || subjectBsn || purpose || (requesterSub && from && to));
+  if (!narrowed) {
+    throw sohError('BAD_USER_INPUT', 'The filter must name traceId, subjectBsn or purpose, or requesterSub together with from and to.');
+  }
+  if (traceId && !TRACE_ID.test(traceId)) throw sohError('BAD_USER_INPUT', 'traceId must be 32 lower-case hex digits.');
+  if (subjectBsn && !isValidBsn(subjectBsn)) throw sohError('BAD_USER_INPUT', 'subjectBsn is not a valid BSN.');
+  for (const [name, value] of [['from', from], ['to', to]] as const) {
+    if (value && !isDateTime(value)) throw sohError('BAD_USER_INPUT', `${name} must be an RFC 3339 date-time with offset.`);
+  }
+  return {
+    ...(traceId ? { traceId } : {}),
+    ...(subjectBsn ? { subjectRef: subjectRef(subjectBsn) } : {}),
+    ...(purpose ? { purpose } : {}),
+    ...(requesterSub ? { requesterSub } : {}),
+    ...(from ? { from: Date.parse(from) } : {}),
+    ...(to ? { to: Date.parse(to) } : {}),
+  };
+}
+
+const encodeCursor = (seq: number) => Buffer.from(`seq:${seq}`).toString('base64url');
+function decodeCursor(cursor: string): number {
+  const match = /^seq:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match) throw sohError('BAD_USER_INPUT', 'after is not a cursor from this access log.');
+  return Number(match[1]);
+}
+
+function processingRecordView(record: ProcessingRecord, chainValid: boolean) {
+  return {
+    component: record.resource.component,
+    name: record.name,
+    traceId: record.trace_id,
+    spanId: record.span_id,
+    parentSpanId: record.parent_span_id,
+    startTime: new Date(record.start_time).toISOString(),
+    endTime: new Date(record.end_time).toISOString(),
+    statusCode: record.status_code,
+    attributes: record.attributes,
+    chainValid,
+  };
+}
+
+/**
+ * `accessLog` (DESIGN §5, §7): the gateway's access records matching a narrowing filter, newest
+ * first, paged by cursor, each with every component's processing records of that trace. An
+ * officer sees a request only when their organisation was the requester or a provider.
+ */
+export function createAccessLogResolver(deps: {
+  auditFile: string;
+  stitched: GraphQLSchema;
+  subjectRef: SubjectRefFn;
+  clock: Clock;
+  tracer: Tracer;
+}) {
+  let reader: AuditReader | null = null;
+  const nodeQuery = parse(
+    `query Records($traceIds: [String!]!) { ${PARTNER_INFO.map(
+      (info) => `${info.personField}: ${info.personField}_processingRecords(traceIds: $traceIds) { component name traceId spanId parentSpanId startTime endTime statusCode attributes chainValid }`,
+    ).join(' ')} }`,
+  );
+
+  return async (_root: unknown, args: AccessLogArgs, { state }: GatewayContext) => {
+    const filter = toFilter(args, deps.subjectRef);
+    const first = args.first ?? 25;
+    if (!Number.isInteger(first) || first < 1 || first > 1000) throw sohError('BAD_USER_INPUT', 'first must be between 1 and 1000.');
+    const beforeSeq = args.after ? decodeCursor(args.after) : null;
+    const caller = state.caller!;
+    reader ??= new AuditReader(openAuditReader(deps.auditFile));
+    const officerPartner = partnerOfOrg(caller.org);
+    const rows = reader.accessTraces(filter, { org: caller.org, partner: officerPartner }, first + 1, beforeSeq);
+    const page = rows.slice(0, first);
+
+    if (filter.subjectRef) {
+      state.processing.push({
+        type: 'processing',
+        trace_id: state.span.spanContext().traceId,
+        span_id: state.span.spanContext().spanId,
+        parent_span_id: null,
+        name: 'accessLog',
+        start_time: state.startTime,
+        end_time: deps.clock.now(),
+        status_code: 'UNSET',
+        foreign_operation: state.foreign,
+        resource: { component: 'gateway', version: VERSION },
+        attributes: {
+          'dpl.core.processing_activity_id': state.purpose!.processingActivity,
+          'dpl.core.data_subject_id': filter.subjectRef,
+          'dpl.core.data_subject_id_type': 'bsn-ref',
+          'soh.requests_returned': page.length,
+        },
+      });
+    }
+
+    const traceIds = [...new Set(page.map((row) => row.traceId))];
+    const nodeRecords = new Map<string, ReturnType<typeof processingRecordView>[]>();
+    if (traceIds.length > 0) {
+      const result = await execute({
+        schema: deps.stitched,
+        document: nodeQuery,
+        variableValues: { traceIds },
+        contextValue: { caller, deadline: state.deadline, span: state.span },
+      });
+      const data = (result.data ?? {}) as Record<string, ReturnType<typeof processingRecordView>[] | null>;
+      for (const info of PARTNER_INFO) {
+        const records = data[info.personField];
+        if (!records) {
+          state.partnerErrors.push(
+            sohError('PARTNER_UNAVAILABLE', `${info.partner} did not return its processing records.`, { partner: info.partner }),
+          );
+          continue;
+        }
+        for (const record of records) {
+          const list = nodeRecords.get(record.traceId) ?? [];
+          list.push(record);
+          nodeRecords.set(record.traceId, list);
+        }
+      }
+    }
+
+    const edges = page.map((row) => {
+      const access = reader!.accessRecord(row.seq) as StoredRecord & GatewayAccessRecord;
+      const own = reader!
+        .recordsOfTrace(row.traceId)
+        .filter(({ record }) => record.type === 'processing')
+        .map(({ record, chainValid }) => processingRecordView(record as ProcessingRecord, chainValid));
+      const records = [...own, ...(nodeRecords.get(row.traceId) ?? [])].sort((a, b) => a.startTime.localeCompare(b.startTime));
+      return {
+        cursor: encodeCursor(row.seq),
+        node: {
+          traceId: access.trace_id,
+          time: access.time,
+          requester: access.requester,
+          purpose: access.purpose,
+          processingActivity: access.processingActivity,
+          legalBasis: access.legalBasis,
+          caseRef: access.caseRef,
+          operation: access.operation.name ?? (access.operation.fields.filter((f) => f.startsWith('Query.')).join(',') || 'anonymous'),
+          decision: access.decision,
+          outcome: access.outcome,
+          partners: access.partners as { partner: Partner; status: string }[],
+          records,
+        },
+      };
+    });
+    return {
+      edges,
+      pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null },
+    };
+  };
+}

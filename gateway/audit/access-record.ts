@@ -1,0 +1,42 @@
+import type { ExecutionResult } from 'graphql';
+import type { GatewayAccessRecord } from '../../lib/audit/records.ts';
+import type { Clock } from '../../lib/clock.ts';
+import { errorCode } from '../../lib/errors.ts';
+import { PARTNERS } from '../../lib/partners.ts';
+import type { GatewayRequestState } from '../request-state.ts';
+
+/**
+ * The one access record the gateway writes per request (DESIGN §7), denied and failed requests
+ * included: who asked, under which purpose and legal basis, what the policy decided and by which
+ * rule, and what each partner answered. Never a BSN.
+ */
+export function gatewayAccessRecord(state: GatewayRequestState, result: ExecutionResult, policyRevision: string, clock: Clock): GatewayAccessRecord {
+  const caller = state.caller;
+  const purpose = state.purpose;
+  const failedWhole = result.data == null && (result.errors?.length ?? 0) > 0;
+  const code = state.denial?.code ?? (failedWhole ? (errorCode(result.errors![0]) ?? 'INTERNAL') : null);
+  const internal = code === 'INTERNAL' || code === 'AUDIT_UNAVAILABLE';
+  const outcome: GatewayAccessRecord['outcome'] =
+    internal ? 'ERROR'
+    : code ? 'DENIED'
+    : [...state.partners.values()].includes('UNAVAILABLE') ? 'PARTIAL'
+    : 'ALLOWED';
+  return {
+    type: 'access',
+    component: 'gateway',
+    trace_id: state.span.spanContext().traceId,
+    time: new Date(state.startTime).toISOString(),
+    requester: { org: caller?.org ?? 'unknown', sub: caller?.sub ?? 'unknown', roles: caller?.roles ?? [] },
+    purpose: caller?.purpose ?? 'unknown',
+    processingActivity: purpose?.processingActivity ?? 'unknown',
+    legalBasis: purpose?.legalBasis ?? 'unknown',
+    caseRef: caller?.caseRef ?? null,
+    operation: { name: state.operation.name, documentHash: state.operation.documentHash, fields: state.operation.fields },
+    decision: code && !internal ? `DENY:${code}` : 'ALLOW',
+    rule: state.denial?.rule ?? (purpose ? `${purpose.file}: allow` : 'none'),
+    policyRevision,
+    outcome,
+    partners: PARTNERS.filter((partner) => state.partners.has(partner)).map((partner) => ({ partner, status: state.partners.get(partner)! })),
+    providers: PARTNERS.filter((partner) => state.providers.has(partner)),
+  };
+}

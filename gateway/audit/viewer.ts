@@ -1,0 +1,23 @@
+import { readFileSync } from 'node:fs';
+import type { Plugin } from 'graphql-yoga';
+
+/** The audit viewer page for privacy officers (GET /audit): static HTML that queries accessLog. */
+export function useAuditViewer(): Plugin {
+  let page: string | null = null;
+  return {
+    onRequest({ url, request, endResponse }) {
+      if (url.pathname !== '/audit' || request.method !== 'GET') return;
+      page ??= readFileSync(new URL('./viewer.html', import.meta.url), 'utf8');
+      endResponse(
+        new Response(page, {
+          headers: {
+            'content-type': 'text/html; charset=utf-8',
+            'content-security-policy': "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self'",
+            'referrer-policy': 'no-referrer',
+            'x-content-type-options': 'nosniff',
+          },
+        }),
+      );
+    },
+  };
+}

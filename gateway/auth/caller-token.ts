@@ -1,0 +1,129 @@
+import { readFileSync } from 'node:fs';
+import {
+  type JWTVerifyGetKey,
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  jwtVerify,
+} from 'jose';
+import { z } from 'zod';
+import type { Clock } from '../../lib/clock.ts';
+import { unauthenticated } from '../../lib/errors.ts';
+import { orgMatches } from '../../lib/policy/load.ts';
+
+/** Who is asking, as their organisation's identity provider vouches for it (DESIGN §4). */
+export interface Caller {
+  iss: string;
+  sub: string;
+  org: string;
+  roles: string[];
+  purpose: string;
+  caseRef: string | null;
+  jti: string;
+}
+
+export interface TrustedIssuer {
+  issuer: string;
+  /** Organisation ids or patterns (`veilig-thuis-*`, `*`) this issuer may speak for. */
+  orgs: string[];
+  keys: JWTVerifyGetKey;
+  /** Accept `typ: JWT` besides `at+jwt` for an issuer that cannot set the RFC 9068 type. */
+  acceptJwtTyp: boolean;
+}
+
+export interface CallerTokenPolicy {
+  audience: string;
+  maxTokenBytes: number;
+  clockToleranceSeconds: number;
+  maxTokenAgeSeconds: number;
+}
+
+/** RFC 8725 §3.1: an explicit allow-list; never `none`, never HMAC (a public key must not become a shared secret). */
+export const ALLOWED_ALGORITHMS = ['ES256', 'EdDSA', 'PS256', 'RS256'];
+
+const claims = z.object({
+  sub: z.string().min(1).max(256),
+  org: z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'org must be an organisation id'),
+  roles: z.array(z.string().min(1).max(128)).min(1).max(32),
+  purpose: z.string().min(1).max(128),
+  case_ref: z.string().max(256).optional(),
+  jti: z.string().min(1).max(256),
+});
+
+export function issuerKeys(source: { jwksUrl?: string; jwksFile?: string }): JWTVerifyGetKey {
+  if (source.jwksFile) return createLocalJWKSet(JSON.parse(readFileSync(source.jwksFile, 'utf8')));
+  if (source.jwksUrl) return createRemoteJWKSet(new URL(source.jwksUrl));
+  throw new Error('an issuer needs jwksUrl or jwksFile');
+}
+
+function typAllowed(typ: unknown, issuer: TrustedIssuer): boolean {
+  if (typeof typ !== 'string') return false;
+  // RFC 9068 §2.1: "at+jwt"; media types compare case-insensitively and may carry "application/".
+  const normalised = typ.toLowerCase().replace(/^application\//, '');
+  return normalised === 'at+jwt' || (issuer.acceptJwtTyp && normalised === 'jwt');
+}
+
+/** Verifies a caller's bearer token: size cap, algorithm and type allow-lists, issuer, keys, claims. */
+export function callerTokenVerifier(issuers: readonly TrustedIssuer[], policy: CallerTokenPolicy, clock: Clock) {
+  const byIssuer = new Map(issuers.map((issuer) => [issuer.issuer, issuer]));
+  return async (authorization: string | null): Promise<Caller> => {
+    if (!authorization) throw unauthenticated('no bearer token');
+    const match = /^Bearer[ ]+([^ ]+)$/i.exec(authorization);
+    if (!match) throw unauthenticated('the Authorization header is not "Bearer <token>"');
+    const token = match[1]!;
+    if (token.length > policy.maxTokenBytes) throw unauthenticated('the token is larger than allowed');
+    let header: ReturnType<typeof decodeProtectedHeader>;
+    let unverified: ReturnType<typeof decodeJwt>;
+    try {
+      header = decodeProtectedHeader(token);
+      unverified = decodeJwt(token);
+    } catch {
+      throw unauthenticated('the token is not a compact JWS');
+    }
+    if (typeof header.alg !== 'string' || !ALLOWED_ALGORITHMS.includes(header.alg)) {
+      throw unauthenticated('the token algorithm is not allowed');
+    }
+    const issuer = typeof unverified.iss === 'string' ? byIssuer.get(unverified.iss) : undefined;
+    if (!issuer) throw unauthenticated('the token issuer is not trusted');
+    if (!typAllowed(header.typ, issuer)) throw unauthenticated('the token type must be at+jwt');
+    let payload: unknown;
+    try {
+      ({ payload } = await jwtVerify(token, issuer.keys, {
+        issuer: issuer.issuer,
+        audience: policy.audience,
+        algorithms: ALLOWED_ALGORITHMS,
+        clockTolerance: policy.clockToleranceSeconds,
+        maxTokenAge: policy.maxTokenAgeSeconds,
+        requiredClaims: ['exp', 'iat', 'jti', 'sub'],
+        currentDate: new Date(clock.now()),
+      }));
+    } catch (error) {
+      throw unauthenticated(verificationReason(error));
+    }
+    const parsed = claims.safeParse(payload);
+    if (!parsed.success) throw unauthenticated(`the token lacks a valid ${parsed.error.issues[0]?.path.join('.') ?? 'claim'} claim`);
+    const { sub, org, roles, purpose, case_ref, jti } = parsed.data;
+    if (!issuer.orgs.some((pattern) => orgMatches(pattern, org))) {
+      throw unauthenticated('the token issuer may not speak for this organisation');
+    }
+    return { iss: issuer.issuer, sub, org, roles, purpose, caseRef: case_ref ?? null, jti };
+  };
+}
+
+function verificationReason(error: unknown): string {
+  const code = (error as { code?: string }).code;
+  const claim = (error as { claim?: string }).claim;
+  switch (code) {
+    case 'ERR_JWT_EXPIRED':
+      return 'the token has expired';
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      return claim ? `the token's ${claim} claim is not acceptable` : 'a token claim is not acceptable';
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return 'the token signature does not verify';
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+      return 'no key of the issuer matches the token';
+    default:
+      return 'the token does not verify';
+  }
+}

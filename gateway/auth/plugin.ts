@@ -1,0 +1,21 @@
+import type { Plugin } from 'graphql-yoga';
+import type { GatewayRequestState } from '../request-state.ts';
+import type { Caller } from './caller-token.ts';
+
+/** Verifies the caller's token before the document is even parsed (401 on any failure). */
+export function useCallerAuthentication(options: {
+  states: WeakMap<Request, GatewayRequestState>;
+  verify(authorization: string | null): Promise<Caller>;
+}): Plugin {
+  return {
+    async onRequestParse({ request }) {
+      const state = options.states.get(request)!;
+      try {
+        state.caller = await options.verify(request.headers.get('authorization'));
+      } catch (error) {
+        state.denial = { code: 'UNAUTHENTICATED', rule: (error as { extensions?: { reason?: string } }).extensions?.reason ?? 'token' };
+        throw error;
+      }
+    },
+  };
+}

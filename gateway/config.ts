@@ -1,0 +1,70 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError, dataDir, flag, parseConfig, policyDir, port } from '../lib/config.ts';
+import { NODE_IDS } from '../lib/partners.ts';
+
+const issuer = z.strictObject({
+  issuer: z.string().min(1),
+  orgs: z.array(z.string().min(1)).min(1),
+  jwksUrl: z.url().optional(),
+  jwksFile: z.string().optional(),
+  acceptJwtTyp: z.boolean().default(false),
+}).refine((value) => Boolean(value.jwksUrl) !== Boolean(value.jwksFile), { message: 'exactly one of jwksUrl or jwksFile' });
+
+export const gatewayConfig = z.strictObject({
+  port: port.default(4000),
+  host: z.string().default('127.0.0.1'),
+  dataDir: z.string(),
+  policyDir: z.string(),
+  dev: z.boolean().default(false),
+  audience: z.string().min(1).default('soh-gateway'),
+  maxTokenBytes: z.number().int().min(512).max(16_384).default(8_192),
+  clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
+  maxTokenAgeSeconds: z.number().int().min(60).default(3_600),
+  caseRefPattern: z.string().default('^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$'),
+  deadlineMs: z.number().int().min(50).max(30_000).default(1_500),
+  nodes: z.strictObject(Object.fromEntries(NODE_IDS.map((id, index) => [id, z.url().default(`http://127.0.0.1:${4101 + index}`)])) as Record<(typeof NODE_IDS)[number], z.ZodDefault<z.ZodURL>>),
+  issuers: z.array(issuer).default([]),
+  auditMaxBytes: z.number().int().positive().optional(),
+  nodeConnections: z.number().int().min(1).max(1024).default(32),
+});
+export type GatewayConfig = z.infer<typeof gatewayConfig>;
+
+const number = (value: string | undefined) => (value === undefined ? undefined : Number(value));
+
+/**
+ * Gateway settings: an optional YAML/JSON file (SOH_GATEWAY_CONFIG) for issuers and node URLs,
+ * overridden by environment variables. Unknown keys and bad values stop start-up by name.
+ */
+export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const file = env['SOH_GATEWAY_CONFIG'];
+  let fromFile: Record<string, unknown> = {};
+  if (file) {
+    try {
+      fromFile = (parseYaml(readFileSync(file, 'utf8')) ?? {}) as Record<string, unknown>;
+    } catch (error) {
+      throw new ConfigError(`cannot read SOH_GATEWAY_CONFIG ${file}: ${(error as Error).message}`);
+    }
+  }
+  const nodes = { ...(fromFile['nodes'] as Record<string, string> | undefined) };
+  for (const id of NODE_IDS) {
+    const url = env[`SOH_NODE_URL_${id.toUpperCase().replace('-', '_')}`];
+    if (url) nodes[id] = url;
+  }
+  const overrides = Object.fromEntries(
+    Object.entries({
+      port: env['SOH_GATEWAY_PORT'],
+      host: env['SOH_GATEWAY_HOST'],
+      audience: env['SOH_GATEWAY_AUDIENCE'],
+      deadlineMs: number(env['SOH_DEADLINE_MS']),
+      auditMaxBytes: number(env['SOH_AUDIT_MAX_BYTES']),
+      dev: env['SOH_DEV'] === undefined ? undefined : flag.parse(env['SOH_DEV']),
+    }).filter(([, value]) => value !== undefined),
+  );
+  return parseConfig(
+    gatewayConfig,
+    { ...fromFile, ...overrides, nodes, dataDir: dataDir(env), policyDir: policyDir(env) },
+    file ? `${file} and the environment` : 'the environment (SOH_GATEWAY_*)',
+  );
+}

@@ -1,0 +1,36 @@
+import type { Clock } from '../../lib/clock.ts';
+
+/** One deadline per request, shared by every node call of that request, retries included (DESIGN §2). */
+export class Deadline {
+  readonly at: number;
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly clock: Clock,
+    budgetMs: number,
+  ) {
+    this.at = clock.now() + budgetMs;
+    this.timer = setTimeout(() => this.controller.abort(new DeadlineExceeded()), budgetMs);
+    this.timer.unref();
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  remainingMs(): number {
+    return Math.max(0, this.at - this.clock.now());
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+export class DeadlineExceeded extends Error {
+  override name = 'DeadlineExceeded';
+  constructor() {
+    super('the request deadline passed');
+  }
+}

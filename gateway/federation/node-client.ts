@@ -1,0 +1,107 @@
+import { SpanKind, SpanStatusCode, type Tracer, context as otelContext, propagation, trace } from '@opentelemetry/api';
+import type { ExecutionRequest, ExecutionResult, Executor } from '@graphql-tools/utils';
+import { type DocumentNode, print } from 'graphql';
+import { Pool } from 'undici';
+import type { Clock } from '../../lib/clock.ts';
+import type { Caller } from '../auth/caller-token.ts';
+import type { DownstreamTokens } from '../auth/downstream-token.ts';
+import { CircuitBreaker } from './breaker.ts';
+import type { Deadline } from './deadline.ts';
+
+/** What a node call needs from the request it serves. */
+export interface NodeCallContext {
+  caller: Caller;
+  deadline: Deadline;
+  /** The gateway's request span: node calls are its children. */
+  span: import('@opentelemetry/api').Span;
+}
+
+export class NodeUnavailable extends Error {
+  override name = 'NodeUnavailable';
+  constructor(
+    readonly nodeId: string,
+    readonly reason: string,
+  ) {
+    super(`node ${nodeId} is unavailable: ${reason}`);
+  }
+}
+
+const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+const printed = new WeakMap<DocumentNode, string>();
+
+/**
+ * The HTTP client for one node: a keep-alive undici pool, the request's shared deadline, one
+ * retry on a dropped connection while time remains, a circuit breaker, the downstream token and
+ * W3C trace context. It is the executor the stitched schema delegates through.
+ */
+export class NodeClient {
+  readonly breaker: CircuitBreaker;
+  private readonly pool: Pool;
+
+  constructor(
+    readonly nodeId: string,
+    readonly url: string,
+    private readonly deps: { tokens: DownstreamTokens; tracer: Tracer; clock: Clock; connections?: number },
+  ) {
+    this.pool = new Pool(url, { connections: deps.connections ?? 32, pipelining: 1, keepAliveTimeout: 60_000 });
+    this.breaker = new CircuitBreaker(deps.clock);
+  }
+
+  readonly executor: Executor = async (request: ExecutionRequest) => {
+    const call = request.context as NodeCallContext;
+    if (!this.breaker.allow()) throw new NodeUnavailable(this.nodeId, 'circuit open');
+    let query = printed.get(request.document);
+    if (!query) printed.set(request.document, (query = print(request.document)));
+    const body = JSON.stringify({ query, variables: request.variables });
+    const parent = trace.setSpan(otelContext.active(), call.span);
+    const span = this.deps.tracer.startSpan(`node.call ${this.nodeId}`, { kind: SpanKind.CLIENT, attributes: { 'soh.node': this.nodeId } }, parent);
+    try {
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        accept: 'application/graphql-response+json, application/json',
+        authorization: `Bearer ${await this.deps.tokens.mint(this.nodeId, call.caller)}`,
+      };
+      propagation.inject(trace.setSpan(parent, span), headers);
+      const result = await this.send(headers, body, call.deadline);
+      this.breaker.success();
+      return result;
+    } catch (error) {
+      this.breaker.failure();
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).name });
+      throw error instanceof NodeUnavailable ? error : new NodeUnavailable(this.nodeId, (error as Error).name);
+    } finally {
+      span.end();
+    }
+  };
+
+  private async send(headers: Record<string, string>, body: string, deadline: Deadline): Promise<ExecutionResult> {
+    for (let attempt = 1; ; attempt++) {
+      const remaining = deadline.remainingMs();
+      if (remaining <= 0) throw new NodeUnavailable(this.nodeId, 'deadline passed');
+      try {
+        const response = await this.pool.request({
+          method: 'POST',
+          path: '/graphql',
+          headers,
+          body,
+          signal: deadline.signal,
+          headersTimeout: remaining,
+          bodyTimeout: remaining,
+        });
+        const text = await response.body.text();
+        if (response.statusCode >= 500) throw new NodeUnavailable(this.nodeId, `HTTP ${response.statusCode}`);
+        const result = JSON.parse(text) as ExecutionResult;
+        if (response.statusCode !== 200 && !result.errors?.length) throw new NodeUnavailable(this.nodeId, `HTTP ${response.statusCode}`);
+        return result;
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        if (attempt < 2 && code && RETRYABLE.has(code) && deadline.remainingMs() > 50) continue;
+        throw error;
+      }
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}

@@ -1,0 +1,81 @@
+import { type DocumentNode, type GraphQLSchema, execute, parse } from 'graphql';
+import { PARTNER_INFO, type Partner, partnerInfo } from '../../lib/partners.ts';
+import type { NodeCallContext } from './node-client.ts';
+
+/** What one partner said about one person: a record, nothing (not known), or no answer. */
+export type PartnerAnswer =
+  | { partner: Partner; answered: true; record: NodeRecord | null }
+  | { partner: Partner; answered: false; reason: string };
+
+export interface NodeRecord {
+  contact?: Record<string, string | null> | null;
+  bans?: NodeBan[];
+}
+
+export interface NodeBan {
+  id: string;
+  kind: 'CONTACT' | 'LOCATION' | 'HOUSE';
+  status: string;
+  statusChangedAt: string | null;
+  validFrom: string;
+  validUntil: string | null;
+  protectedBsns?: string[];
+  protectsCounterpart?: boolean | null;
+  violatedAt?: boolean | null;
+  [field: string]: unknown;
+}
+
+export interface PersonArgs {
+  at: string;
+  location?: { lat: number; lon: number } | null;
+  counterpartBsn?: string | null;
+}
+
+/**
+ * Reads the stitched `Person` for one BSN from the given partners, asking each node only for the
+ * node-API selection the caller's purpose and query need. Documents are built once per
+ * (partners, selection) and reused.
+ */
+export class PersonFetcher {
+  private readonly documents = new Map<string, DocumentNode>();
+
+  constructor(private readonly stitched: GraphQLSchema) {}
+
+  async fetch(bsn: string, partners: readonly Partner[], selection: string, args: PersonArgs, call: NodeCallContext): Promise<PartnerAnswer[]> {
+    const result = await execute({
+      schema: this.stitched,
+      document: this.document(partners, selection),
+      variableValues: { bsn, at: args.at, location: args.location ?? null, counterpartBsn: args.counterpartBsn ?? null },
+      contextValue: call,
+    });
+    const person = (result.data?.["person"] ?? null) as Record<string, NodeRecord | null> | null;
+    const failed = new Map<string, string>();
+    for (const error of result.errors ?? []) {
+      const field = error.path?.[1];
+      const reason = (error.originalError as { reason?: string } | undefined)?.reason ?? error.extensions?.['code'] ?? 'error';
+      if (typeof field === 'string' && !failed.has(field)) failed.set(field, String(reason));
+      else if (field === undefined) for (const partner of partners) failed.set(partnerInfo(partner).personField, 'error');
+    }
+    return partners.map((partner) => {
+      const { personField } = partnerInfo(partner);
+      const reason = failed.get(personField) ?? (person ? undefined : 'no answer');
+      if (reason !== undefined) return { partner, answered: false, reason };
+      return { partner, answered: true, record: person![personField] ?? null };
+    });
+  }
+
+  private document(partners: readonly Partner[], selection: string): DocumentNode {
+    const key = `${partners.join(',')}|${selection}`;
+    let document = this.documents.get(key);
+    if (!document) {
+      const fields = PARTNER_INFO.filter((info) => partners.includes(info.partner)).map(
+        (info) => `${info.personField}(at: $at, location: $location, counterpartBsn: $counterpartBsn) { __typename ${selection} }`,
+      );
+      document = parse(
+        `query Person($bsn: String!, $at: DateTime!, $location: GeoPointInput, $counterpartBsn: String) { person(bsn: $bsn) { ${fields.join(' ')} } }`,
+      );
+      this.documents.set(key, document);
+    }
+    return document;
+  }
+}

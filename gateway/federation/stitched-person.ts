@@ -1,0 +1,72 @@
+import { batchDelegateToSchema } from '@graphql-tools/batch-delegate';
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import { stitchSchemas } from '@graphql-tools/stitch';
+import type { SubschemaConfig } from '@graphql-tools/delegate';
+import { RenameRootFields } from '@graphql-tools/wrap';
+import type { GraphQLSchema } from 'graphql';
+import { DateTimeScalar, JSONScalar } from '../../lib/graphql/scalars.ts';
+import { PARTNER_INFO, type Partner } from '../../lib/partners.ts';
+import { schemaSource } from '../../lib/schemas.ts';
+import type { SubjectRefFn } from '../../lib/subject-ref.ts';
+import type { NodeClient } from './node-client.ts';
+
+/**
+ * The internal stitched schema: a `Person` keyed by BSN with one field per node, each resolved by
+ * batched delegation to that node's `records` query, so that all persons asked for in one round
+ * go to each node in one request. Each node's root fields are prefixed with its Person field
+ * (`politie_records`) because every node speaks the same API.
+ *
+ * Never exposed: the public API (schemas/gateway.graphql) reads it through `PersonFetcher`.
+ */
+export function buildStitchedPerson(clients: ReadonlyMap<Partner, NodeClient>, subjectRef: SubjectRefFn): GraphQLSchema {
+  const nodeSchema = makeExecutableSchema({ typeDefs: schemaSource('node'), resolvers: { DateTime: DateTimeScalar, JSON: JSONScalar } });
+  const personSchema = makeExecutableSchema({
+    typeDefs: /* GraphQL */ `
+      type Query { person(bsn: String!): Person }
+      type Person { bsn: String! }
+    `,
+    resolvers: { Query: { person: (_root: unknown, { bsn }: { bsn: string }) => ({ bsn }) } },
+  });
+
+  const subschemas = new Map<Partner, SubschemaConfig>();
+  for (const info of PARTNER_INFO) {
+    const client = clients.get(info.partner);
+    if (!client) continue;
+    subschemas.set(info.partner, {
+      name: info.nodeId,
+      schema: nodeSchema,
+      executor: client.executor,
+      transforms: [new RenameRootFields((_operation, name) => `${info.personField}_${name}`)],
+    });
+  }
+
+  const personFields = PARTNER_INFO.filter((info) => subschemas.has(info.partner));
+  return stitchSchemas({
+    subschemas: [personSchema, ...subschemas.values()],
+    typeDefs: /* GraphQL */ `
+      extend type Person {
+        ${personFields.map((info) => `${info.personField}(at: DateTime!, location: GeoPointInput, counterpartBsn: String): NodeRecord`).join('\n')}
+      }
+    `,
+    resolvers: {
+      Person: Object.fromEntries(
+        personFields.map((info) => [
+          info.personField,
+          {
+            selectionSet: '{ bsn }',
+            resolve: (person: { bsn: string }, args: Record<string, unknown>, context: unknown, resolveInfo: never) =>
+              batchDelegateToSchema({
+                schema: subschemas.get(info.partner)! as never,
+                operation: 'query' as never,
+                fieldName: `${info.personField}_records`,
+                key: person.bsn,
+                argsFromKeys: (bsns: readonly string[]) => ({ bsns, subjectRefs: bsns.map(subjectRef), ...args }),
+                context,
+                info: resolveInfo,
+              }),
+          },
+        ]),
+      ),
+    },
+  });
+}

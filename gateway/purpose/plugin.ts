@@ -1,0 +1,136 @@
+import { createHash } from 'node:crypto';
+import { filterSchema, pruneSchema } from '@graphql-tools/utils';
+import {
+  type DocumentNode,
+  type GraphQLSchema,
+  Kind,
+  NoSchemaIntrospectionCustomRule,
+  execute,
+  getOperationAST,
+  print,
+  visit,
+} from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { type ErrorCode, errorCode, sohError } from '../../lib/errors.ts';
+import { firstForbiddenField, selectedFields } from '../../lib/policy/field-set.ts';
+import type { PolicySet } from '../../lib/policy/load.ts';
+import type { GatewayRequestState } from '../request-state.ts';
+import { admitPurpose } from './purpose-gate.ts';
+
+interface DocumentFacts {
+  fields: string[];
+  hash: string;
+  introspection: boolean;
+  /** purpose id → first field outside it (null: inside). */
+  decisions: Map<string, string | null>;
+}
+
+/** SHA-256 of the document with every literal replaced by a placeholder: the query's shape, no values. */
+function documentHash(document: DocumentNode): string {
+  const shape = visit(document, {
+    StringValue: () => ({ kind: Kind.STRING, value: '?' }),
+    IntValue: () => ({ kind: Kind.INT, value: '0' }),
+    FloatValue: () => ({ kind: Kind.FLOAT, value: '0' }),
+    BooleanValue: () => ({ kind: Kind.BOOLEAN, value: false }),
+  });
+  return createHash('sha256').update(print(shape)).digest('hex');
+}
+
+/**
+ * Purpose binding (doelbinding) at the gateway, in the order of DESIGN §6: the token's purpose is
+ * admitted before parsing (FORBIDDEN); after validation against the full public schema every
+ * selected field must lie inside the purpose (PURPOSE_FORBIDS_FIELD, naming the first field), or
+ * the operation is rejected whole before any node is called. Field sets are compiled at start-up
+ * and decisions cached per (document, purpose). In dev mode introspection shows only the
+ * purpose's fields; otherwise it is refused.
+ */
+export function usePurposeBinding(options: {
+  states: WeakMap<Request, GatewayRequestState>;
+  policies: PolicySet;
+  caseRefPattern: RegExp;
+  schema: GraphQLSchema;
+  dev: boolean;
+}): Plugin {
+  const facts = new WeakMap<DocumentNode, DocumentFacts>();
+  const purposeSchemas = new Map<string, GraphQLSchema>();
+  if (options.dev) {
+    for (const purpose of options.policies.purposes.values()) {
+      purposeSchemas.set(
+        purpose.id,
+        pruneSchema(
+          filterSchema({
+            schema: options.schema,
+            rootFieldFilter: (_operation, field) => purpose.fields.has(`Query.${field}`),
+            objectFieldFilter: (type, field) => purpose.fields.has(`${type}.${field}`),
+          }),
+        ),
+      );
+    }
+  }
+
+  const factsOf = (schema: GraphQLSchema, document: DocumentNode): DocumentFacts => {
+    let known = facts.get(document);
+    if (!known) {
+      const fields = selectedFields(schema, document);
+      let introspection = false;
+      visit(document, {
+        Field(node) {
+          if (node.name.value === '__schema' || node.name.value === '__type') introspection = true;
+        },
+      });
+      known = { fields, hash: documentHash(document), introspection, decisions: new Map() };
+      facts.set(document, known);
+    }
+    return known;
+  };
+
+  return {
+    onRequestParse({ request }) {
+      const state = options.states.get(request)!;
+      try {
+        const { purpose } = admitPurpose(state.caller!, options.policies.purposes, options.caseRefPattern);
+        state.purpose = purpose;
+      } catch (error) {
+        const purpose = options.policies.purposes.get(state.caller!.purpose);
+        if (purpose) state.purpose = purpose;
+        state.denial = { code: 'FORBIDDEN', rule: String((error as { extensions?: { reason?: string } }).extensions?.reason) };
+        throw error;
+      }
+    },
+    onValidate({ params, context, addValidationRule }) {
+      if (!options.dev) addValidationRule(NoSchemaIntrospectionCustomRule);
+      const state = options.states.get((context as { request: Request }).request)!;
+      return ({ valid, result, setResult }) => {
+        const operation = getOperationAST(params.documentAST, (context as { params?: { operationName?: string } }).params?.operationName);
+        const known = factsOf(params.schema, params.documentAST);
+        state.operation = { name: operation?.name?.value ?? null, documentHash: known.hash, fields: known.fields };
+        if (!valid) {
+          const code: ErrorCode = errorCode(result[0]) ?? 'GRAPHQL_VALIDATION_FAILED';
+          state.denial = { code, rule: 'public schema validation' };
+          return;
+        }
+        const purpose = state.purpose!;
+        let forbidden = known.decisions.get(purpose.id);
+        if (forbidden === undefined) {
+          forbidden = firstForbiddenField(known.fields, purpose.fields);
+          known.decisions.set(purpose.id, forbidden);
+        }
+        if (forbidden) {
+          state.denial = { code: 'PURPOSE_FORBIDS_FIELD', rule: `${purpose.file}: fields` };
+          setResult([
+            sohError('PURPOSE_FORBIDS_FIELD', `${forbidden} is outside purpose ${purpose.id}.`, { field: forbidden, purpose: purpose.id }),
+          ]);
+          return;
+        }
+        state.selected = new Set(known.fields);
+      };
+    },
+    onExecute({ args, setExecuteFn }) {
+      if (!options.dev) return;
+      const known = facts.get(args.document);
+      const state = options.states.get((args.contextValue as { request: Request }).request);
+      const purposeSchema = state?.purpose ? purposeSchemas.get(state.purpose.id) : undefined;
+      if (known?.introspection && purposeSchema) setExecuteFn((executionArgs) => execute({ ...executionArgs, schema: purposeSchema }));
+    },
+  };
+}

@@ -1,0 +1,27 @@
+import { sohError } from '../../lib/errors.ts';
+import { type Purpose, orgMatches } from '../../lib/policy/load.ts';
+import type { Caller } from '../auth/caller-token.ts';
+
+/**
+ * DESIGN §6 step 1, before anything runs: the token's purpose must exist, be allowed for the
+ * caller's organisation and role, and carry a well-formed case_ref where the purpose needs one.
+ * Returns the purpose and the rule that allowed it.
+ */
+export function admitPurpose(caller: Caller, purposes: ReadonlyMap<string, Purpose>, caseRefPattern: RegExp): { purpose: Purpose; rule: string } {
+  const purpose = purposes.get(caller.purpose);
+  if (!purpose) throw forbidden('unknown purpose', caller.purpose, 'The token names an unknown purpose.');
+  const index = purpose.allow.findIndex(
+    (entry) => entry.orgs.some((pattern) => orgMatches(pattern, caller.org)) && entry.roles.some((role) => caller.roles.includes(role)),
+  );
+  if (index < 0) throw forbidden(`${purpose.file}: allow`, purpose.id, `Purpose ${purpose.id} is not allowed for this organisation and role.`);
+  if (purpose.requireCaseRef) {
+    if (!caller.caseRef) throw forbidden(`${purpose.file}: requireCaseRef`, purpose.id, `Purpose ${purpose.id} requires a case_ref claim.`);
+    if (!caseRefPattern.test(caller.caseRef)) throw forbidden('case_ref format', purpose.id, 'The case_ref claim is malformed.');
+  }
+  return { purpose, rule: `${purpose.file}: allow[${index}]` };
+}
+
+function forbidden(rule: string, purpose: string, message: string) {
+  const error = sohError('FORBIDDEN', message, { purpose, reason: rule });
+  return error;
+}

@@ -1,0 +1,40 @@
+import type { Span } from '@opentelemetry/api';
+import type { GraphQLError } from 'graphql';
+import type { ForeignOperation, ProcessingRecord } from '../lib/audit/records.ts';
+import type { ErrorCode } from '../lib/errors.ts';
+import type { Partner } from '../lib/partners.ts';
+import type { Purpose } from '../lib/policy/load.ts';
+import type { Caller } from './auth/caller-token.ts';
+import type { Deadline } from './federation/deadline.ts';
+
+export type HitStatus = 'HIT' | 'NO_HIT' | 'UNAVAILABLE';
+
+/** Everything one gateway request accumulates on its way through the plugins, for its audit records. */
+export interface GatewayRequestState {
+  startTime: number;
+  span: Span;
+  foreign: ForeignOperation | null;
+  deadline: Deadline;
+  caller: Caller | null;
+  purpose: Purpose | null;
+  operation: { name: string | null; documentHash: string | null; fields: string[] };
+  /** Public fields the document selects, as `Type.field`. */
+  selected: ReadonlySet<string>;
+  denial: { code: ErrorCode; rule: string } | null;
+  partners: Map<Partner, HitStatus>;
+  /** Partners that released data: their privacy officers may see the request. */
+  providers: Set<Partner>;
+  processing: ProcessingRecord[];
+  partnerErrors: GraphQLError[];
+}
+
+export interface GatewayContext {
+  state: GatewayRequestState;
+}
+
+/** Combines statuses when one request asks a partner more than once: UNAVAILABLE > HIT > NO_HIT. */
+export function recordPartnerStatus(state: GatewayRequestState, partner: Partner, status: HitStatus): void {
+  const previous = state.partners.get(partner);
+  if (previous === 'UNAVAILABLE' || (previous === 'HIT' && status === 'NO_HIT')) return;
+  state.partners.set(partner, status);
+}

@@ -1,0 +1,127 @@
+import { SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import type { AuditLog } from '../lib/audit/log.ts';
+import { useDurableAudit } from '../lib/audit/plugin.ts';
+import type { Clock } from '../lib/clock.ts';
+import { errorCode } from '../lib/errors.ts';
+import { maskError, useErrorContract } from '../lib/graphql/error-contract.ts';
+import { DateTimeScalar, JSONScalar } from '../lib/graphql/scalars.ts';
+import type { Partner } from '../lib/partners.ts';
+import type { PolicySet } from '../lib/policy/load.ts';
+import { schemaSource } from '../lib/schemas.ts';
+import type { SubjectRefFn } from '../lib/subject-ref.ts';
+import { VERSION } from '../lib/telemetry.ts';
+import { createAccessLogResolver } from './api/access-log.ts';
+import { usePartnerErrors } from './api/partner-errors.ts';
+import { createPersonResolvers } from './api/person-resolvers.ts';
+import { gatewayAccessRecord } from './audit/access-record.ts';
+import type { Caller } from './auth/caller-token.ts';
+import type { GatewayKeys } from './auth/gateway-keys.ts';
+import { useCallerAuthentication } from './auth/plugin.ts';
+import type { NodeClient } from './federation/node-client.ts';
+import { PersonFetcher } from './federation/person-fetcher.ts';
+import { buildStitchedPerson } from './federation/stitched-person.ts';
+import { type QueryLimits, useQueryLimits } from './limits.ts';
+import { usePurposeBinding } from './purpose/plugin.ts';
+import { useRequestScope } from './request-scope.ts';
+import type { GatewayContext, GatewayRequestState } from './request-state.ts';
+
+export interface GatewayDependencies {
+  policies: PolicySet;
+  clients: ReadonlyMap<Partner, NodeClient>;
+  keys: GatewayKeys;
+  audit: AuditLog;
+  auditFile: string;
+  verifyCaller(authorization: string | null): Promise<Caller>;
+  subjectRef: SubjectRefFn;
+  clock: Clock;
+  tracer: Tracer;
+  dev: boolean;
+  deadlineMs: number;
+  caseRefPattern: RegExp;
+  limits?: QueryLimits;
+  /** Extra routes (the audit viewer page) mounted before GraphQL. */
+  routes?: Plugin[];
+}
+
+/**
+ * The gateway: one yoga server whose cross-cutting behaviour is the plugin list below, read top
+ * to bottom in the order a request meets it.
+ */
+export function createGateway(deps: GatewayDependencies): YogaServerInstance<object, GatewayContext> {
+  const states = new WeakMap<Request, GatewayRequestState>();
+  const stitched = buildStitchedPerson(deps.clients, deps.subjectRef);
+  const person = createPersonResolvers({ fetcher: new PersonFetcher(stitched), subjectRef: deps.subjectRef, clock: deps.clock, tracer: deps.tracer });
+  const schema = makeExecutableSchema<GatewayContext>({
+    typeDefs: schemaSource('gateway'),
+    resolvers: {
+      DateTime: DateTimeScalar,
+      JSON: JSONScalar,
+      Query: {
+        hitCheck: person.hitCheck,
+        activeBans: person.activeBans,
+        contactBanned: person.contactBanned,
+        accessLog: createAccessLogResolver({ auditFile: deps.auditFile, stitched, subjectRef: deps.subjectRef, clock: deps.clock, tracer: deps.tracer }),
+      },
+    },
+  });
+
+  const plugins: Plugin[] = [
+    useHealthAndKeys(deps),
+    ...(deps.routes ?? []),
+    useRequestScope({ states, tracer: deps.tracer, clock: deps.clock, deadlineMs: deps.deadlineMs }),
+    useCallerAuthentication({ states, verify: deps.verifyCaller }),
+    usePurposeBinding({ states, policies: deps.policies, caseRefPattern: deps.caseRefPattern, schema, dev: deps.dev }),
+    useQueryLimits(deps.limits),
+    useErrorContract(),
+    usePartnerErrors(states),
+    useDurableAudit({
+      log: deps.audit,
+      recordsFor: (request, result) => {
+        const state = states.get(request);
+        if (!state) return [];
+        return [...state.processing, gatewayAccessRecord(state, result, deps.policies.revision, deps.clock)];
+      },
+      onWritten: (request, result) => {
+        const state = states.get(request);
+        if (!state) return;
+        state.deadline.dispose();
+        if (result.errors?.some((error) => errorCode(error) === 'INTERNAL')) state.span.setStatus({ code: SpanStatusCode.ERROR });
+        state.span.end();
+      },
+    }),
+  ];
+
+  return createYoga<object, GatewayContext>({
+    schema,
+    context: ({ request }) => ({ state: states.get(request)! }),
+    graphqlEndpoint: '/graphql',
+    graphiql: deps.dev ? { title: 'Samen onder Handbereik (dev)' } : false,
+    landingPage: false,
+    maskedErrors: { maskError },
+    logging: false,
+    plugins,
+  });
+}
+
+function useHealthAndKeys(deps: GatewayDependencies): Plugin {
+  return {
+    onRequest({ url, endResponse }) {
+      switch (url.pathname) {
+        case '/.well-known/jwks.json':
+          endResponse(Response.json(deps.keys.jwks(), { headers: { 'cache-control': 'public, max-age=300' } }));
+          return;
+        case '/healthz':
+          endResponse(Response.json({ status: 'ok' }));
+          return;
+        case '/readyz': {
+          const ready = deps.audit.healthy;
+          const nodes = Object.fromEntries([...deps.clients].map(([partner, client]) => [partner, client.breaker.state]));
+          endResponse(Response.json({ ready, version: VERSION, policyRevision: deps.policies.revision, nodes }, { status: ready ? 200 : 503 }));
+          return;
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,78 @@
+import { join } from 'node:path';
+import type { Server } from 'node:http';
+import { AuditLog } from '../lib/audit/log.ts';
+import { type Clock, systemClock } from '../lib/clock.ts';
+import { DEV_ISSUER, devIssuerJwks } from '../lib/dev-issuer.ts';
+import { loadOrCreateSecret } from '../lib/keys.ts';
+import { PARTNER_INFO, type Partner } from '../lib/partners.ts';
+import { loadPolicies } from '../lib/policy/load.ts';
+import { schemaShape } from '../lib/schemas.ts';
+import { subjectRefs } from '../lib/subject-ref.ts';
+import { startTelemetry } from '../lib/telemetry.ts';
+import { listen } from '../nodes/runtime/server.ts';
+import { callerTokenVerifier, issuerKeys, type TrustedIssuer } from './auth/caller-token.ts';
+import { DownstreamTokens } from './auth/downstream-token.ts';
+import { GatewayKeys } from './auth/gateway-keys.ts';
+import type { GatewayConfig } from './config.ts';
+import { NodeClient } from './federation/node-client.ts';
+import { createGateway } from './server.ts';
+import { useAuditViewer } from './audit/viewer.ts';
+import { createLocalJWKSet } from 'jose';
+
+export interface RunningGateway {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Starts the gateway from its configuration: keys, policies, node clients, audit log, HTTP. */
+export async function startGateway(config: GatewayConfig, clock: Clock = systemClock): Promise<RunningGateway> {
+  const home = join(config.dataDir, 'gateway');
+  const policies = loadPolicies(config.policyDir, { gateway: schemaShape('gateway'), node: schemaShape('node') });
+  const keys = new GatewayKeys(config.dataDir);
+  const tracer = startTelemetry('gateway');
+  const tokens = new DownstreamTokens(keys, clock);
+  const clients = new Map<Partner, NodeClient>(
+    PARTNER_INFO.map((info) => [info.partner, new NodeClient(info.nodeId, config.nodes[info.nodeId], { tokens, tracer, clock, connections: config.nodeConnections })]),
+  );
+  const issuers: TrustedIssuer[] = config.issuers.map((entry) => ({
+    issuer: entry.issuer,
+    orgs: entry.orgs,
+    keys: issuerKeys(entry),
+    acceptJwtTyp: entry.acceptJwtTyp,
+  }));
+  if (config.dev) {
+    issuers.push({ issuer: DEV_ISSUER, orgs: ['*'], keys: createLocalJWKSet(devIssuerJwks(config.dataDir) as never), acceptJwtTyp: false });
+  }
+  const auditFile = join(home, 'audit.db');
+  const audit = new AuditLog(auditFile, keys.signing, { maxBytes: config.auditMaxBytes });
+  const subjectRef = subjectRefs(loadOrCreateSecret(join(home, 'subject-ref.key')));
+  const gateway = createGateway({
+    policies,
+    clients,
+    keys,
+    audit,
+    auditFile,
+    verifyCaller: callerTokenVerifier(issuers, config, clock),
+    subjectRef,
+    clock,
+    tracer,
+    dev: config.dev,
+    deadlineMs: config.deadlineMs,
+    caseRefPattern: new RegExp(config.caseRefPattern),
+    routes: [useAuditViewer()],
+  });
+  const server: Server = await listen(gateway, config.port, config.host);
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  return {
+    url: `http://${config.host}:${port}`,
+    port,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all([...clients.values()].map((client) => client.close()));
+      audit.close();
+    },
+  };
+}

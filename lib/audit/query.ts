@@ -1,0 +1,95 @@
+import type Database from 'better-sqlite3';
+import { type ChainedRecord, ZERO_HASH, recordHash } from './chain.ts';
+import type { AuditRecord } from './records.ts';
+
+export type StoredRecord = AuditRecord & ChainedRecord;
+
+/**
+ * Reads audit records for privacy officers. Each record comes with `chainValid`: its own hash
+ * verifies and it links to a predecessor whose hash verifies too. Full-chain checks are
+ * `soh audit verify`'s job; this is the per-record evidence shown next to each entry.
+ */
+export class AuditReader {
+  private readonly byTrace: Database.Statement<[string], { body: string }>;
+  private readonly bySeq: Database.Statement<[number], { body: string }>;
+
+  constructor(private readonly db: Database.Database) {
+    this.byTrace = db.prepare('SELECT body FROM records WHERE trace_id = ? ORDER BY seq');
+    this.bySeq = db.prepare('SELECT body FROM records WHERE seq = ?');
+  }
+
+  recordsOfTrace(traceId: string): { record: StoredRecord; chainValid: boolean }[] {
+    return this.byTrace.all(traceId).map((row) => {
+      const record = JSON.parse(row.body) as StoredRecord;
+      return { record, chainValid: this.linkValid(record) };
+    });
+  }
+
+  private linkValid(record: StoredRecord): boolean {
+    if (recordHash(record) !== record.hash) return false;
+    if (record.seq === 1) return record.prevHash === ZERO_HASH;
+    const previousRow = this.bySeq.get(record.seq - 1);
+    if (!previousRow) return false;
+    const previous = JSON.parse(previousRow.body) as StoredRecord;
+    return previous.hash === record.prevHash && recordHash(previous) === previous.hash;
+  }
+
+  /** Trace ids of access records matching one filter, newest first, keyset-paged by seq. */
+  accessTraces(
+    filter: AccessFilter,
+    viewer: { org: string; partner: string | null },
+    limit: number,
+    beforeSeq: number | null,
+  ): { seq: number; traceId: string }[] {
+    // An officer sees a request when their organisation asked, or provided data for it (DESIGN §7).
+    const where: string[] = [
+      "kind = 'access'",
+      "(requester_org = ? OR EXISTS (SELECT 1 FROM json_each(body, '$.providers') WHERE value = ?))",
+    ];
+    const params: (string | number)[] = [viewer.org, viewer.partner ?? ''];
+    if (filter.traceId) {
+      where.push('trace_id = ?');
+      params.push(filter.traceId);
+    }
+    if (filter.subjectRef) {
+      where.push('trace_id IN (SELECT trace_id FROM records WHERE subject_ref = ?)');
+      params.push(filter.subjectRef);
+    }
+    if (filter.purpose) {
+      where.push('purpose = ?');
+      params.push(filter.purpose);
+    }
+    if (filter.requesterSub) {
+      where.push('requester_sub = ?');
+      params.push(filter.requesterSub);
+    }
+    if (filter.from !== undefined) {
+      where.push('time >= ?');
+      params.push(filter.from);
+    }
+    if (filter.to !== undefined) {
+      where.push('time < ?');
+      params.push(filter.to);
+    }
+    if (beforeSeq !== null) {
+      where.push('seq < ?');
+      params.push(beforeSeq);
+    }
+    const sql = `SELECT seq, trace_id AS traceId FROM records WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT ?`;
+    return this.db.prepare(sql).all(...params, limit) as { seq: number; traceId: string }[];
+  }
+
+  accessRecord(seq: number): StoredRecord | null {
+    const row = this.bySeq.get(seq);
+    return row ? (JSON.parse(row.body) as StoredRecord) : null;
+  }
+}
+
+export interface AccessFilter {
+  traceId?: string;
+  subjectRef?: string;
+  purpose?: string;
+  requesterSub?: string;
+  from?: number;
+  to?: number;
+}

@@ -1,0 +1,22 @@
+/**
+ * Burgerservicenummer validation. The BSN is exactly nine digits that pass the "elfproef":
+ * 9·d1 + 8·d2 + … + 2·d8 − 1·d9 ≡ 0 (mod 11), and 000000000 is never issued.
+ */
+const NINE_DIGITS = /^\d{9}$/;
+
+export function isValidBsn(value: string): boolean {
+  if (!NINE_DIGITS.test(value) || value === '000000000') return false;
+  let sum = 0;
+  for (let i = 0; i < 8; i++) sum += (9 - i) * (value.charCodeAt(i) - 48);
+  sum -= value.charCodeAt(8) - 48;
+  return sum % 11 === 0;
+}
+
+/** Completes eight digits with the check digit that makes a valid BSN, or null when none exists. */
+export function completeBsn(firstEight: string): string | null {
+  for (let last = 0; last <= 9; last++) {
+    const candidate = firstEight + String(last);
+    if (isValidBsn(candidate)) return candidate;
+  }
+  return null;
+}

@@ -1,0 +1,48 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { SignJWT } from 'jose';
+import { loadOrCreateKeys } from './keys.ts';
+
+/**
+ * The local development identity provider (DESIGN §4, dev mode only): its keys are generated
+ * under <data>/dev-issuer/ on first use; the gateway trusts it only when SOH_DEV=1.
+ */
+export const DEV_ISSUER = 'soh-dev-issuer';
+
+export function devIssuerKeys(dataDir: string) {
+  return loadOrCreateKeys(join(dataDir, 'dev-issuer'), 'dev-issuer');
+}
+
+export function devIssuerJwks(dataDir: string): { keys: Record<string, unknown>[] } {
+  return { keys: devIssuerKeys(dataDir).map((key) => key.publicJwk) };
+}
+
+export interface DevTokenRequest {
+  org: string;
+  roles: string[];
+  purpose: string;
+  caseRef?: string;
+  sub?: string;
+  ttlSeconds?: number;
+  audience?: string;
+  now?: number;
+}
+
+export async function signDevToken(dataDir: string, request: DevTokenRequest): Promise<string> {
+  const [key] = devIssuerKeys(dataDir);
+  const now = Math.floor((request.now ?? Date.now()) / 1000);
+  return new SignJWT({
+    org: request.org,
+    roles: request.roles,
+    purpose: request.purpose,
+    ...(request.caseRef ? { case_ref: request.caseRef } : {}),
+  })
+    .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid: key!.kid })
+    .setIssuer(DEV_ISSUER)
+    .setAudience(request.audience ?? 'soh-gateway')
+    .setSubject(request.sub ?? `dev-${request.org}-${request.roles[0] ?? 'user'}`)
+    .setIssuedAt(now)
+    .setExpirationTime(now + (request.ttlSeconds ?? 900))
+    .setJti(randomUUID())
+    .sign(key!.privateKey);
+}

@@ -1,0 +1,54 @@
+import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** An Ed25519 key kept as a private JWK file, created on first use (mode 0600). */
+export interface StoredKey {
+  kid: string;
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+  publicJwk: Record<string, unknown>;
+  createdAt: number;
+}
+
+function fromJwk(jwk: Record<string, unknown>): StoredKey {
+  const privateKey = createPrivateKey({ key: jwk as never, format: 'jwk' });
+  const publicKey = createPublicKey(privateKey);
+  const kid = String(jwk['kid']);
+  return {
+    kid,
+    privateKey,
+    publicKey,
+    publicJwk: { ...publicKey.export({ format: 'jwk' }), kid, alg: 'EdDSA', use: 'sig' },
+    createdAt: Number(jwk['created_at'] ?? 0),
+  };
+}
+
+export function createKeyFile(dir: string, prefix: string, now = Date.now()): StoredKey {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const kid = `${prefix}-${new Date(now).toISOString().slice(0, 10)}-${randomBytes(4).toString('hex')}`;
+  const jwk = { ...privateKey.export({ format: 'jwk' }), kid, created_at: now };
+  writeFileSync(join(dir, `${kid}.private.jwk.json`), `${JSON.stringify(jwk)}\n`, { mode: 0o600, flag: 'wx' });
+  return fromJwk(jwk);
+}
+
+/** Every key in `dir`, newest first; creates one when there is none. */
+export function loadOrCreateKeys(dir: string, prefix: string): StoredKey[] {
+  const keys = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((name) => name.endsWith('.private.jwk.json'))
+        .map((name) => fromJwk(JSON.parse(readFileSync(join(dir, name), 'utf8'))))
+    : [];
+  if (keys.length === 0) keys.push(createKeyFile(dir, prefix));
+  return keys.sort((a, b) => b.createdAt - a.createdAt || a.kid.localeCompare(b.kid));
+}
+
+/** A random secret kept in a file (mode 0600), created on first use. */
+export function loadOrCreateSecret(file: string, bytes = 32): Buffer {
+  if (existsSync(file)) return Buffer.from(readFileSync(file, 'utf8').trim(), 'base64url');
+  mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
+  const secret = randomBytes(bytes);
+  writeFileSync(file, `${secret.toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+  return secret;
+}

@@ -1,0 +1,12 @@
+import { createHmac } from 'node:crypto';
+
+/**
+ * Subject references (DESIGN §3): HMAC-SHA-256 of the BSN under a key only the gateway holds,
+ * base64url, first 22 characters. Stable under one key, meaningless without it.
+ */
+export type SubjectRefFn = (bsn: string) => string;
+
+export function subjectRefs(key: Buffer): SubjectRefFn {
+  if (key.length < 32) throw new RangeError('the subject-reference key must be at least 32 bytes');
+  return (bsn) => createHmac('sha256', key).update(bsn).digest('base64url').slice(0, 22);
+}

@@ -1,0 +1,70 @@
+import { type JWTVerifyGetKey, createLocalJWKSet, createRemoteJWKSet, jwtVerify } from 'jose';
+import { z } from 'zod';
+import type { Clock } from '../../lib/clock.ts';
+import { unauthenticated } from '../../lib/errors.ts';
+
+/** The caller's identity as the gateway vouches for it in the downstream token (DESIGN §4). */
+export const downstreamClaims = z.object({
+  iss: z.literal('soh-gateway'),
+  sub: z.string().min(1),
+  org: z.string().min(1),
+  roles: z.array(z.string()),
+  purpose: z.string().min(1),
+  case_ref: z.string().optional(),
+  jti: z.string().min(1),
+  iat: z.number(),
+  exp: z.number(),
+  act: z.object({ sub: z.literal('soh-gateway') }),
+});
+export type DownstreamClaims = z.infer<typeof downstreamClaims>;
+
+const MAX_LIFETIME_SECONDS = 60;
+const CACHE_LIMIT = 10_000;
+
+export function gatewayKeys(source: { jwksUrl?: string; jwks?: { keys: object[] } }): JWTVerifyGetKey {
+  if (source.jwks) return createLocalJWKSet(source.jwks as never);
+  if (!source.jwksUrl) throw new Error('either a gateway JWKS URL or a JWKS document is required');
+  return createRemoteJWKSet(new URL(source.jwksUrl), { cooldownDuration: 5_000, cacheMaxAge: 10 * 60_000 });
+}
+
+/**
+ * Verifies the token the gateway minted for this node: signature from the gateway's JWKS,
+ * iss soh-gateway, aud = this node, a lifetime of at most 60 s. The gateway reuses a token for
+ * the same caller for a few seconds, so verified tokens are remembered until they expire.
+ */
+export function gatewayTokenVerifier(options: { nodeId: string; keys: JWTVerifyGetKey; clock: Clock }) {
+  const verified = new Map<string, DownstreamClaims>();
+  return async (authorization: string | null): Promise<DownstreamClaims> => {
+    const match = authorization ? /^Bearer ([A-Za-z0-9_.-]+)$/.exec(authorization) : null;
+    if (!match) throw unauthenticated('a gateway-minted bearer token is required');
+    const token = match[1]!;
+    const nowSeconds = Math.floor(options.clock.now() / 1000);
+    const cached = verified.get(token);
+    if (cached && cached.exp > nowSeconds) return cached;
+    let payload: unknown;
+    try {
+      ({ payload } = await jwtVerify(token, options.keys, {
+        issuer: 'soh-gateway',
+        audience: options.nodeId,
+        algorithms: ['EdDSA'],
+        typ: 'at+jwt',
+        requiredClaims: ['exp', 'iat', 'jti', 'sub'],
+        currentDate: new Date(options.clock.now()),
+        clockTolerance: 5,
+        maxTokenAge: MAX_LIFETIME_SECONDS + 5,
+      }));
+    } catch {
+      throw unauthenticated('the gateway token does not verify for this node');
+    }
+    const claims = downstreamClaims.safeParse(payload);
+    if (!claims.success || claims.data.exp - claims.data.iat > MAX_LIFETIME_SECONDS) {
+      throw unauthenticated('the gateway token lacks required claims or lives too long');
+    }
+    if (verified.size >= CACHE_LIMIT) {
+      for (const [key, value] of verified) if (value.exp <= nowSeconds) verified.delete(key);
+      if (verified.size >= CACHE_LIMIT) verified.clear();
+    }
+    verified.set(token, claims.data);
+    return claims.data;
+  };
+}

@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import { type Ban, banLine, personLine } from '../../lib/records.ts';
+import type { NodeDefinition, OwnRecord } from './definition.ts';
+
+/** A validated import line (DESIGN §10). */
+export type ImportRecord = z.infer<typeof personLine> | (Ban & { type: 'ban' }) | OwnRecord;
+
+export interface LineProblem {
+  line: number;
+  reason: string;
+}
+
+/** Builds the validator for one node's import lines: `person`, `ban` where accepted, and its own types. */
+export function importLineParser(definition: NodeDefinition): (value: unknown) => { record?: ImportRecord; reason?: string } {
+  const schemas = new Map<string, z.ZodType<ImportRecord>>([['person', personLine]]);
+  if (definition.acceptsBans) schemas.set('ban', banLine as z.ZodType<ImportRecord>);
+  for (const [type, schema] of Object.entries(definition.ownRecordTypes)) schemas.set(type, schema);
+  const accepted = [...schemas.keys()].join(', ');
+  return (value) => {
+    const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
+    if (typeof type !== 'string') return { reason: `missing "type" (accepted here: ${accepted})` };
+    const schema = schemas.get(type);
+    if (!schema) return { reason: `unknown record type "${type}" for node ${definition.id} (accepted here: ${accepted})` };
+    const parsed = schema.safeParse(value);
+    if (parsed.success) return { record: parsed.data };
+    const [issue] = parsed.error.issues;
+    const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
+    return { reason: `${type}: ${where}${issue?.message ?? 'invalid'}` };
+  };
+}
+
+/**
+ * Parses a whole NDJSON text. Every bad line is reported with its number and reason; the caller
+ * loads nothing unless `problems` is empty (import is all-or-nothing). Reasons never quote the
+ * line's content, which may hold a BSN.
+ */
+export function parseNdjson(text: string, definition: NodeDefinition): { records: ImportRecord[]; problems: LineProblem[] } {
+  const parse = importLineParser(definition);
+  const records: ImportRecord[] = [];
+  const problems: LineProblem[] = [];
+  const lines = text.split('\n');
+  lines.forEach((raw, index) => {
+    const line = raw.trim();
+    if (line === '') return;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      problems.push({ line: index + 1, reason: 'not valid JSON' });
+      return;
+    }
+    const { record, reason } = parse(value);
+    if (record) records.push(record);
+    else problems.push({ line: index + 1, reason: reason! });
+  });
+  return { records, problems };
+}

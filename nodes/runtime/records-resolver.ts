@@ -1,0 +1,105 @@
+import { context as otelContext, trace } from '@opentelemetry/api';
+import { isValidBsn } from '../../lib/bsn.ts';
+import { sohError } from '../../lib/errors.ts';
+import type { ProcessingRecord } from '../../lib/audit/records.ts';
+import { VERSION } from '../../lib/telemetry.ts';
+import type { GeoPoint } from '../../lib/records.ts';
+import { toNodeRecord } from './node-record.ts';
+import type { NodeContext, NodeDependencies } from './server.ts';
+
+/** The batch the gateway may ask in one call; more is a misbehaving client. */
+const MAX_BATCH = 500;
+
+interface RecordsArgs {
+  bsns: string[];
+  subjectRefs: string[];
+  at: string;
+  location?: GeoPoint | null;
+  counterpartBsn?: string | null;
+}
+
+/**
+ * `records`: one entry per requested BSN, in order, null where the node does not know the person.
+ * Writes one processing record per subject, keyed by the gateway's subject reference.
+ */
+export function createRecordsResolver(deps: NodeDependencies) {
+  const { definition, store, policies, clock, tracer } = deps;
+  return async (_root: unknown, args: RecordsArgs, { state }: NodeContext) => {
+    const { bsns, subjectRefs } = args;
+    if (bsns.length !== subjectRefs.length) throw sohError('BAD_USER_INPUT', 'bsns and subjectRefs must have the same length.');
+    if (bsns.length > MAX_BATCH) throw sohError('BAD_USER_INPUT', `At most ${MAX_BATCH} subjects per call.`);
+    if (!bsns.every(isValidBsn)) throw sohError('BAD_USER_INPUT', 'Every subject must be a valid BSN.');
+    const counterpartBsn = args.counterpartBsn ?? null;
+    if (counterpartBsn !== null && !isValidBsn(counterpartBsn)) throw sohError('BAD_USER_INPUT', 'counterpartBsn must be a valid BSN.');
+    const location = args.location ?? null;
+    if (location && (Math.abs(location.lat) > 90 || Math.abs(location.lon) > 180)) {
+      throw sohError('BAD_USER_INPUT', 'location must be WGS84 degrees (lat −90…90, lon −180…180).');
+    }
+
+    const span = tracer.startSpan('node.records', {}, trace.setSpan(otelContext.active(), state.span));
+    const startTime = clock.now();
+    try {
+      const found = await store.lookup(bsns);
+      const records = found.map((person) =>
+        person ? toNodeRecord(person, { defaultContact: definition.defaultContact, location, counterpartBsn }) : null,
+      );
+      const activity = policies.purposes.get(state.claims!.purpose)?.processingActivity ?? 'unknown';
+      const { traceId, spanId } = span.spanContext();
+      const parentSpanId = state.span.spanContext().spanId;
+      const endTime = clock.now();
+      state.subjects += bsns.length;
+      found.forEach((person, index) => {
+        if (person) state.hits++;
+        state.processing.push(processingRecord({
+          component: definition.id,
+          traceId,
+          spanId,
+          parentSpanId,
+          startTime,
+          endTime,
+          activity,
+          subjectRef: subjectRefs[index]!,
+          outcome: person ? 'HIT' : 'NO_HIT',
+          fieldsReleased: person ? state.fieldsReleased : [],
+        }));
+      });
+      span.setAttribute('soh.subjects', bsns.length);
+      return records;
+    } finally {
+      span.end();
+    }
+  };
+}
+
+function processingRecord(r: {
+  component: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  startTime: number;
+  endTime: number;
+  activity: string;
+  subjectRef: string;
+  outcome: 'HIT' | 'NO_HIT';
+  fieldsReleased: string[];
+}): ProcessingRecord {
+  return {
+    type: 'processing',
+    trace_id: r.traceId,
+    span_id: r.spanId,
+    parent_span_id: r.parentSpanId,
+    name: 'node.records',
+    start_time: r.startTime,
+    end_time: r.endTime,
+    status_code: 'UNSET',
+    foreign_operation: null,
+    resource: { component: r.component, version: VERSION },
+    attributes: {
+      'dpl.core.processing_activity_id': r.activity,
+      'dpl.core.data_subject_id': r.subjectRef,
+      'dpl.core.data_subject_id_type': 'bsn-ref',
+      'soh.outcome': r.outcome,
+      'soh.fields_released': r.fieldsReleased,
+    },
+  };
+}

@@ -1,0 +1,191 @@
+import { createServer, type Server } from 'node:http';
+import { type Span, SpanKind, SpanStatusCode, ROOT_CONTEXT, type Tracer, propagation, trace } from '@opentelemetry/api';
+import type { GraphQLError } from 'graphql';
+import { createSchema, createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import type { AuditLog } from '../../lib/audit/log.ts';
+import { useDurableAudit } from '../../lib/audit/plugin.ts';
+import type { AuditRecord, NodeAccessRecord, ProcessingRecord } from '../../lib/audit/records.ts';
+import type { Clock } from '../../lib/clock.ts';
+import { errorCode, sohError } from '../../lib/errors.ts';
+import { maskError, useErrorContract } from '../../lib/graphql/error-contract.ts';
+import { DateTimeScalar, JSONScalar } from '../../lib/graphql/scalars.ts';
+import { firstForbiddenField, selectedFields } from '../../lib/policy/field-set.ts';
+import type { PolicySet } from '../../lib/policy/load.ts';
+import { schemaSource } from '../../lib/schemas.ts';
+import { VERSION } from '../../lib/telemetry.ts';
+import type { NodeStore } from '../store/store.ts';
+import type { NodeDefinition } from './definition.ts';
+import type { DownstreamClaims } from './gateway-token.ts';
+import { createRecordsResolver } from './records-resolver.ts';
+import { createProcessingRecordsResolver } from './processing-records.ts';
+
+export interface NodeDependencies {
+  definition: NodeDefinition;
+  store: NodeStore;
+  policies: PolicySet;
+  audit: AuditLog;
+  /** The node's own audit file, read for privacy officers' queries. */
+  auditFile: string;
+  verifyToken(authorization: string | null): Promise<DownstreamClaims>;
+  clock: Clock;
+  tracer: Tracer;
+}
+
+/** What one node call accumulates for its audit records. */
+export interface NodeRequestState {
+  startTime: number;
+  span: Span;
+  claims: DownstreamClaims | null;
+  fieldsReleased: string[];
+  denial: string | null;
+  processing: ProcessingRecord[];
+  subjects: number;
+  hits: number;
+}
+
+export interface NodeContext {
+  state: NodeRequestState;
+}
+
+/** The common node API (DESIGN §5b) for one organisation: token check, release policy, audit. */
+export function createNodeApp(deps: NodeDependencies): YogaServerInstance<object, NodeContext> {
+  const { definition, policies } = deps;
+  const release = policies.releases.get(definition.id);
+  if (!release) throw new Error(`no release file for node ${definition.id} under policies/release/`);
+  const states = new WeakMap<Request, NodeRequestState>();
+  const stateOf = (request: Request) => states.get(request);
+
+  const useNodeRequestState: Plugin = {
+    onRequestParse({ request }) {
+      const parent = propagation.extract(ROOT_CONTEXT, Object.fromEntries(request.headers));
+      const span = deps.tracer.startSpan(`node.request ${definition.id}`, { kind: SpanKind.SERVER }, parent);
+      states.set(request, {
+        startTime: deps.clock.now(),
+        span,
+        claims: null,
+        fieldsReleased: [],
+        denial: null,
+        processing: [],
+        subjects: 0,
+        hits: 0,
+      });
+    },
+  };
+
+  const useGatewayToken: Plugin = {
+    async onRequestParse({ request }) {
+      if (request.method !== 'POST') throw sohError('METHOD_NOT_ALLOWED', 'Operations are accepted only by POST.');
+      stateOf(request)!.claims = await deps.verifyToken(request.headers.get('authorization'));
+    },
+  };
+
+  // DESIGN §6 step 3: the organisation applies its own release file to the gateway's token.
+  const releaseDecisions = new WeakMap<object, Map<string, string | null>>();
+  const useReleasePolicy: Plugin = {
+    onValidate({ params, context }) {
+      // Validation runs before the GraphQL context is built: the state is found by its request.
+      const state = stateOf((context as { request: Request }).request)!;
+      return ({ valid, setResult }) => {
+        if (!valid) return;
+        const purpose = state.claims!.purpose;
+        const released = release.release.get(purpose);
+        let perPurpose = releaseDecisions.get(params.documentAST);
+        if (!perPurpose) releaseDecisions.set(params.documentAST, (perPurpose = new Map()));
+        const fields = selectedFields(params.schema, params.documentAST);
+        let forbidden = perPurpose.get(purpose);
+        if (forbidden === undefined) {
+          forbidden = released ? firstForbiddenField(fields, released) : (fields[0] ?? 'Query.records');
+          perPurpose.set(purpose, forbidden);
+        }
+        if (forbidden) {
+          state.denial = 'PURPOSE_FORBIDS_FIELD';
+          setResult([
+            sohError('PURPOSE_FORBIDS_FIELD', `${forbidden} is not released by ${definition.id} for purpose ${purpose}.`, {
+              field: forbidden,
+              purpose,
+            }),
+          ]);
+          return;
+        }
+        state.fieldsReleased = fields;
+      };
+    },
+  };
+
+  const useAudit = useDurableAudit({
+    log: deps.audit,
+    recordsFor: (request, result) => {
+      const state = stateOf(request);
+      if (!state) return [];
+      return [...state.processing, nodeAccessRecord(definition.id, state, result, deps.clock)];
+    },
+    onWritten: (request, result) => {
+      const span = stateOf(request)?.span;
+      if (!span) return;
+      if (result.errors?.some((error) => errorCode(error) === 'INTERNAL')) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+    },
+  });
+
+  return createYoga<object, NodeContext>({
+    schema: createSchema<NodeContext>({
+      typeDefs: schemaSource('node'),
+      resolvers: {
+        DateTime: DateTimeScalar,
+        JSON: JSONScalar,
+        Query: {
+          records: createRecordsResolver(deps),
+          processingRecords: createProcessingRecordsResolver(deps),
+        },
+      },
+    }),
+    context: ({ request }) => ({ state: stateOf(request)! }),
+    graphiql: false,
+    landingPage: false,
+    maskedErrors: { maskError },
+    logging: false,
+    plugins: [useNodeRequestState, useGatewayToken, useErrorContract(), useReleasePolicy, useAudit, useHealth(deps)],
+  });
+}
+
+function nodeAccessRecord(
+  component: string,
+  state: NodeRequestState,
+  result: { data?: unknown; errors?: readonly GraphQLError[] },
+  clock: Clock,
+): NodeAccessRecord {
+  const failedWhole = result.data == null && result.errors?.length;
+  const code = state.denial ?? (failedWhole ? (errorCode(result.errors![0]) ?? 'INTERNAL') : null);
+  return {
+    type: 'access',
+    component,
+    trace_id: state.span.spanContext().traceId,
+    time: new Date(clock.now()).toISOString(),
+    requester: { org: state.claims?.org ?? 'unknown', sub: state.claims?.sub ?? 'unknown', roles: state.claims?.roles ?? [] },
+    purpose: state.claims?.purpose ?? 'unknown',
+    decision: code ? `DENY:${code}` : 'ALLOW',
+    fieldsReleased: code ? [] : state.fieldsReleased,
+    subjects: state.subjects,
+    hits: state.hits,
+  };
+}
+
+function useHealth(deps: NodeDependencies): Plugin {
+  return {
+    onRequest({ url, endResponse }) {
+      if (url.pathname === '/healthz') endResponse(Response.json({ status: 'ok', node: deps.definition.id }));
+      else if (url.pathname === '/readyz') {
+        const ready = deps.audit.healthy;
+        endResponse(Response.json({ ready, node: deps.definition.id, version: VERSION, policyRevision: deps.policies.revision }, { status: ready ? 200 : 503 }));
+      }
+    },
+  };
+}
+
+export function listen(handler: Parameters<typeof createServer>[1], port: number, host = '127.0.0.1'): Promise<Server> {
+  const server = createServer({ keepAliveTimeout: 65_000 }, handler);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}

@@ -1,0 +1,87 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Server } from 'node:http';
+import { z } from 'zod';
+import { AuditLog } from '../../lib/audit/log.ts';
+import { type Clock, systemClock } from '../../lib/clock.ts';
+import { dataDir, parseConfig, policyDir, port } from '../../lib/config.ts';
+import { loadOrCreateKeys } from '../../lib/keys.ts';
+import { loadPolicies } from '../../lib/policy/load.ts';
+import { schemaShape } from '../../lib/schemas.ts';
+import { startTelemetry } from '../../lib/telemetry.ts';
+import { openStore } from '../store/open.ts';
+import type { NodeDefinition } from './definition.ts';
+import { gatewayKeys, gatewayTokenVerifier } from './gateway-token.ts';
+import { createNodeApp, listen } from './server.ts';
+
+const nodeConfig = z.strictObject({
+  port: port.optional(),
+  host: z.string().default('127.0.0.1'),
+  dataDir: z.string(),
+  policyDir: z.string(),
+  gatewayJwksUrl: z.url().default('http://127.0.0.1:4000/.well-known/jwks.json'),
+  /** The gateway's JWKS as a file, for organisations that distribute keys out of band. */
+  gatewayJwksFile: z.string().optional(),
+  databaseUrl: z.string().startsWith('postgres').optional(),
+  auditMaxBytes: z.coerce.number().int().positive().optional(),
+});
+export type NodeConfig = z.infer<typeof nodeConfig>;
+
+/** Node settings from the environment: SOH_NODE_PORT, SOH_NODE_HOST, SOH_GATEWAY_JWKS_URL, SOH_NODE_DATABASE_URL, … */
+export function nodeConfigFromEnv(env: NodeJS.ProcessEnv = process.env): NodeConfig {
+  return parseConfig(
+    nodeConfig,
+    {
+      port: env['SOH_NODE_PORT'],
+      host: env['SOH_NODE_HOST'],
+      dataDir: dataDir(env),
+      policyDir: policyDir(env),
+      gatewayJwksUrl: env['SOH_GATEWAY_JWKS_URL'],
+      gatewayJwksFile: env['SOH_GATEWAY_JWKS_FILE'],
+      databaseUrl: env['SOH_NODE_DATABASE_URL'],
+      auditMaxBytes: env['SOH_AUDIT_MAX_BYTES'],
+    },
+    'the environment (SOH_NODE_*)',
+  );
+}
+
+export interface RunningNode {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Starts one organisation's node: store, audit log, release policy, token check, HTTP server. */
+export async function startNode(definition: NodeDefinition, config: NodeConfig, clock: Clock = systemClock): Promise<RunningNode> {
+  const home = join(config.dataDir, 'nodes', definition.id);
+  const policies = loadPolicies(config.policyDir, { gateway: schemaShape('gateway'), node: schemaShape('node') });
+  const store = await openStore(definition.id, home, config.databaseUrl);
+  const auditFile = join(home, 'audit.db');
+  const [auditKey] = loadOrCreateKeys(join(home, 'keys'), `${definition.id}-audit`);
+  const audit = new AuditLog(auditFile, auditKey!, { maxBytes: config.auditMaxBytes });
+  const app = createNodeApp({
+    definition,
+    store,
+    policies,
+    audit,
+    auditFile,
+    verifyToken: gatewayTokenVerifier({ nodeId: definition.id, keys: gatewayKeys(
+        config.gatewayJwksFile ? { jwks: JSON.parse(readFileSync(config.gatewayJwksFile, 'utf8')) } : { jwksUrl: config.gatewayJwksUrl },
+      ), clock }),
+    clock,
+    tracer: startTelemetry(definition.id),
+  });
+  const server: Server = await listen(app, config.port ?? definition.defaultPort, config.host);
+  const address = server.address();
+  const boundPort = typeof address === 'object' && address ? address.port : 0;
+  return {
+    url: `http://${config.host}:${boundPort}`,
+    port: boundPort,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      audit.close();
+      await store.close();
+    },
+  };
+}
