@@ -84,9 +84,8 @@ export class NodeClient {
           path: '/graphql',
           headers,
           body,
+          // The request's deadline alone bounds the call: undici's own timeouts are coarser.
           signal: deadline.signal,
-          headersTimeout: remaining,
-          bodyTimeout: remaining,
         });
         const text = await response.body.text();
         if (response.statusCode >= 500) throw new NodeUnavailable(this.nodeId, `HTTP ${response.statusCode}`);

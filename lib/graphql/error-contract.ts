@@ -58,6 +58,18 @@ export function maskError(error: unknown): Error {
     const code = errorCode(error);
     if (code) return error.extensions?.['code'] === code ? error : withCode(error, code);
   }
+  logInternalError(error);
   const path = error instanceof GraphQLError ? error.path : undefined;
   return new GraphQLError('Internal error', { path, extensions: { code: 'INTERNAL', http: { status: 500 } } });
+}
+
+/**
+ * Logs an unexpected error for operators: its name and the code location, never its message,
+ * which may quote input (a BSN) or partner data.
+ */
+function logInternalError(error: unknown): void {
+  const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
+  const name = original instanceof Error ? original.name : typeof original;
+  const where = original instanceof Error ? (original.stack?.split('\n').find((line) => line.includes(' at '))?.trim() ?? '') : '';
+  process.stderr.write(`${JSON.stringify({ level: 'error', event: 'internal_error', name, where, time: new Date().toISOString() })}\n`);
 }

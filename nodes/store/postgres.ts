@@ -1,0 +1,172 @@
+import pg from 'pg';
+import type { Ban } from '../../lib/records.ts';
+import type { OwnRecord } from '../runtime/definition.ts';
+import type { ImportRecord } from '../runtime/import-records.ts';
+import type { NodeStore, PersonRecord } from './store.ts';
+
+const SCHEMA_NAME = /^[a-z][a-z0-9_]*$/;
+/** Rows per INSERT: few round trips for a 100k-line import, while keeping statements modest. */
+const BATCH = 1000;
+
+/**
+ * The production store. In production each organisation runs its node against its own PostgreSQL,
+ * under its own backups, access control and retention, so no data leaves the organisation's
+ * infrastructure. Semantics are exactly those of the embedded SqliteStore; only the engine differs.
+ * Each node gets its own schema, so several nodes can share one database (demo, tests) without
+ * seeing each other's data.
+ */
+export class PostgresStore implements NodeStore {
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly schema: string,
+  ) {}
+
+  static async connect(databaseUrl: string, nodeId: string): Promise<PostgresStore> {
+    const schema = `soh_node_${nodeId.replace(/-/g, '_')}`;
+    // The schema name is interpolated into SQL, so it must never carry anything but an identifier.
+    if (!SCHEMA_NAME.test(schema) || schema.length > 63) throw new Error(`node id ${JSON.stringify(nodeId)} is not usable as a schema name`);
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+    // An idle connection dropped by the server (restart, failover) must not crash the node: the pool replaces it.
+    pool.on('error', (err) => console.error(`postgres store ${schema}: idle connection lost: ${err.message}`));
+    const store = new PostgresStore(pool, schema);
+    try {
+      await store.transaction(async (client) => {
+        // Two processes starting the same node at once would otherwise race on CREATE ... IF NOT EXISTS.
+        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [schema]);
+        await client.query(`
+          CREATE SCHEMA IF NOT EXISTS "${schema}";
+          CREATE TABLE IF NOT EXISTS "${schema}".subjects (bsn text PRIMARY KEY, contact jsonb);
+          CREATE TABLE IF NOT EXISTS "${schema}".bans (id text PRIMARY KEY, bsn text NOT NULL, body jsonb NOT NULL);
+          CREATE INDEX IF NOT EXISTS bans_by_bsn ON "${schema}".bans (bsn);
+          CREATE TABLE IF NOT EXISTS "${schema}".own_records (
+            type text NOT NULL, id text NOT NULL, bsn text NOT NULL, body jsonb NOT NULL,
+            PRIMARY KEY (type, id));
+          CREATE INDEX IF NOT EXISTS own_records_by_bsn ON "${schema}".own_records (bsn);
+        `);
+      });
+    } catch (err) {
+      await pool.end();
+      throw err;
+    }
+    return store;
+  }
+
+  async lookup(bsns: readonly string[]): Promise<(PersonRecord | null)[]> {
+    if (bsns.length === 0) return [];
+    // COLLATE "C" orders ban ids bytewise, as SQLite does, whatever the database's locale.
+    const { rows } = await this.pool.query<{ bsn: string; contact: PersonRecord['contact']; bans: Ban[] }>(
+      `SELECT s.bsn, s.contact,
+              COALESCE((SELECT jsonb_agg(b.body ORDER BY b.id COLLATE "C") FROM "${this.schema}".bans b WHERE b.bsn = s.bsn),
+                       '[]'::jsonb) AS bans
+         FROM "${this.schema}".subjects s
+        WHERE s.bsn = ANY($1::text[])`,
+      [[...new Set(bsns)]],
+    );
+    const byBsn = new Map(rows.map((row) => [row.bsn, { contact: row.contact ?? null, bans: row.bans }]));
+    return bsns.map((bsn) => byBsn.get(bsn) ?? null);
+  }
+
+  async load(records: Iterable<ImportRecord>): Promise<number> {
+    const s = `"${this.schema}"`;
+    // Keyed buffers: one INSERT ... ON CONFLICT DO UPDATE may not touch the same row twice, and the
+    // last line for a key must win, as with SQLite's line-by-line upserts.
+    const persons = new Map<string, string | null>();
+    const known = new Set<string>();
+    const bans = new Map<string, [bsn: string, body: string]>();
+    const own = new Map<string, [type: string, id: string, bsn: string, body: string]>();
+
+    const flushPersons = (client: pg.PoolClient) => flush(client, persons, (rows) => [
+      `INSERT INTO ${s}.subjects (bsn, contact) SELECT * FROM unnest($1::text[], $2::jsonb[])
+       ON CONFLICT (bsn) DO UPDATE SET contact = excluded.contact`,
+      [rows.map(([bsn]) => bsn), rows.map(([, contact]) => contact)],
+    ]);
+    // A ban or own record makes its subject known but never overwrites a contact route.
+    const flushKnown = async (client: pg.PoolClient) => {
+      if (known.size === 0) return;
+      await client.query(`INSERT INTO ${s}.subjects (bsn) SELECT unnest($1::text[]) ON CONFLICT (bsn) DO NOTHING`, [[...known]]);
+      known.clear();
+    };
+    const flushBans = (client: pg.PoolClient) => flush(client, bans, (rows) => [
+      `INSERT INTO ${s}.bans (id, bsn, body) SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])
+       ON CONFLICT (id) DO UPDATE SET bsn = excluded.bsn, body = excluded.body`,
+      [rows.map(([id]) => id), rows.map(([, [bsn]]) => bsn), rows.map(([, [, body]]) => body)],
+    ]);
+    const flushOwn = (client: pg.PoolClient) => flush(client, own, (rows) => [
+      `INSERT INTO ${s}.own_records (type, id, bsn, body) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[])
+       ON CONFLICT (type, id) DO UPDATE SET bsn = excluded.bsn, body = excluded.body`,
+      [0, 1, 2, 3].map((i) => rows.map(([, row]) => row[i])),
+    ]);
+
+    return this.transaction(async (client) => {
+      let count = 0;
+      for (const record of records) {
+        count++;
+        if (record.type === 'person') {
+          persons.set(record.bsn, record.contact ? JSON.stringify(record.contact) : null);
+          if (persons.size >= BATCH) await flushPersons(client);
+        } else if (record.type === 'ban') {
+          const { type: _type, ...ban } = record as Ban & { type: 'ban' };
+          known.add(ban.bsn);
+          bans.set(ban.id, [ban.bsn, JSON.stringify(ban)]);
+          if (known.size >= BATCH) await flushKnown(client);
+          if (bans.size >= BATCH) await flushBans(client);
+        } else {
+          const rec = record as OwnRecord;
+          known.add(rec.bsn);
+          // JSON-encoding the (type, id) pair keeps the composite key unambiguous.
+          own.set(JSON.stringify([rec.type, rec.id]), [rec.type, rec.id, rec.bsn, JSON.stringify(rec)]);
+          if (known.size >= BATCH) await flushKnown(client);
+          if (own.size >= BATCH) await flushOwn(client);
+        }
+      }
+      // Tables are independent and "known" never overwrites, so flush order does not change the outcome.
+      await flushPersons(client);
+      await flushKnown(client);
+      await flushBans(client);
+      await flushOwn(client);
+      return count;
+    });
+  }
+
+  async count() {
+    const { rows } = await this.pool.query<{ persons: string; bans: string; own: string }>(
+      `SELECT (SELECT count(*) FROM "${this.schema}".subjects) AS persons,
+              (SELECT count(*) FROM "${this.schema}".bans) AS bans,
+              (SELECT count(*) FROM "${this.schema}".own_records) AS own`,
+    );
+    const row = rows[0]!;
+    return { persons: Number(row.persons), bans: Number(row.bans), ownRecords: Number(row.own) };
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      // A connection that cannot even roll back is discarded rather than returned to the pool.
+      broken = await client.query('ROLLBACK').then(() => undefined, (e: Error) => e);
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+}
+
+async function flush<K, V>(
+  client: pg.PoolClient,
+  buffer: Map<K, V>,
+  statement: (rows: [K, V][]) => [string, unknown[]],
+): Promise<void> {
+  if (buffer.size === 0) return;
+  const [sql, params] = statement([...buffer]);
+  await client.query(sql, params);
+  buffer.clear();
+}

@@ -1,0 +1,182 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AREA, AT, PERSONS } from './support/fixtures.ts';
+import { type Federation, startFederation } from './support/federation.ts';
+
+const HIT_CHECK = `query Hit($bsn: String!) { hitCheck(subject: { bsn: $bsn }) {
+  subjectRef complete anyHit partners { partner status contact { organisation unit phone } } } }`;
+const ACTIVE_BANS = `query Bans($bsn: String!, $at: DateTime, $location: GeoPointInput) {
+  activeBans(subject: { bsn: $bsn }, at: $at, location: $location) {
+    subjectRef complete underActiveBan partners { partner status }
+    bans { id kind legalBasis imposedBy reportedBy validFrom validUntil conditions electronicMonitoring victimDevice
+           violatedAt protectedPersonRefs area { description municipality } notify { organisation } } } }`;
+const CONTACT_BANNED = `query Contact($bsn: String!, $other: String!, $at: DateTime) {
+  contactBanned(subject: { bsn: $bsn }, counterpart: { bsn: $other }, at: $at) { complete banned banIds partners { partner status } } }`;
+
+describe('the federation across real processes', () => {
+  let federation: Federation;
+  let vtToken: string;
+  let policeToken: string;
+
+  beforeAll(async () => {
+    federation = await startFederation();
+    vtToken = await federation.issuer.token({ org: 'veilig-thuis-rotterdam-rijnmond', roles: ['vt-medewerker'], purpose: 'vt-hit-check', case_ref: 'VT-1' });
+    policeToken = await federation.issuer.token();
+  });
+  afterAll(() => federation?.stop());
+
+  describe('hitCheck', () => {
+    it('answers HIT or NO_HIT per partner with the contact route, never echoing the BSN', async () => {
+      const { status, body } = await federation.query(vtToken, HIT_CHECK, { bsn: PERSONS.subject });
+      expect(status).toBe(200);
+      expect(body.errors).toBeUndefined();
+      const check = body.data!.hitCheck;
+      expect(check.complete).toBe(true);
+      expect(check.anyHit).toBe(true);
+      expect(check.subjectRef).toMatch(/^[A-Za-z0-9_-]{22}$/);
+      expect(JSON.stringify(body)).not.toContain(PERSONS.subject);
+      const byPartner = Object.fromEntries(check.partners.map((p: any) => [p.partner, p]));
+      expect(Object.keys(byPartner)).toEqual(['POLITIE', 'VEILIG_THUIS', 'OM', 'RECLASSERING']);
+      expect(byPartner.POLITIE).toMatchObject({ status: 'HIT', contact: { organisation: 'Politie Eenheid Rotterdam' } });
+      expect(byPartner.VEILIG_THUIS).toMatchObject({ status: 'HIT', contact: { organisation: 'Veilig Thuis Rotterdam Rijnmond' } });
+      // OM holds only bans on the subject: known, with the node's default contact route.
+      expect(byPartner.OM).toMatchObject({ status: 'HIT', contact: { organisation: 'Openbaar Ministerie' } });
+      expect(byPartner.RECLASSERING.status).toBe('HIT');
+    });
+
+    it('answers NO_HIT everywhere for a person nobody knows, and anyHit false only because it is complete', async () => {
+      const { body } = await federation.query(vtToken, HIT_CHECK, { bsn: PERSONS.unknown });
+      expect(body.data!.hitCheck).toMatchObject({ complete: true, anyHit: false });
+      expect(body.data!.hitCheck.partners.map((p: any) => p.status)).toEqual(['NO_HIT', 'NO_HIT', 'NO_HIT', 'NO_HIT']);
+      expect(body.data!.hitCheck.partners.every((p: any) => p.contact === null)).toBe(true);
+    });
+
+    it('gives the same subject reference for the same BSN', async () => {
+      const first = await federation.query(vtToken, HIT_CHECK, { bsn: PERSONS.vtOnly });
+      const second = await federation.query(vtToken, HIT_CHECK, { bsn: PERSONS.vtOnly });
+      expect(first.body.data!.hitCheck.subjectRef).toBe(second.body.data!.hitCheck.subjectRef);
+      expect(first.body.data!.hitCheck.partners.map((p: any) => p.status)).toEqual(['NO_HIT', 'HIT', 'NO_HIT', 'NO_HIT']);
+    });
+
+    it.each([
+      ['an invalid check digit', '999998620'],
+      ['all zeros', '000000000'],
+      ['eight digits', '12345678'],
+      ['letters', '12345678a'],
+    ])('rejects %s with BAD_USER_INPUT before asking any node', async (_name, bsn) => {
+      const { status, body } = await federation.query(vtToken, HIT_CHECK, { bsn });
+      expect(status).toBe(400);
+      expect(body.errors![0]!.extensions!.code).toBe('BAD_USER_INPUT');
+      expect(JSON.stringify(body)).not.toContain(bsn);
+    });
+  });
+
+  describe('activeBans', () => {
+    it('lists the bans active at a moment, merged by id with every reporting partner', async () => {
+      const { body } = await federation.query(policeToken, ACTIVE_BANS, { bsn: PERSONS.subject, at: AT.may2026 });
+      expect(body.errors).toBeUndefined();
+      const check = body.data!.activeBans;
+      expect(check).toMatchObject({ complete: true, underActiveBan: true });
+      const ids = check.bans.map((b: any) => b.id);
+      // Active: B1 (contact), B2 (location), B6 (house ban). B5 was revoked on 2026-03-01.
+      expect(ids).toEqual(['HV-0599-2026-0042', 'PN-10-000001-25/1', 'PN-10-000002-25/1']);
+      const b1 = check.bans.find((b: any) => b.id === 'PN-10-000001-25/1');
+      expect(b1.reportedBy).toEqual(['POLITIE', 'OM', 'RECLASSERING']);
+      expect(b1).toMatchObject({ kind: 'CONTACT', legalBasis: 'art. 38v Sr', imposedBy: 'Rechtbank Rotterdam', electronicMonitoring: true });
+      expect(b1.protectedPersonRefs).toHaveLength(1);
+      expect(b1.protectedPersonRefs[0]).toMatch(/^[A-Za-z0-9_-]{22}$/);
+      expect(JSON.stringify(body)).not.toContain(PERSONS.victim);
+      expect(check.bans.find((b: any) => b.id === 'PN-10-000002-25/1').reportedBy).toEqual(['POLITIE', 'OM']);
+      expect(check.partners).toEqual([
+        { partner: 'POLITIE', status: 'HIT' },
+        { partner: 'OM', status: 'HIT' },
+        { partner: 'RECLASSERING', status: 'HIT' },
+      ]);
+    });
+
+    it('counts a ban revoked after `at` as active at `at`', async () => {
+      const { body } = await federation.query(policeToken, ACTIVE_BANS, { bsn: PERSONS.subject, at: AT.feb2026 });
+      expect(body.data!.activeBans.bans.map((b: any) => b.id)).toContain('PN-10-000005-25/1');
+    });
+
+    it('leaves out expired, future, revoked and suspended bans', async () => {
+      const { body } = await federation.query(policeToken, ACTIVE_BANS, { bsn: PERSONS.subject, at: AT.y2028 });
+      // Only the open-ended B2 remains; B3 expired, B4 starts 2030, B5 revoked, B7 suspended, B1 and B6 ended.
+      expect(body.data!.activeBans.bans.map((b: any) => b.id)).toEqual(['PN-10-000002-25/1']);
+    });
+
+    it('reports whether a location lies inside a 5 km circle, computed by the nodes', async () => {
+      const inside = await federation.query(policeToken, ACTIVE_BANS, { bsn: PERSONS.subject, at: AT.y2028, location: AREA.inside });
+      const outside = await federation.query(policeToken, ACTIVE_BANS, { bsn: PERSONS.subject, at: AT.y2028, location: AREA.outside });
+      expect(inside.body.data!.activeBans.bans[0].violatedAt).toBe(true);
+      expect(outside.body.data!.activeBans.bans[0].violatedAt).toBe(false);
+      const noLocation = await federation.query(policeToken, ACTIVE_BANS, { bsn: PERSONS.subject, at: AT.y2028 });
+      expect(noLocation.body.data!.activeBans.bans[0].violatedAt).toBeNull();
+    });
+
+    it('answers underActiveBan false for a person without bans', async () => {
+      const { body } = await federation.query(policeToken, ACTIVE_BANS, { bsn: PERSONS.unknown });
+      expect(body.data!.activeBans).toMatchObject({ complete: true, underActiveBan: false, bans: [] });
+    });
+
+    it.each([
+      ['a date without offset', { at: '2026-05-05T12:00:00' }],
+      ['a latitude beyond 90', { location: { lat: 91, lon: 4 } }],
+    ])('rejects %s with BAD_USER_INPUT', async (_name, extra) => {
+      const { status, body } = await federation.query(policeToken, ACTIVE_BANS, { bsn: PERSONS.subject, ...extra });
+      expect(status).toBe(400);
+      expect(body.errors![0]!.extensions!.code).toBe('BAD_USER_INPUT');
+    });
+  });
+
+  describe('contactBanned', () => {
+    it('is true for the protected person and names the bans', async () => {
+      const { body } = await federation.query(policeToken, CONTACT_BANNED, { bsn: PERSONS.subject, other: PERSONS.victim, at: AT.may2026 });
+      expect(body.data!.contactBanned).toMatchObject({ complete: true, banned: true });
+      expect(body.data!.contactBanned.banIds).toEqual(['HV-0599-2026-0042', 'PN-10-000001-25/1']);
+    });
+
+    it('is false for an unrelated counterpart', async () => {
+      const { body } = await federation.query(policeToken, CONTACT_BANNED, { bsn: PERSONS.subject, other: PERSONS.unrelated, at: AT.may2026 });
+      expect(body.data!.contactBanned).toMatchObject({ complete: true, banned: false, banIds: [] });
+    });
+  });
+
+  describe('a partner down', () => {
+    it('reports a killed node as UNAVAILABLE, never NO_HIT, with PARTNER_UNAVAILABLE and the others intact', async () => {
+      const om = federation.nodes.om.process;
+      om.kill('SIGKILL');
+      await new Promise((resolve) => om.once('exit', resolve));
+      const started = Date.now();
+      const { status, body } = await federation.query(vtToken, HIT_CHECK, { bsn: PERSONS.unknown });
+      expect(Date.now() - started).toBeLessThan(1500 + 500);
+      expect(status).toBe(200);
+      const check = body.data!.hitCheck;
+      expect(check.complete).toBe(false);
+      expect(check.anyHit).toBeNull();
+      expect(check.partners.find((p: any) => p.partner === 'OM').status).toBe('UNAVAILABLE');
+      expect(check.partners.filter((p: any) => p.partner !== 'OM').map((p: any) => p.status)).toEqual(['NO_HIT', 'NO_HIT', 'NO_HIT']);
+      expect(body.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'PARTNER_UNAVAILABLE', partner: 'OM' }) })]);
+
+      const bans = await federation.query(policeToken, ACTIVE_BANS, { bsn: PERSONS.subject, at: AT.may2026 });
+      expect(bans.body.data!.activeBans).toMatchObject({ complete: false, underActiveBan: true });
+      // B1 and B2 are still known through politie's copies.
+      expect(bans.body.data!.activeBans.bans.find((b: any) => b.id === 'PN-10-000001-25/1').reportedBy).toEqual(['POLITIE', 'RECLASSERING']);
+    });
+
+    it('reports a hanging node as UNAVAILABLE within the deadline', async () => {
+      const politie = federation.nodes.politie.process;
+      politie.kill('SIGSTOP');
+      try {
+        const started = Date.now();
+        const { status, body } = await federation.query(policeToken, CONTACT_BANNED, { bsn: PERSONS.unknown, other: PERSONS.victim });
+        const elapsed = Date.now() - started;
+        expect(status).toBe(200);
+        expect(elapsed).toBeLessThan(1500 + 700);
+        expect(body.data!.contactBanned.banned).toBeNull();
+        expect(body.data!.contactBanned.partners.find((p: any) => p.partner === 'POLITIE').status).toBe('UNAVAILABLE');
+      } finally {
+        politie.kill('SIGCONT');
+      }
+    });
+  });
+});

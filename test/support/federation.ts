@@ -1,0 +1,197 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { type KeyObject, generateKeyPairSync, randomUUID } from 'node:crypto';
+import { SignJWT, exportJWK } from 'jose';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { gatewayConfig, type GatewayConfig } from '../../gateway/config.ts';
+import { GatewayKeys } from '../../gateway/auth/gateway-keys.ts';
+import { type RunningGateway, startGateway } from '../../gateway/start.ts';
+import { NODE_IDS, type NodeId } from '../../lib/partners.ts';
+import { startTelemetry } from '../../lib/telemetry.ts';
+import { FIXTURES, ndjson } from './fixtures.ts';
+
+const SOH = fileURLToPath(new URL('../../bin/soh.js', import.meta.url));
+const run = promisify(execFile);
+
+/** Runs the `soh` CLI as a user would, in its own process. */
+export async function soh(args: string[], env: NodeJS.ProcessEnv = {}) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [SOH, ...args], { env: { ...process.env, ...env } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+/** A test identity provider: its own key and JWKS file, bound to the organisations the test says. */
+export class TestIssuer {
+  readonly privateKey: KeyObject;
+  readonly publicKey: KeyObject;
+  readonly kid = `test-${randomUUID().slice(0, 8)}`;
+
+  constructor(
+    readonly issuer: string,
+    readonly orgs: string[],
+    readonly jwksFile: string,
+  ) {
+    ({ privateKey: this.privateKey, publicKey: this.publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' }));
+  }
+
+  async writeJwks(): Promise<void> {
+    const jwk = { ...(await exportJWK(this.publicKey)), kid: this.kid, alg: 'ES256', use: 'sig' };
+    writeFileSync(this.jwksFile, JSON.stringify({ keys: [jwk] }));
+  }
+
+  /** A valid caller token; `claims` overrides or (with undefined) removes claims, `header` the JOSE header. */
+  async token(claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}): Promise<string> {
+    const now = Math.floor(Date.now() / 1000);
+    const payload: Record<string, unknown> = {
+      iss: this.issuer,
+      aud: 'soh-gateway',
+      sub: 'worker-1',
+      org: 'politie',
+      roles: ['politie-medewerker'],
+      purpose: 'police-ban-enforcement',
+      case_ref: 'PL-2026-0001',
+      iat: now,
+      exp: now + 300,
+      jti: randomUUID(),
+      ...claims,
+    };
+    for (const key of Object.keys(payload)) if (payload[key] === undefined) delete payload[key];
+    return new SignJWT(payload).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: this.kid, ...header }).sign(this.privateKey);
+  }
+}
+
+export interface NodeProcess {
+  id: NodeId;
+  url: string;
+  process: ChildProcess;
+}
+
+export interface Federation {
+  dataDir: string;
+  gatewayUrl: string;
+  gateway: RunningGateway;
+  nodes: Record<NodeId, NodeProcess>;
+  /** Trusted for every organisation. */
+  issuer: TestIssuer;
+  /** Trusted only for `politie`. */
+  politieIssuer: TestIssuer;
+  /** POSTs a GraphQL document with a bearer token to the gateway. */
+  query(token: string | null, query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: GraphQLBody }>;
+  stop(): Promise<void>;
+}
+
+export interface GraphQLBody {
+  data?: Record<string, any> | null;
+  errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, any> }[];
+}
+
+async function startNodeProcess(id: NodeId, env: NodeJS.ProcessEnv): Promise<NodeProcess> {
+  const child = spawn(process.execPath, [SOH, 'node', id], { env: { ...process.env, ...env, SOH_NODE_PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`node ${id} did not start: ${output}`)), 20_000);
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk;
+      const match = /listening on (http:\/\/[\d.]+:\d+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.once('exit', (code) => reject(new Error(`node ${id} exited with ${code}: ${output}`)));
+  });
+  return { id, url, process: child };
+}
+
+/**
+ * The whole federation on free loopback ports: four node processes importing the fixtures through
+ * `soh import`, and the gateway in this process (so tests can read its traces). Never the default
+ * ports, so the suite runs beside a federation a user has running.
+ */
+export async function startFederation(options: {
+  deadlineMs?: number;
+  fixtures?: Record<NodeId, object[]>;
+  exporter?: SpanExporter;
+  gateway?: Partial<GatewayConfig>;
+  nodeEnv?: NodeJS.ProcessEnv;
+} = {}): Promise<Federation> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'soh-test-'));
+  mkdirSync(join(dataDir, 'idp'));
+  const env = { SOH_DATA_DIR: dataDir, OTEL_TRACES_SAMPLER: 'always_on', ...options.nodeEnv };
+  const fixtures = options.fixtures ?? FIXTURES;
+  await Promise.all(
+    NODE_IDS.map(async (id) => {
+      const file = join(dataDir, `${id}.ndjson`);
+      writeFileSync(file, ndjson(fixtures[id]));
+      const result = await soh(['import', id, file], env);
+      if (result.code !== 0) throw new Error(`import into ${id} failed: ${result.stderr}`);
+    }),
+  );
+  // The gateway's keys exist before any node starts, so nodes can take its JWKS from a file.
+  const keys = new GatewayKeys(dataDir);
+  const jwksFile = join(dataDir, 'gateway-jwks.json');
+  writeFileSync(jwksFile, JSON.stringify(keys.jwks()));
+  const started = await Promise.all(NODE_IDS.map((id) => startNodeProcess(id, { ...env, SOH_GATEWAY_JWKS_FILE: jwksFile })));
+  const nodes = Object.fromEntries(started.map((node) => [node.id, node])) as Record<NodeId, NodeProcess>;
+
+  const issuer = new TestIssuer('https://idp.test.example', ['*'], join(dataDir, 'idp', 'all.json'));
+  const politieIssuer = new TestIssuer('https://idp.politie.test.example', ['politie'], join(dataDir, 'idp', 'politie.json'));
+  await Promise.all([issuer.writeJwks(), politieIssuer.writeJwks()]);
+  if (options.exporter) startTelemetry('gateway', { exporter: options.exporter });
+  const config = gatewayConfig.parse({
+    port: 0,
+    dataDir,
+    policyDir: fileURLToPath(new URL('../../policies/', import.meta.url)),
+    nodes: Object.fromEntries(started.map((node) => [node.id, node.url])),
+    issuers: [
+      { issuer: issuer.issuer, orgs: issuer.orgs, jwksFile: issuer.jwksFile },
+      { issuer: politieIssuer.issuer, orgs: politieIssuer.orgs, jwksFile: politieIssuer.jwksFile },
+    ],
+    deadlineMs: options.deadlineMs ?? 1500,
+    ...options.gateway,
+  });
+  const gateway = await startGateway(config);
+  const gatewayUrl = gateway.url;
+
+  return {
+    dataDir,
+    gatewayUrl,
+    gateway,
+    nodes,
+    issuer,
+    politieIssuer,
+    async query(token, query, variables, headers = {}) {
+      const response = await fetch(`${gatewayUrl}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+        body: JSON.stringify({ query, variables }),
+      });
+      const text = await response.text();
+      return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : {} };
+    },
+    async stop() {
+      await gateway.close();
+      await Promise.all(
+        Object.values(nodes).map(
+          (node) =>
+            new Promise<void>((resolve) => {
+              if (node.process.exitCode !== null || node.process.signalCode !== null) return resolve();
+              node.process.once('exit', () => resolve());
+              node.process.kill('SIGCONT');
+              node.process.kill('SIGTERM');
+            }),
+        ),
+      );
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
