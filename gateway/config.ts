@@ -28,6 +28,11 @@ export const gatewayConfig = z.strictObject({
   issuers: z.array(issuer).default([]),
   auditMaxBytes: z.number().int().positive().optional(),
   nodeConnections: z.number().int().min(1).max(1024).default(32),
+  /**
+   * Benchmark only: runs without purpose binding and without audit, to measure what they cost.
+   * Refused unless dev mode is on; never for real data.
+   */
+  unguardedForBenchmark: z.boolean().default(false),
 });
 export type GatewayConfig = z.infer<typeof gatewayConfig>;
 
@@ -60,11 +65,15 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
       deadlineMs: number(env['SOH_DEADLINE_MS']),
       auditMaxBytes: number(env['SOH_AUDIT_MAX_BYTES']),
       dev: env['SOH_DEV'] === undefined ? undefined : flag.parse(env['SOH_DEV']),
+      nodeConnections: number(env['SOH_NODE_CONNECTIONS']),
+      unguardedForBenchmark: env['SOH_BENCH_UNGUARDED'] === undefined ? undefined : flag.parse(env['SOH_BENCH_UNGUARDED']),
     }).filter(([, value]) => value !== undefined),
   );
-  return parseConfig(
+  const config = parseConfig(
     gatewayConfig,
     { ...fromFile, ...overrides, nodes, dataDir: dataDir(env), policyDir: policyDir(env) },
     file ? `${file} and the environment` : 'the environment (SOH_GATEWAY_*)',
   );
+  if (config.unguardedForBenchmark && !config.dev) throw new ConfigError('SOH_BENCH_UNGUARDED=1 is allowed only with SOH_DEV=1 (synthetic data)');
+  return config;
 }
