@@ -51,7 +51,9 @@ export async function run(args: string[]): Promise<void> {
   const gatewayPort = Number(process.env['SOH_GATEWAY_PORT'] ?? 4000);
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
   const children: { name: string; child: ChildProcess; url: string }[] = [];
+  let stopping = false;
   const stopAll = async () => {
+    stopping = true;
     for (const { child } of children) if (child.exitCode === null) child.kill('SIGTERM');
     await Promise.all(children.map(({ child }) => (child.exitCode === null ? new Promise((resolve) => child.once('exit', resolve)) : null)));
   };
@@ -78,6 +80,7 @@ export async function run(args: string[]): Promise<void> {
   }
   for (const { child, name } of children) {
     child.once('exit', (code) => {
+      if (stopping) return;
       console.error(`soh up: ${name} stopped (exit ${code}); stopping the federation`);
       void stopAll().then(() => process.exit(1));
     });

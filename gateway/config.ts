@@ -29,10 +29,10 @@ export const gatewayConfig = z.strictObject({
   auditMaxBytes: z.number().int().positive().optional(),
   nodeConnections: z.number().int().min(1).max(1024).default(32),
   /**
-   * Benchmark only: runs without purpose binding and without audit, to measure what they cost.
+   * Benchmark only: switches off purpose binding and/or audit, to measure what they cost.
    * Refused unless dev mode is on; never for real data.
    */
-  unguardedForBenchmark: z.boolean().default(false),
+  benchmarkDisable: z.array(z.enum(['purpose', 'audit'])).default([]),
 });
 export type GatewayConfig = z.infer<typeof gatewayConfig>;
 
@@ -66,7 +66,7 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
       auditMaxBytes: number(env['SOH_AUDIT_MAX_BYTES']),
       dev: env['SOH_DEV'] === undefined ? undefined : flag.parse(env['SOH_DEV']),
       nodeConnections: number(env['SOH_NODE_CONNECTIONS']),
-      unguardedForBenchmark: env['SOH_BENCH_UNGUARDED'] === undefined ? undefined : flag.parse(env['SOH_BENCH_UNGUARDED']),
+      benchmarkDisable: env['SOH_BENCH_DISABLE']?.split(',').filter(Boolean),
     }).filter(([, value]) => value !== undefined),
   );
   const config = parseConfig(
@@ -74,6 +74,8 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
     { ...fromFile, ...overrides, nodes, dataDir: dataDir(env), policyDir: policyDir(env) },
     file ? `${file} and the environment` : 'the environment (SOH_GATEWAY_*)',
   );
-  if (config.unguardedForBenchmark && !config.dev) throw new ConfigError('SOH_BENCH_UNGUARDED=1 is allowed only with SOH_DEV=1 (synthetic data)');
+  if (config.benchmarkDisable.length > 0 && !config.dev) {
+    throw new ConfigError('SOH_BENCH_DISABLE is allowed only with SOH_DEV=1 (synthetic data)');
+  }
   return config;
 }

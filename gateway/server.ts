@@ -41,8 +41,8 @@ export interface GatewayDependencies {
   deadlineMs: number;
   caseRefPattern: RegExp;
   limits?: QueryLimits;
-  /** Benchmark only: no purpose binding, no audit (see GatewayConfig.unguardedForBenchmark). */
-  unguarded?: boolean;
+  /** Benchmark only: what to switch off (see GatewayConfig.benchmarkDisable). */
+  benchmarkDisable?: readonly ('purpose' | 'audit')[];
   /** Extra routes (the audit viewer page) mounted before GraphQL. */
   routes?: Plugin[];
 }
@@ -74,13 +74,13 @@ export function createGateway(deps: GatewayDependencies): YogaServerInstance<obj
     ...(deps.routes ?? []),
     useRequestScope({ states, tracer: deps.tracer, clock: deps.clock, deadlineMs: deps.deadlineMs }),
     useCallerAuthentication({ states, verify: deps.verifyCaller }),
-    deps.unguarded
+    deps.benchmarkDisable?.includes('purpose')
       ? useUnguardedPurpose(states, deps.policies)
       : usePurposeBinding({ states, policies: deps.policies, caseRefPattern: deps.caseRefPattern, schema, dev: deps.dev }),
     useQueryLimits(deps.limits),
     useErrorContract(),
     usePartnerErrors(states),
-    (deps.unguarded ? useSpanEnd(states) : null) ?? useDurableAudit({
+    deps.benchmarkDisable?.includes('audit') ? useSpanEnd(states) : useDurableAudit({
       log: deps.audit,
       recordsFor: (request, result) => {
         const state = states.get(request);

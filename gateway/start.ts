@@ -61,7 +61,7 @@ export async function startGateway(config: GatewayConfig, clock: Clock = systemC
     deadlineMs: config.deadlineMs,
     caseRefPattern: new RegExp(config.caseRefPattern),
     routes: [useAuditViewer()],
-    unguarded: config.unguardedForBenchmark,
+    benchmarkDisable: config.benchmarkDisable,
   });
   const server: Server = await listen(gateway, config.port, config.host);
   const address = server.address();
