@@ -73,7 +73,7 @@ export async function startGateway(config: GatewayConfig, clock: Clock = systemC
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([...clients.values()].map((client) => client.close()));
-      audit.close();
+      await audit.close();
     },
   };
 }

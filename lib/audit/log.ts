@@ -1,152 +1,117 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { StoredKey } from '../keys.ts';
-import { type ChainedRecord, type SignedHead, ZERO_HASH, chain, signHead } from './chain.ts';
+import type { SignedHead } from './chain.ts';
 import type { AuditRecord } from './records.ts';
+import { AuditWriter } from './writer.ts';
+
+const THREAD = new URL('./writer-thread.ts', import.meta.url).href;
+// The thread loads TypeScript like the rest of the process does (through tsx's loader).
+const BOOTSTRAP = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD)}); })`;
 
 /**
- * One component's append-only, hash-chained audit log in an embedded SQLite file (WAL,
- * synchronous=FULL: a committed record is on disk). Appends made in the same tick share one
- * commit and one head signature; each append's promise settles only once its commit is durable,
- * so no answer leaves before its record.
+ * One component's append-only, hash-chained audit log (see AuditWriter). Appends made in the same
+ * tick travel to the writer thread as one batch; each append's promise settles only once the
+ * commit holding it is durable, so no answer leaves before its record. A failed write rejects
+ * (the caller fails closed) and makes `healthy` false until a write succeeds again.
  */
 export class AuditLog {
-  private readonly db: Database.Database;
-  private readonly insert: Database.Statement;
-  private readonly writeHead: Database.Statement;
-  private last: { seq: number; hash: string };
-  private pending: { record: AuditRecord; resolve: () => void; reject: (error: Error) => void }[] = [];
-  private flushScheduled = false;
+  private worker: Worker | null = null;
+  private nextId = 1;
+  private queued: AuditRecord[] = [];
+  private queuedWaiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
+  private readonly inFlight = new Map<number, { resolve: () => void; reject: (error: Error) => void }[]>();
   private lastWriteFailed = false;
 
   constructor(
     readonly file: string,
     private readonly key: StoredKey,
-    options: { maxBytes?: number } = {},
+    private readonly options: { maxBytes?: number } = {},
   ) {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    createTables(this.db);
-    if (options.maxBytes) {
-      const pageSize = Number(this.db.pragma('page_size', { simple: true }));
-      this.db.pragma(`max_page_count = ${Math.max(1, Math.floor(options.maxBytes / pageSize))}`);
-    }
-    this.insert = this.db.prepare(
-      `INSERT INTO records (seq, kind, trace_id, subject_ref, purpose, requester_org, requester_sub, time, body)
-       VALUES (@seq, @kind, @trace_id, @subject_ref, @purpose, @requester_org, @requester_sub, @time, @body)`,
-    );
-    this.writeHead = this.db.prepare(
-      `INSERT INTO head (id, seq, hash, kid, signature) VALUES (1, @seq, @hash, @kid, @signature)
-       ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, kid = excluded.kid, signature = excluded.signature`,
-    );
-    const row = this.db.prepare('SELECT seq, body FROM records ORDER BY seq DESC LIMIT 1').get() as { seq: number; body: string } | undefined;
-    this.last = row ? { seq: row.seq, hash: (JSON.parse(row.body) as ChainedRecord).hash } : { seq: 0, hash: ZERO_HASH };
+    // Create the file and tables now, so that start-up fails here if the log cannot be opened.
+    new AuditWriter({ file, key, ...options }).close();
+    // Start the writer thread now: loading it takes longer than a request may wait.
+    this.thread();
   }
 
-  /** False after a write failed, until one succeeds again: /readyz reports it. */
   get healthy(): boolean {
     return !this.lastWriteFailed;
   }
 
   append(record: AuditRecord): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ record, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+    return this.appendAll([record]);
   }
 
   appendAll(records: AuditRecord[]): Promise<void> {
-    return Promise.all(records.map((record) => this.append(record))).then(() => undefined);
+    if (records.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      if (this.queued.length === 0) setImmediate(() => this.send());
+      this.queued.push(...records);
+      this.queuedWaiters.push({ resolve, reject });
+    });
   }
 
-  private flush(): void {
-    this.flushScheduled = false;
-    const batch = this.pending;
-    this.pending = [];
-    if (batch.length === 0) return;
-    const start = this.last;
-    try {
-      this.db.transaction(() => {
-        let previous = start;
-        for (const { record } of batch) {
-          const chained = chain(record as unknown as Record<string, unknown>, previous) as ChainedRecord & AuditRecord;
-          this.insert.run(indexColumns(chained));
-          previous = chained;
+  private thread(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(BOOTSTRAP, {
+      eval: true,
+      workerData: { file: this.file, key: { kid: this.key.kid, privateKey: this.key.privateKey }, maxBytes: this.options.maxBytes },
+    });
+    worker.unref();
+    worker.on('message', (reply: { ids: number[]; ok: boolean }) => {
+      this.lastWriteFailed = !reply.ok;
+      for (const id of reply.ids) {
+        const waiters = this.inFlight.get(id) ?? [];
+        this.inFlight.delete(id);
+        for (const waiter of waiters) {
+          if (reply.ok) waiter.resolve();
+          else waiter.reject(new AuditWriteError());
         }
-        this.writeHead.run(signHead(previous.seq, previous.hash, this.key));
-        this.last = previous;
-      })();
-    } catch (error) {
-      this.last = start;
-      this.lastWriteFailed = true;
-      const failure = new AuditWriteError(error);
-      for (const entry of batch) entry.reject(failure);
-      return;
-    }
-    this.lastWriteFailed = false;
-    for (const entry of batch) entry.resolve();
+      }
+      if (this.inFlight.size === 0) worker.unref();
+    });
+    worker.on('error', () => this.abandon(worker));
+    worker.on('exit', () => this.abandon(worker));
+    this.worker = worker;
+    return worker;
   }
 
-  close(): void {
-    this.flush();
-    this.db.close();
+  /** The thread died: everything it held fails closed; the next append starts a new thread. */
+  private abandon(worker: Worker): void {
+    if (this.worker !== worker) return;
+    this.worker = null;
+    if (this.inFlight.size === 0) return;
+    this.lastWriteFailed = true;
+    for (const waiters of this.inFlight.values()) for (const waiter of waiters) waiter.reject(new AuditWriteError());
+    this.inFlight.clear();
+  }
+
+  private send(): void {
+    const records = this.queued;
+    const waiters = this.queuedWaiters;
+    this.queued = [];
+    this.queuedWaiters = [];
+    const id = this.nextId++;
+    this.inFlight.set(id, waiters);
+    const worker = this.thread();
+    if (this.inFlight.size === 1) worker.ref();
+    worker.postMessage({ id, records });
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    if (!worker) return;
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    worker.postMessage('close');
+    await exited;
   }
 }
 
 export class AuditWriteError extends Error {
-  constructor(cause: unknown) {
-    super('the audit record could not be written', { cause });
-    this.name = 'AuditWriteError';
+  override name = 'AuditWriteError';
+  constructor() {
+    super('the audit record could not be written');
   }
-}
-
-function createTables(db: Database.Database): void {
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS records (
-      seq INTEGER PRIMARY KEY,
-      kind TEXT NOT NULL,
-      trace_id TEXT,
-      subject_ref TEXT,
-      purpose TEXT,
-      requester_org TEXT,
-      requester_sub TEXT,
-      time INTEGER NOT NULL,
-      body TEXT NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS records_trace ON records (trace_id);
-    CREATE INDEX IF NOT EXISTS records_subject ON records (subject_ref) WHERE subject_ref IS NOT NULL;
-    CREATE INDEX IF NOT EXISTS records_purpose ON records (purpose, time) WHERE kind = 'access';
-    CREATE INDEX IF NOT EXISTS records_requester ON records (requester_sub, time) WHERE kind = 'access';
-    CREATE TABLE IF NOT EXISTS head (
-      id INTEGER PRIMARY KEY CHECK (id = 1),
-      seq INTEGER NOT NULL,
-      hash TEXT NOT NULL,
-      kid TEXT NOT NULL,
-      signature TEXT NOT NULL
-    );
-  `);
-}
-
-function indexColumns(record: ChainedRecord & AuditRecord) {
-  const access = record.type === 'access' ? record : null;
-  const processing = record.type === 'processing' ? record : null;
-  return {
-    seq: record.seq,
-    kind: record.type,
-    trace_id: record.trace_id,
-    subject_ref: processing?.attributes['dpl.core.data_subject_id'] ?? null,
-    purpose: access?.purpose ?? null,
-    requester_org: access?.requester.org ?? null,
-    requester_sub: access?.requester.sub ?? null,
-    time: access ? Date.parse(access.time) : (processing?.start_time ?? 0),
-    body: JSON.stringify(record),
-  };
 }
 
 /** Read side of a log file, for verification and the access-log query (never writes). */

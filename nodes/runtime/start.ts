@@ -80,7 +80,7 @@ export async function startNode(definition: NodeDefinition, config: NodeConfig, 
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      audit.close();
+      await audit.close();
       await store.close();
     },
   };

@@ -1,0 +1,114 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { KeyObject } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { type ChainedRecord, ZERO_HASH, chain, signHead } from './chain.ts';
+import type { AuditRecord } from './records.ts';
+
+export interface WriterOptions {
+  file: string;
+  key: { kid: string; privateKey: KeyObject };
+  maxBytes?: number;
+}
+
+/**
+ * The synchronous core of an audit log: one SQLite file (WAL, synchronous=FULL, so a committed
+ * record is on disk), records chained in commit order, and the head re-signed in the same commit.
+ * It runs in the log's worker thread, so that waiting for the disk never blocks a request.
+ */
+export class AuditWriter {
+  private readonly db: Database.Database;
+  private readonly insert: Database.Statement;
+  private readonly writeHead: Database.Statement;
+  private last: { seq: number; hash: string };
+
+  constructor(private readonly options: WriterOptions) {
+    mkdirSync(dirname(options.file), { recursive: true, mode: 0o700 });
+    this.db = new Database(options.file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    createTables(this.db);
+    if (options.maxBytes) {
+      const pageSize = Number(this.db.pragma('page_size', { simple: true }));
+      this.db.pragma(`max_page_count = ${Math.max(1, Math.floor(options.maxBytes / pageSize))}`);
+    }
+    this.insert = this.db.prepare(
+      `INSERT INTO records (seq, kind, trace_id, subject_ref, purpose, requester_org, requester_sub, time, body)
+       VALUES (@seq, @kind, @trace_id, @subject_ref, @purpose, @requester_org, @requester_sub, @time, @body)`,
+    );
+    this.writeHead = this.db.prepare(
+      `INSERT INTO head (id, seq, hash, kid, signature) VALUES (1, @seq, @hash, @kid, @signature)
+       ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, kid = excluded.kid, signature = excluded.signature`,
+    );
+    const row = this.db.prepare('SELECT body FROM records ORDER BY seq DESC LIMIT 1').get() as { body: string } | undefined;
+    const lastRecord = row ? (JSON.parse(row.body) as ChainedRecord) : null;
+    this.last = lastRecord ? { seq: lastRecord.seq, hash: lastRecord.hash } : { seq: 0, hash: ZERO_HASH };
+  }
+
+  /** Appends all records in one commit, or none of them. */
+  commit(records: readonly AuditRecord[]): void {
+    const start = this.last;
+    try {
+      this.db.transaction(() => {
+        let previous = start;
+        for (const record of records) {
+          const chained = chain(record as unknown as Record<string, unknown>, previous) as ChainedRecord & AuditRecord;
+          this.insert.run(indexColumns(chained));
+          previous = chained;
+        }
+        this.writeHead.run(signHead(previous.seq, previous.hash, this.options.key));
+        this.last = previous;
+      })();
+    } catch (error) {
+      this.last = start;
+      throw error;
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+function createTables(db: Database.Database): void {
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS records (
+      seq INTEGER PRIMARY KEY,
+      kind TEXT NOT NULL,
+      trace_id TEXT,
+      subject_ref TEXT,
+      purpose TEXT,
+      requester_org TEXT,
+      requester_sub TEXT,
+      time INTEGER NOT NULL,
+      body TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS records_trace ON records (trace_id);
+    CREATE INDEX IF NOT EXISTS records_subject ON records (subject_ref) WHERE subject_ref IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS records_purpose ON records (purpose, time) WHERE kind = 'access';
+    CREATE INDEX IF NOT EXISTS records_requester ON records (requester_sub, time) WHERE kind = 'access';
+    CREATE TABLE IF NOT EXISTS head (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      seq INTEGER NOT NULL,
+      hash TEXT NOT NULL,
+      kid TEXT NOT NULL,
+      signature TEXT NOT NULL
+    );
+  `);
+}
+
+function indexColumns(record: ChainedRecord & AuditRecord) {
+  const access = record.type === 'access' ? record : null;
+  const processing = record.type === 'processing' ? record : null;
+  return {
+    seq: record.seq,
+    kind: record.type,
+    trace_id: record.trace_id,
+    subject_ref: processing?.attributes['dpl.core.data_subject_id'] ?? null,
+    purpose: access?.purpose ?? null,
+    requester_org: access?.requester.org ?? null,
+    requester_sub: access?.requester.sub ?? null,
+    time: access ? Date.parse(access.time) : (processing?.start_time ?? 0),
+    body: JSON.stringify(record),
+  };
+}
