@@ -1,1 +1,305 @@
-export async function run(): Promise<number> { console.error('not yet'); return 1; }
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { completeBsn } from '../lib/bsn.ts';
+import { dataDir } from '../lib/config.ts';
+import { signDevToken } from '../lib/dev-issuer.ts';
+import { NODE_IDS } from '../lib/partners.ts';
+import { subjectRefs } from '../lib/subject-ref.ts';
+import { progressBar } from '../cli/progress.ts';
+import { parseOptions, positiveInt } from '../cli/usage.ts';
+import { seedAll, seedParameters, storeFile } from '../nodes/seed-all.ts';
+import { type Started, freePort, siblingGatewayDir, startBenchTarget, startNodes, startOurGateway, startProcess, stopProcess } from './federation.ts';
+import { keepNodeTokenFresh } from './node-token.ts';
+import { processTree, treeCpuMicros, treeRssBytes } from './procstat.ts';
+import { type Measurement, type Report, writeReport } from './report.ts';
+import { CALLERS } from './callers.ts';
+import { type Subject, type Workload, requestBody } from './workload.ts';
+
+const PEERS = fileURLToPath(new URL('./peers/', import.meta.url));
+const LOAD = fileURLToPath(new URL('./load.ts', import.meta.url));
+const SCALE = fileURLToPath(new URL('./node-scale.ts', import.meta.url));
+
+/** One thing the load generator can be pointed at. */
+interface Target {
+  name: string;
+  workload: Workload;
+  callerTokens: boolean;
+  process: Started;
+}
+
+/**
+ * `npm run bench` (`soh bench`): the four nodes on a large synthetic population, then, on the same
+ * nodes, our gateway fully on and with purpose/audit/tracing off, a plain stitching gateway, Hive
+ * Gateway and a direct fan-out; runs are interleaved round by round and each ratio is the median
+ * over rounds. Results go to bench/results/.
+ */
+export async function run(args: string[]): Promise<number> {
+  const { values } = parseOptions(args, {
+    persons: { type: 'string' },
+    seconds: { type: 'string' },
+    rounds: { type: 'string' },
+    connections: { type: 'string' },
+    'scale-persons': { type: 'string' },
+    'skip-scale': { type: 'boolean' },
+  });
+  const persons = positiveInt(values.persons, 'persons', 1_000_000);
+  const seconds = positiveInt(values.seconds, 'seconds', 10);
+  const rounds = positiveInt(values.rounds, 'rounds', 5);
+  const connections = positiveInt(values.connections, 'connections', 10);
+  const scalePersons = positiveInt(values['scale-persons'], 'scale-persons', 1_000_000);
+  const dir = join(dataDir(), 'bench');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+
+  installPeers();
+  const seeding = await seedOnce(dir, persons);
+  const subjects = sampleSubjects(dir);
+  const subjectsFile = join(dir, 'subjects.json');
+  writeFileSync(subjectsFile, JSON.stringify(subjects));
+
+  const started: Started[] = [];
+  const sink = await startOtlpSink();
+  let stopToken = () => {};
+  try {
+    const nodes = await startNodes(dir);
+    started.push(...Object.values(nodes));
+    const tokenFile = join(dir, 'node-token');
+    stopToken = await keepNodeTokenFresh(dir, tokenFile);
+    const benchEnv = { SOH_BENCH_NODES: JSON.stringify(Object.fromEntries(NODE_IDS.map((id) => [id, nodes[id].url]))), SOH_BENCH_TOKEN_FILE: tokenFile };
+
+    console.log('starting targets');
+    const full = await startOurGateway('ours', dir, nodes, { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url });
+    const off = await startOurGateway('ours-off', siblingGatewayDir(dir, 'unguarded'), nodes, { SOH_BENCH_DISABLE: 'purpose,audit', OTEL_TRACES_SAMPLER: 'always_off' });
+    const plain = await startBenchTarget('plain-stitch', 'plain-stitch.ts', benchEnv);
+    const fanout = await startBenchTarget('fanout', 'fanout.ts', benchEnv);
+    started.push(full, off, plain, fanout);
+    const hive = await startHive(dir, benchEnv).catch((error: Error) => error);
+    if (!(hive instanceof Error)) started.push(hive);
+    else console.error(`Hive Gateway could not be run: ${hive.message}`);
+
+    const targets: Target[] = [
+      { name: 'ours hitCheck (full)', workload: 'hitCheck', callerTokens: true, process: full },
+      { name: 'ours hitCheck (policy/audit/tracing off)', workload: 'hitCheck', callerTokens: true, process: off },
+      { name: 'ours activeBans (full)', workload: 'activeBans', callerTokens: true, process: full },
+      { name: 'plain stitching, Person', workload: 'person', callerTokens: false, process: plain },
+      ...(hive instanceof Error ? [] : [{ name: 'Hive Gateway, Person', workload: 'person' as const, callerTokens: false, process: hive }]),
+      { name: 'direct fan-out, Person', workload: 'person', callerTokens: false, process: fanout },
+    ];
+    for (const target of targets) await checkAnswers(target, dir, subjects);
+
+    const nodePids = Object.values(nodes).map((node) => node.child.pid!);
+    const load = (target: Target, rate?: number) =>
+      measure(target, { dir, subjectsFile, connections, seconds, rate, nodePids });
+
+    console.log('warming up');
+    for (const target of targets) await load({ ...target }, undefined).then(() => undefined, () => undefined);
+
+    const closed: Measurement[][] = [];
+    for (let round = 1; round <= rounds; round++) {
+      console.log(`fixed concurrency (${connections} connections), round ${round}/${rounds}`);
+      closed.push([]);
+      for (const target of rotate(targets, round)) closed[round - 1]!.push(await load(target));
+    }
+    const ourMax = median(closed.map((measurements) => measurements.find((m) => m.target === targets[0]!.name)!.rps));
+    const rate = Math.max(1, Math.round(ourMax / 2));
+    const open: Measurement[][] = [];
+    for (let round = 1; round <= rounds; round++) {
+      console.log(`fixed arrival rate (${rate} req/s, half our full gateway's maximum), round ${round}/${rounds}`);
+      open.push([]);
+      for (const target of rotate(targets, round)) open[round - 1]!.push(await load(target, rate));
+    }
+    const scale = values['skip-scale'] ? null : nodeScale(scalePersons);
+
+    const report: Report = {
+      commit: gitCommit(),
+      machine: machine(),
+      settings: { persons, seconds, rounds, connections, rate },
+      hive: hive instanceof Error ? { ran: false, reason: hive.message } : { ran: true },
+      seeding,
+      targets: targets.map((target) => target.name),
+      closed,
+      open,
+      scale,
+      spansExported: sink.spans(),
+    };
+    const { markdown, file } = writeReport(report);
+    console.log(`\n${markdown}\nwritten to ${file}`);
+    return 0;
+  } finally {
+    stopToken();
+    await Promise.all(started.map(stopProcess));
+    sink.close();
+  }
+}
+
+/** Hive Gateway and the Mesh composer live in bench/peers, apart from the product's dependencies. */
+function installPeers(): void {
+  if (existsSync(join(PEERS, 'node_modules', '.bin', 'hive-gateway'))) return;
+  console.log('installing the benchmark peers (Hive Gateway, Mesh Compose, autocannon) into bench/peers');
+  const result = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: PEERS, stdio: 'inherit' });
+  if (result.status !== 0) throw new Error('npm ci in bench/peers failed');
+}
+
+/** Seeds the benchmark population once; later runs reuse it. */
+async function seedOnce(dir: string, persons: number): Promise<Report['seeding']> {
+  const existing = seedParameters(dir);
+  if (existing?.persons === persons) {
+    console.log(`reusing ${persons.toLocaleString('en')} seeded persons under ${dir}`);
+    return null;
+  }
+  console.log(`seeding ${persons.toLocaleString('en')} persons under ${dir}`);
+  const summary = await seedAll({ dataDir: dir, persons, seed: 1, onProgress: progressBar('seeding') });
+  const records = Object.values(summary.records).reduce((sum, count) => sum + count, 0);
+  return { persons, records, seconds: summary.millis / 1000, recordsPerSecond: records / (summary.millis / 1000), maxRssMiB: process.resourceUsage().maxRSS / 1024, perNode: summary.records };
+}
+
+/** Random subjects: half known to at least one node, half valid BSNs nobody knows. */
+function sampleSubjects(dir: string): Subject[] {
+  const ref = subjectRefs(randomBytes(32));
+  const known = new Set<string>();
+  for (const id of NODE_IDS) {
+    const db = new Database(storeFile(dir, id), { readonly: true });
+    for (const row of db.prepare('SELECT bsn FROM subjects ORDER BY random() LIMIT 1250').all() as { bsn: string }[]) known.add(row.bsn);
+    db.close();
+  }
+  const unknown: string[] = [];
+  for (let prefix = 90_000_000; unknown.length < known.size; prefix += 7) {
+    const bsn = completeBsn(String(prefix));
+    if (bsn) unknown.push(bsn);
+  }
+  return [...known, ...unknown].map((bsn) => ({ bsn, ref: ref(bsn) }));
+}
+
+async function startHive(dir: string, benchEnv: Record<string, string>): Promise<Started> {
+  const supergraph = join(dir, 'supergraph.graphql');
+  execFileSync(join(PEERS, 'node_modules', '.bin', 'mesh-compose'), ['-c', 'mesh.config.mjs', '-o', supergraph], {
+    cwd: PEERS,
+    env: { ...process.env, ...benchEnv, SOH_BENCH_SUPERGRAPH: supergraph },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const port = await freePort();
+  return startProcess('hive', join(PEERS, 'node_modules', '.bin', 'hive-gateway'), ['supergraph', supergraph, '--port', String(port), '--host', '127.0.0.1', '--fork', '1', '--jit', '-c', 'gateway.config.mjs'], {
+    cwd: PEERS,
+    env: { ...process.env, ...benchEnv, NODE_ENV: 'production' },
+    ready: /Listening on http/,
+    url: `http://127.0.0.1:${port}`,
+  });
+}
+
+/** Before measuring, a target must answer known subjects correctly: a fast wrong answer is no result. */
+async function checkAnswers(target: Target, dir: string, subjects: Subject[]): Promise<void> {
+  const token = target.callerTokens ? await signDevToken(dir, CALLERS[target.workload as Exclude<Workload, 'person'>]) : null;
+  const at = new Date().toISOString();
+  for (const subject of subjects.slice(0, 5)) {
+    const response = await fetch(`${target.process.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: requestBody(target.workload, subject, at),
+    });
+    const body = (await response.json()) as { data?: Record<string, unknown> | null; errors?: unknown[] };
+    if (response.status !== 200 || body.errors || !body.data) {
+      throw new Error(`${target.name} does not answer correctly: HTTP ${response.status} ${JSON.stringify(body).slice(0, 500)}`);
+    }
+  }
+}
+
+async function measure(
+  target: Target,
+  options: { dir: string; subjectsFile: string; connections: number; seconds: number; rate?: number | undefined; nodePids: number[] },
+): Promise<Measurement> {
+  const tree = processTree(target.process.child.pid!);
+  const cpuBefore = treeCpuMicros(tree);
+  const nodeCpuBefore = treeCpuMicros(options.nodePids);
+  let peakRss = treeRssBytes(tree);
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, treeRssBytes(tree))), 250);
+  try {
+    const result = await runLoad({
+      url: target.process.url,
+      workload: target.workload,
+      subjectsFile: options.subjectsFile,
+      dataDir: options.dir,
+      connections: options.rate ? Math.max(options.connections, 50) : options.connections,
+      seconds: options.seconds,
+      ...(options.rate ? { rate: options.rate } : {}),
+      callerTokens: target.callerTokens,
+    });
+    const requests = Math.max(1, result.requests);
+    return {
+      target: target.name,
+      ...result,
+      cpuMicrosPerRequest: (treeCpuMicros(tree) - cpuBefore) / requests,
+      nodeCpuMicrosPerRequest: (treeCpuMicros(options.nodePids) - nodeCpuBefore) / requests,
+      peakRssMiB: peakRss / (1024 * 1024),
+    };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+type LoadResult = Pick<Measurement, 'requests' | 'rps' | 'p50' | 'p95' | 'p99' | 'errors'>;
+
+function runLoad(options: Record<string, unknown>): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', LOAD, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.once('exit', (code) => {
+      if (code !== 0) return reject(new Error(`load generator exited with ${code}`));
+      resolve(JSON.parse(output.trim().split('\n').pop()!) as LoadResult);
+    });
+  });
+}
+
+function nodeScale(persons: number): Report['scale'] {
+  console.log(`node lookups at ${persons.toLocaleString('en')} persons`);
+  const result = spawnSync(process.execPath, ['--import', 'tsx', SCALE, String(persons)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
+  if (result.status !== 0) throw new Error('node-scale measurement failed');
+  return JSON.parse(result.stdout.trim().split('\n').pop()!);
+}
+
+/** Receives the full gateway's OTLP exports and counts them, so that tracing costs what it costs. */
+async function startOtlpSink(): Promise<{ url: string; spans(): number; close(): void }> {
+  let exports = 0;
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      exports++;
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return { url: `http://127.0.0.1:${port}`, spans: () => exports, close: () => server.close() };
+}
+
+/** Round r starts at a different target, so that no target always runs right after another. */
+function rotate<T>(items: readonly T[], round: number): T[] {
+  const shift = (round - 1) % items.length;
+  return [...items.slice(shift), ...items.slice(0, shift)];
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function gitCommit(): string {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim();
+    return dirty ? `${commit} (with uncommitted changes)` : commit;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function machine(): Report['machine'] {
+  return { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, loadAverage: loadavg()[0]! };
+}

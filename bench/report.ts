@@ -1,0 +1,163 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
+
+export interface Measurement {
+  target: string;
+  requests: number;
+  rps: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  errors: number;
+  /** CPU time of the target's process tree per answered request. */
+  cpuMicrosPerRequest: number;
+  /** CPU time of the four nodes together per answered request. */
+  nodeCpuMicrosPerRequest: number;
+  peakRssMiB: number;
+}
+
+export interface Report {
+  commit: string;
+  machine: { cpus: number; model: string; memoryGiB: number; node: string; loadAverage: number };
+  settings: { persons: number; seconds: number; rounds: number; connections: number; rate: number };
+  hive: { ran: boolean; reason?: string };
+  seeding: { persons: number; records: number; seconds: number; recordsPerSecond: number; maxRssMiB: number; perNode: Record<string, number> } | null;
+  targets: string[];
+  /** Per round, one measurement per target at fixed concurrency. */
+  closed: Measurement[][];
+  /** Per round, one measurement per target at a fixed arrival rate. */
+  open: Measurement[][];
+  scale: {
+    persons: number;
+    records: number;
+    importRecordsPerSecond: number;
+    importMaxRssMiB: number;
+    lookups: number;
+    lookupP50Micros: number;
+    lookupP99Micros: number;
+    lookupMaxMicros: number;
+  } | null;
+  spansExported: number;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+const pick = (rounds: Measurement[][], target: string) => rounds.map((round) => round.find((m) => m.target === target)!).filter(Boolean);
+
+/** The median over rounds of (a / b), each round's pair measured minutes apart at most. */
+function pairedRatio(rounds: Measurement[][], a: string, b: string, value: (m: Measurement) => number): number {
+  const ratios = rounds
+    .map((round) => [round.find((m) => m.target === a), round.find((m) => m.target === b)] as const)
+    .filter((pair): pair is readonly [Measurement, Measurement] => Boolean(pair[0] && pair[1]))
+    .map(([x, y]) => value(x) / value(y));
+  return ratios.length ? median(ratios) : NaN;
+}
+
+const f = (value: number, digits = 0) => (Number.isFinite(value) ? value.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
+
+function table(rounds: Measurement[][], targets: string[], ours: string): string[] {
+  const lines = [
+    '| target | req/s | p50 ms | p95 ms | p99 ms | errors | gateway CPU µs/req | nodes CPU µs/req | peak RSS MiB | req/s vs ours |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const target of targets) {
+    const runs = pick(rounds, target);
+    if (!runs.length) continue;
+    lines.push(
+      `| ${target} | ${f(median(runs.map((m) => m.rps)))} | ${f(median(runs.map((m) => m.p50)), 1)} | ${f(median(runs.map((m) => m.p95)), 1)} | ${f(median(runs.map((m) => m.p99)), 1)} | ${runs.reduce((sum, m) => sum + m.errors, 0)} | ${f(median(runs.map((m) => m.cpuMicrosPerRequest)))} | ${f(median(runs.map((m) => m.nodeCpuMicrosPerRequest)))} | ${f(Math.max(...runs.map((m) => m.peakRssMiB)))} | ${f(pairedRatio(rounds, target, ours, (m) => m.rps), 2)}× |`,
+    );
+  }
+  return lines;
+}
+
+/** The issue's targets, each with the measured value and whether it holds. */
+function targetChecks(report: Report): string[] {
+  const [ours, off, , plain, ...rest] = report.targets;
+  const hive = rest.find((name) => name.startsWith('Hive'));
+  const fanout = rest.find((name) => name.startsWith('direct'))!;
+  const checks: [string, number, boolean][] = [];
+  const ratio = (rounds: Measurement[][], a: string, b: string, value: (m: Measurement) => number) => pairedRatio(rounds, a, b, value);
+  if (hive) {
+    const rps = ratio(report.closed, ours!, hive, (m) => m.rps);
+    checks.push(['ours full ÷ Hive Gateway, req/s (≥ 1.5)', rps, rps >= 1.5]);
+    const p99 = ratio(report.closed, ours!, hive, (m) => m.p99);
+    checks.push(['ours full ÷ Hive Gateway, p99 at fixed concurrency (≤ 0.5)', p99, p99 <= 0.5]);
+    const p99Open = ratio(report.open, ours!, hive, (m) => m.p99);
+    checks.push(['ours full ÷ Hive Gateway, p99 at the fixed rate (≤ 0.5)', p99Open, p99Open <= 0.5]);
+    const cpu = ratio(report.closed, ours!, hive, (m) => m.cpuMicrosPerRequest);
+    checks.push(['ours full ÷ Hive Gateway, gateway CPU per request (≤ 0.67)', cpu, cpu <= 2 / 3]);
+  }
+  const vsPlain = ratio(report.closed, ours!, plain!, (m) => m.rps);
+  checks.push(['ours full ÷ plain stitching, req/s (≥ 2)', vsPlain, vsPlain >= 2]);
+  const cost = 1 - ratio(report.closed, ours!, off!, (m) => m.rps);
+  checks.push(['cost of policy + audit + tracing, req/s (≤ 10 %)', cost * 100, cost <= 0.1]);
+  const added = median(
+    report.open
+      .map((round) => [round.find((m) => m.target === ours), round.find((m) => m.target === fanout)])
+      .filter(([a, b]) => a && b)
+      .map(([a, b]) => a!.p50 - b!.p50),
+  );
+  checks.push([`p50 added over the direct fan-out at ${report.settings.rate} req/s, ms (≤ 2)`, added, added <= 2]);
+  const rss = Math.max(...pick(report.closed, ours!).map((m) => m.peakRssMiB), ...pick(report.open, ours!).map((m) => m.peakRssMiB));
+  checks.push(['peak RSS of our gateway under load, MiB (≤ 256)', rss, rss <= 256]);
+  if (report.scale) {
+    checks.push([`node point lookup p99 at ${f(report.scale.persons)} persons, ms (≤ 1)`, report.scale.lookupP99Micros / 1000, report.scale.lookupP99Micros <= 1000]);
+    checks.push(['import, records/s (≥ 50,000)', report.scale.importRecordsPerSecond, report.scale.importRecordsPerSecond >= 50_000]);
+  }
+  return ['| target | measured | holds |', '| --- | ---: | :---: |', ...checks.map(([name, value, holds]) => `| ${name} | ${f(value, 2)} | ${holds ? 'yes' : 'no'} |`)];
+}
+
+export function renderMarkdown(report: Report): string {
+  const m = report.machine;
+  const s = report.settings;
+  const lines = [
+    `# Benchmark, commit ${report.commit}`,
+    '',
+    `Machine: ${m.cpus} × ${m.model}, ${m.memoryGiB} GiB, Node.js ${m.node}, load average ${f(m.loadAverage, 2)} at the end (shared machine: compare ratios, not absolute numbers).`,
+    `Population ${f(s.persons)} persons; ${s.rounds} interleaved rounds of ${s.seconds} s per target; medians over rounds, ratios are medians of per-round ratios.`,
+    report.hive.ran ? '' : `Hive Gateway did not run: ${report.hive.reason}`,
+    '',
+    `## Fixed concurrency (${s.connections} connections)`,
+    '',
+    ...table(report.closed, report.targets, report.targets[0]!),
+    '',
+    `## Fixed arrival rate (${f(s.rate)} req/s, half of our full gateway's maximum)`,
+    '',
+    ...table(report.open, report.targets, report.targets[0]!),
+    '',
+    '## Targets',
+    '',
+    ...targetChecks(report),
+    '',
+  ];
+  if (report.seeding) {
+    lines.push(`Seeding: ${f(report.seeding.records)} records for ${f(report.seeding.persons)} persons in ${f(report.seeding.seconds, 1)} s (${f(report.seeding.recordsPerSecond)} records/s, peak RSS ${f(report.seeding.maxRssMiB)} MiB).`);
+  }
+  if (report.scale) {
+    const sc = report.scale;
+    lines.push(
+      `Node at scale: ${f(sc.persons)} persons (${f(sc.records)} records) imported at ${f(sc.importRecordsPerSecond)} records/s (peak RSS ${f(sc.importMaxRssMiB)} MiB); ${f(sc.lookups)} point lookups p50 ${f(sc.lookupP50Micros, 1)} µs, p99 ${f(sc.lookupP99Micros, 1)} µs, max ${f(sc.lookupMaxMicros)} µs.`,
+    );
+  }
+  lines.push(`OTLP exports received from the full gateway: ${report.spansExported}.`, '');
+  return lines.join('\n');
+}
+
+/** Writes the run as JSON and Markdown under bench/results/ (git-ignored) and the latest table to its README. */
+export function writeReport(report: Report): { markdown: string; file: string } {
+  mkdirSync(RESULTS, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const markdown = renderMarkdown(report);
+  const file = join(RESULTS, `${stamp}.json`);
+  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(join(RESULTS, `${stamp}.md`), markdown);
+  writeFileSync(join(RESULTS, 'README.md'), `${markdown}\nProduced by \`npm run bench\`; every run's JSON and Markdown are kept beside this file (not committed).\n`);
+  return { markdown, file };
+}
