@@ -13,6 +13,8 @@ export type HitStatus = 'HIT' | 'NO_HIT' | 'UNAVAILABLE';
 export interface GatewayRequestState {
   startTime: number;
   span: Span;
+  /** The purpose decision's span, from admission to the field check (DESIGN §7). */
+  purposeSpan?: Span;
   foreign: ForeignOperation | null;
   deadline: Deadline;
   caller: Caller | null;
@@ -20,7 +22,8 @@ export interface GatewayRequestState {
   operation: { name: string | null; documentHash: string | null; fields: string[] };
   /** Public fields the document selects, as `Type.field`. */
   selected: ReadonlySet<string>;
-  denial: { code: ErrorCode; rule: string } | null;
+  /** Why the request was refused; `field` names the first field outside the purpose. */
+  denial: { code: ErrorCode; rule: string; field?: string } | null;
   partners: Map<Partner, HitStatus>;
   /** Partners that released data: their privacy officers may see the request. */
   providers: Set<Partner>;

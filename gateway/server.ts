@@ -76,7 +76,7 @@ export function createGateway(deps: GatewayDependencies): YogaServerInstance<obj
     useCallerAuthentication({ states, verify: deps.verifyCaller }),
     deps.benchmarkDisable?.includes('purpose')
       ? useUnguardedPurpose(states, deps.policies)
-      : usePurposeBinding({ states, policies: deps.policies, caseRefPattern: deps.caseRefPattern, schema, dev: deps.dev }),
+      : usePurposeBinding({ states, policies: deps.policies, caseRefPattern: deps.caseRefPattern, schema, dev: deps.dev, tracer: deps.tracer }),
     useQueryLimits(deps.limits),
     useErrorContract(),
     usePartnerErrors(states),
@@ -87,11 +87,12 @@ export function createGateway(deps: GatewayDependencies): YogaServerInstance<obj
         if (!state) return [];
         return [...state.processing, gatewayAccessRecord(state, result, deps.policies.revision, deps.clock)];
       },
-      onWritten: (request, result) => {
+      onFinished: (request, result, written) => {
         const state = states.get(request);
         if (!state) return;
         state.deadline.dispose();
-        if (result.errors?.some((error) => errorCode(error) === 'INTERNAL')) state.span.setStatus({ code: SpanStatusCode.ERROR });
+        if (state.purposeSpan?.isRecording()) state.purposeSpan.end();
+        if (!written || result.errors?.some((error) => errorCode(error) === 'INTERNAL')) state.span.setStatus({ code: SpanStatusCode.ERROR });
         state.span.end();
       },
     }),

@@ -31,7 +31,9 @@ export interface ErrorDetails {
 export function sohError(code: ErrorCode, message: string, details: ErrorDetails = {}): GraphQLError {
   const { headers, ...rest } = details;
   const status = ERROR_STATUS[code];
-  const http = status === undefined && headers === undefined ? undefined : { status, headers };
+  // `spec: false`: the status holds whatever the Accept header (yoga would otherwise answer 200
+  // to application/json for errors it marks as its own).
+  const http = status === undefined && headers === undefined ? undefined : { status, headers, spec: false };
   return new GraphQLError(message, {
     extensions: { code, ...rest, ...(http ? { http } : {}) },
   });

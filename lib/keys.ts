@@ -33,15 +33,20 @@ export function createKeyFile(dir: string, prefix: string, now = Date.now()): St
   return fromJwk(jwk);
 }
 
-/** Every key in `dir`, newest first; creates one when there is none. */
-export function loadOrCreateKeys(dir: string, prefix: string): StoredKey[] {
+/** Every key in `dir`, newest first (none if there is none). */
+export function loadKeys(dir: string): StoredKey[] {
   const keys = existsSync(dir)
     ? readdirSync(dir)
         .filter((name) => name.endsWith('.private.jwk.json'))
         .map((name) => fromJwk(JSON.parse(readFileSync(join(dir, name), 'utf8'))))
     : [];
-  if (keys.length === 0) keys.push(createKeyFile(dir, prefix));
   return keys.sort((a, b) => b.createdAt - a.createdAt || a.kid.localeCompare(b.kid));
+}
+
+/** Every key in `dir`, newest first; creates one when there is none. */
+export function loadOrCreateKeys(dir: string, prefix: string): StoredKey[] {
+  const keys = loadKeys(dir);
+  return keys.length > 0 ? keys : [createKeyFile(dir, prefix)];
 }
 
 /** A random secret kept in a file (mode 0600), created on first use. */

@@ -12,7 +12,10 @@ export function useAuditViewer(): Plugin {
         new Response(page, {
           headers: {
             'content-type': 'text/html; charset=utf-8',
-            'content-security-policy': "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self'",
+            // The page is where officers paste tokens: no framing, no base or form targets elsewhere.
+            'content-security-policy':
+              "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self'; " +
+              "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
             'referrer-policy': 'no-referrer',
             'x-content-type-options': 'nosniff',
           },

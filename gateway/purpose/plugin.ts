@@ -11,6 +11,7 @@ import {
   visit,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { ROOT_CONTEXT, type Tracer, trace } from '@opentelemetry/api';
 import { type ErrorCode, errorCode, sohError } from '../../lib/errors.ts';
 import { firstForbiddenField, selectedFields } from '../../lib/policy/field-set.ts';
 import type { PolicySet } from '../../lib/policy/load.ts';
@@ -50,6 +51,7 @@ export function usePurposeBinding(options: {
   caseRefPattern: RegExp;
   schema: GraphQLSchema;
   dev: boolean;
+  tracer: Tracer;
 }): Plugin {
   const facts = new WeakMap<DocumentNode, DocumentFacts>();
   const purposeSchemas = new Map<string, GraphQLSchema>();
@@ -87,6 +89,8 @@ export function usePurposeBinding(options: {
   return {
     onRequestParse({ request }) {
       const state = options.states.get(request)!;
+      const span = options.tracer.startSpan('purpose.check', { attributes: { 'soh.purpose': state.caller!.purpose } }, trace.setSpan(ROOT_CONTEXT, state.span));
+      state.purposeSpan = span;
       try {
         const { purpose } = admitPurpose(state.caller!, options.policies.purposes, options.caseRefPattern);
         state.purpose = purpose;
@@ -94,19 +98,24 @@ export function usePurposeBinding(options: {
         const purpose = options.policies.purposes.get(state.caller!.purpose);
         if (purpose) state.purpose = purpose;
         state.denial = { code: 'FORBIDDEN', rule: String((error as { extensions?: { reason?: string } }).extensions?.reason) };
+        span.setAttribute('soh.decision', 'DENY:FORBIDDEN');
+        span.end();
         throw error;
       }
     },
     onValidate({ params, context, addValidationRule }) {
       if (!options.dev) addValidationRule(NoSchemaIntrospectionCustomRule);
       const state = options.states.get((context as { request: Request }).request)!;
-      return ({ valid, result, setResult }) => {
+      return ({ valid, result }) => {
         const operation = getOperationAST(params.documentAST, (context as { params?: { operationName?: string } }).params?.operationName);
         const known = factsOf(params.schema, params.documentAST);
         state.operation = { name: operation?.name?.value ?? null, documentHash: known.hash, fields: known.fields };
+        const span = state.purposeSpan!;
         if (!valid) {
           const code: ErrorCode = errorCode(result[0]) ?? 'GRAPHQL_VALIDATION_FAILED';
           state.denial = { code, rule: 'public schema validation' };
+          span.setAttribute('soh.decision', `DENY:${code}`);
+          span.end();
           return;
         }
         const purpose = state.purpose!;
@@ -115,20 +124,29 @@ export function usePurposeBinding(options: {
           forbidden = firstForbiddenField(known.fields, purpose.fields);
           known.decisions.set(purpose.id, forbidden);
         }
+        span.setAttribute('soh.decision', forbidden ? 'DENY:PURPOSE_FORBIDS_FIELD' : 'ALLOW');
+        span.end();
         if (forbidden) {
-          state.denial = { code: 'PURPOSE_FORBIDS_FIELD', rule: `${purpose.file}: fields` };
-          setResult([
-            sohError('PURPOSE_FORBIDS_FIELD', `${forbidden} is outside purpose ${purpose.id}.`, { field: forbidden, purpose: purpose.id }),
-          ]);
+          // Refused in onExecute, per request: yoga caches validation results per document, and
+          // one caller's refusal must never become another caller's answer.
+          state.denial = { code: 'PURPOSE_FORBIDS_FIELD', rule: `${purpose.file}: fields`, field: forbidden };
           return;
         }
         state.selected = new Set(known.fields);
       };
     },
-    onExecute({ args, setExecuteFn }) {
+    onExecute({ args, setExecuteFn, setResultAndStopExecution }) {
+      const state = options.states.get((args.contextValue as { request: Request }).request);
+      const denial = state?.denial;
+      if (denial?.code === 'PURPOSE_FORBIDS_FIELD') {
+        const purpose = state!.purpose!.id;
+        setResultAndStopExecution({
+          errors: [sohError('PURPOSE_FORBIDS_FIELD', `${denial.field} is outside purpose ${purpose}.`, { field: denial.field, purpose })],
+        });
+        return;
+      }
       if (!options.dev) return;
       const known = facts.get(args.document);
-      const state = options.states.get((args.contextValue as { request: Request }).request);
       const purposeSchema = state?.purpose ? purposeSchemas.get(state.purpose.id) : undefined;
       if (known?.introspection && purposeSchema) setExecuteFn((executionArgs) => execute({ ...executionArgs, schema: purposeSchema }));
     },

@@ -12,7 +12,8 @@ import type { AuditRecord } from './records.ts';
 export function useDurableAudit(options: {
   log: AuditLog;
   recordsFor(request: Request, result: ExecutionResult): AuditRecord[];
-  onWritten?(request: Request, result: ExecutionResult): void;
+  /** Called once the request's fate is settled, written or not (ends spans, frees timers). */
+  onFinished?(request: Request, result: ExecutionResult, written: boolean): void;
 }): Plugin {
   return {
     async onResultProcess({ request, result, setResult }) {
@@ -25,10 +26,12 @@ export function useDurableAudit(options: {
       try {
         await options.log.appendAll(records);
       } catch {
-        setResult({ errors: [sohError('AUDIT_UNAVAILABLE', 'The audit record could not be written; nothing was released.')] });
+        const refused = { errors: [sohError('AUDIT_UNAVAILABLE', 'The audit record could not be written; nothing was released.')] };
+        setResult(refused);
+        options.onFinished?.(request, refused, false);
         return;
       }
-      options.onWritten?.(request, executionResult);
+      options.onFinished?.(request, executionResult, true);
     },
   };
 }

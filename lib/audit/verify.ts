@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadOrCreateKeys } from '../keys.ts';
+import { loadKeys } from '../keys.ts';
 import { type ChainBreak, type ChainedRecord, ChainVerifier } from './chain.ts';
 import { openAuditReader, readHead } from './log.ts';
 
@@ -56,14 +56,10 @@ export function verifyLog(log: ComponentLog): VerifyReport {
       verifier.push(record);
     }
     const head = readHead(db);
-    const key = head ? loadOrCreateKeysIfPresent(log.keysDir).find((candidate) => candidate.kid === head.kid) : undefined;
+    const key = head ? loadKeys(log.keysDir).find((candidate) => candidate.kid === head.kid) : undefined;
     const firstBreak = verifier.finish(head, key?.publicKey ?? null);
     return { component: log.component, records: position, headSeq: head?.seq ?? null, firstBreak };
   } finally {
     db.close();
   }
-}
-
-function loadOrCreateKeysIfPresent(dir: string) {
-  return existsSync(dir) ? loadOrCreateKeys(dir, 'unused') : [];
 }

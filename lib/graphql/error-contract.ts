@@ -2,22 +2,37 @@ import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { ERROR_STATUS, type ErrorCode, errorCode, sohError } from '../errors.ts';
 
-/** graphql-js appends spelling suggestions; they would reveal fields outside the purpose (DESIGN §6). */
-export function withoutSuggestions(message: string): string {
-  return message.replace(/\s*Did you mean [^?]*\?/g, '');
+/**
+ * graphql-js messages quote the offending input and suggest spellings. Input may be a BSN or a
+ * location (DESIGN §8: never in an error), and suggestions would reveal fields outside the
+ * purpose (§6), so both are cut; what is left names the variable, argument or type at fault.
+ */
+export function safeMessage(message: string): string {
+  return message
+    .replace(/\s*Did you mean [^?]*\?/g, '')
+    .replace(/ got invalid value .*?(?=(?: at "[^"]*")?; )/s, ' got an invalid value')
+    .replace(/(cannot represent[^:;]*?)(?:: .*?)?(?=;|$)/gs, '$1')
+    .replace(/, found .*$/s, ', found an invalid value.')
+    .replace(/Unexpected (\w+) ".*?"/gs, 'Unexpected $1')
+    .replace(/Value ".*?" does not exist in/gs, 'The value does not exist in')
+    .replace(/Enum "([^"]+)" cannot represent .*$/s, 'Enum "$1" cannot represent the value.');
 }
 
+/** Re-issues an error with the contract's code, its HTTP status whatever the Accept header, and a safe message. */
 function withCode(error: GraphQLError, fallback: ErrorCode): GraphQLError {
   const code = errorCode(error) ?? fallback;
-  if (error.extensions?.['code'] === code && error.extensions?.['http']) return error;
   const source = error.originalError instanceof GraphQLError ? error.originalError : error;
   const status = ERROR_STATUS[code];
-  return new GraphQLError(withoutSuggestions(error.message), {
+  // yoga marks HTTP errors `spec: true` unless told otherwise, which turns them into 200 for
+  // application/json; the contract's status holds whatever the Accept header (DESIGN §8).
+  const { http, ...extensions } = (source.extensions ?? {}) as { http?: { headers?: Record<string, string> } };
+  const headers = http?.headers;
+  return new GraphQLError(safeMessage(error.message), {
     nodes: error.nodes,
     source: error.source,
     positions: error.positions,
     path: error.path,
-    extensions: { ...source.extensions, code, ...(status ? { http: { status } } : {}) },
+    extensions: { ...extensions, code, ...(status || headers ? { http: { status, spec: false, ...(headers ? { headers } : {}) } } : {}) },
   });
 }
 
@@ -30,9 +45,7 @@ export function useErrorContract(): Plugin {
   return {
     onParse() {
       return ({ result, replaceParseResult }) => {
-        if (result instanceof Error && !errorCode(result)) {
-          replaceParseResult(sohError('GRAPHQL_PARSE_FAILED', withoutSuggestions(result.message)));
-        }
+        if (result instanceof Error) replaceParseResult(sohError('GRAPHQL_PARSE_FAILED', safeMessage(result.message)));
       };
     },
     onValidate() {
@@ -56,7 +69,7 @@ export function useErrorContract(): Plugin {
 export function maskError(error: unknown): Error {
   if (error instanceof GraphQLError) {
     const code = errorCode(error);
-    if (code) return error.extensions?.['code'] === code ? error : withCode(error, code);
+    if (code) return withCode(error, code);
   }
   logInternalError(error);
   const path = error instanceof GraphQLError ? error.path : undefined;

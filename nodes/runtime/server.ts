@@ -38,6 +38,8 @@ export interface NodeRequestState {
   claims: DownstreamClaims | null;
   fieldsReleased: string[];
   denial: string | null;
+  /** With a PURPOSE_FORBIDS_FIELD denial: the first field this node does not release. */
+  forbiddenField?: string;
   processing: ProcessingRecord[];
   subjects: number;
   hits: number;
@@ -80,35 +82,47 @@ export function createNodeApp(deps: NodeDependencies): YogaServerInstance<object
   };
 
   // DESIGN §6 step 3: the organisation applies its own release file to the gateway's token.
-  const releaseDecisions = new WeakMap<object, Map<string, string | null>>();
+  // Decisions are cached per (document, purpose) and enforced per request in onExecute: yoga
+  // caches validation results per document, so a refusal there would reach other callers.
+  const releaseDecisions = new WeakMap<object, { fields: string[]; forbidden: Map<string, string | null> }>();
   const useReleasePolicy: Plugin = {
     onValidate({ params, context }) {
       // Validation runs before the GraphQL context is built: the state is found by its request.
       const state = stateOf((context as { request: Request }).request)!;
-      return ({ valid, setResult }) => {
+      return ({ valid }) => {
         if (!valid) return;
         const purpose = state.claims!.purpose;
-        const released = release.release.get(purpose);
-        let perPurpose = releaseDecisions.get(params.documentAST);
-        if (!perPurpose) releaseDecisions.set(params.documentAST, (perPurpose = new Map()));
-        const fields = selectedFields(params.schema, params.documentAST);
-        let forbidden = perPurpose.get(purpose);
+        let decisions = releaseDecisions.get(params.documentAST);
+        if (!decisions) {
+          decisions = { fields: selectedFields(params.schema, params.documentAST), forbidden: new Map() };
+          releaseDecisions.set(params.documentAST, decisions);
+        }
+        let forbidden = decisions.forbidden.get(purpose);
         if (forbidden === undefined) {
-          forbidden = released ? firstForbiddenField(fields, released) : (fields[0] ?? 'Query.records');
-          perPurpose.set(purpose, forbidden);
+          const released = release.release.get(purpose);
+          forbidden = released ? firstForbiddenField(decisions.fields, released) : (decisions.fields[0] ?? 'Query.records');
+          decisions.forbidden.set(purpose, forbidden);
         }
         if (forbidden) {
           state.denial = 'PURPOSE_FORBIDS_FIELD';
-          setResult([
-            sohError('PURPOSE_FORBIDS_FIELD', `${forbidden} is not released by ${definition.id} for purpose ${purpose}.`, {
-              field: forbidden,
-              purpose,
-            }),
-          ]);
+          state.forbiddenField = forbidden;
           return;
         }
-        state.fieldsReleased = fields;
+        state.fieldsReleased = decisions.fields;
       };
+    },
+    onExecute({ args, setResultAndStopExecution }) {
+      const state = stateOf((args.contextValue as { request: Request }).request)!;
+      if (state.denial !== 'PURPOSE_FORBIDS_FIELD') return;
+      const purpose = state.claims!.purpose;
+      setResultAndStopExecution({
+        errors: [
+          sohError('PURPOSE_FORBIDS_FIELD', `${state.forbiddenField} is not released by ${definition.id} for purpose ${purpose}.`, {
+            field: state.forbiddenField,
+            purpose,
+          }),
+        ],
+      });
     },
   };
 
@@ -119,10 +133,10 @@ export function createNodeApp(deps: NodeDependencies): YogaServerInstance<object
       if (!state) return [];
       return [...state.processing, nodeAccessRecord(definition.id, state, result, deps.clock)];
     },
-    onWritten: (request, result) => {
+    onFinished: (request, result, written) => {
       const span = stateOf(request)?.span;
       if (!span) return;
-      if (result.errors?.some((error) => errorCode(error) === 'INTERNAL')) span.setStatus({ code: SpanStatusCode.ERROR });
+      if (!written || result.errors?.some((error) => errorCode(error) === 'INTERNAL')) span.setStatus({ code: SpanStatusCode.ERROR });
       span.end();
     },
   });

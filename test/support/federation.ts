@@ -97,7 +97,10 @@ async function startNodeProcess(id: NodeId, env: NodeJS.ProcessEnv): Promise<Nod
   const child = spawn(process.execPath, [SOH, 'node', id], { env: { ...process.env, ...env, SOH_NODE_PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node ${id} did not start: ${output}`)), 20_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`node ${id} did not start: ${output}`));
+    }, 60_000);
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       output += chunk;
       const match = /listening on (http:\/\/[\d.]+:\d+)/.exec(output);
@@ -110,6 +113,15 @@ async function startNodeProcess(id: NodeId, env: NodeJS.ProcessEnv): Promise<Nod
     child.once('exit', (code) => reject(new Error(`node ${id} exited with ${code}: ${output}`)));
   });
   return { id, url, process: child };
+}
+
+function stopNode(node: NodeProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (node.process.exitCode !== null || node.process.signalCode !== null) return resolve();
+    node.process.once('exit', () => resolve());
+    node.process.kill('SIGCONT');
+    node.process.kill('SIGTERM');
+  });
 }
 
 /**
@@ -125,41 +137,52 @@ export async function startFederation(options: {
   nodeEnv?: NodeJS.ProcessEnv;
 } = {}): Promise<Federation> {
   const dataDir = mkdtempSync(join(tmpdir(), 'soh-test-'));
-  mkdirSync(join(dataDir, 'idp'));
-  const env = { SOH_DATA_DIR: dataDir, OTEL_TRACES_SAMPLER: 'always_on', ...options.nodeEnv };
-  const fixtures = options.fixtures ?? FIXTURES;
-  await Promise.all(
-    NODE_IDS.map(async (id) => {
-      const file = join(dataDir, `${id}.ndjson`);
-      writeFileSync(file, ndjson(fixtures[id]));
-      const result = await soh(['import', id, file], env);
-      if (result.code !== 0) throw new Error(`import into ${id} failed: ${result.stderr}`);
-    }),
-  );
-  // The gateway's keys exist before any node starts, so nodes can take its JWKS from a file.
-  const keys = new GatewayKeys(dataDir);
-  const jwksFile = join(dataDir, 'gateway-jwks.json');
-  writeFileSync(jwksFile, JSON.stringify(keys.jwks()));
-  const started = await Promise.all(NODE_IDS.map((id) => startNodeProcess(id, { ...env, SOH_GATEWAY_JWKS_FILE: jwksFile })));
-  const nodes = Object.fromEntries(started.map((node) => [node.id, node])) as Record<NodeId, NodeProcess>;
+  const started: NodeProcess[] = [];
+  let gateway: RunningGateway;
+  let issuer: TestIssuer;
+  let politieIssuer: TestIssuer;
+  try {
+    mkdirSync(join(dataDir, 'idp'));
+    const env = { SOH_DATA_DIR: dataDir, OTEL_TRACES_SAMPLER: 'always_on', ...options.nodeEnv };
+    const fixtures = options.fixtures ?? FIXTURES;
+    await Promise.all(
+      NODE_IDS.map(async (id) => {
+        const file = join(dataDir, `${id}.ndjson`);
+        writeFileSync(file, ndjson(fixtures[id]));
+        const result = await soh(['import', id, file], env);
+        if (result.code !== 0) throw new Error(`import into ${id} failed: ${result.stderr}`);
+      }),
+    );
+    // The gateway's keys exist before any node starts, so nodes can take its JWKS from a file.
+    const keys = new GatewayKeys(dataDir);
+    const jwksFile = join(dataDir, 'gateway-jwks.json');
+    writeFileSync(jwksFile, JSON.stringify(keys.jwks()));
+    // Each node joins `started` as soon as it is up, so that a failed start-up can stop the others.
+    await Promise.all(NODE_IDS.map(async (id) => started.push(await startNodeProcess(id, { ...env, SOH_GATEWAY_JWKS_FILE: jwksFile }))));
 
-  const issuer = new TestIssuer('https://idp.test.example', ['*'], join(dataDir, 'idp', 'all.json'));
-  const politieIssuer = new TestIssuer('https://idp.politie.test.example', ['politie'], join(dataDir, 'idp', 'politie.json'));
-  await Promise.all([issuer.writeJwks(), politieIssuer.writeJwks()]);
-  if (options.exporter) startTelemetry('gateway', { exporter: options.exporter });
-  const config = gatewayConfig.parse({
-    port: 0,
-    dataDir,
-    policyDir: fileURLToPath(new URL('../../policies/', import.meta.url)),
-    nodes: Object.fromEntries(started.map((node) => [node.id, node.url])),
-    issuers: [
-      { issuer: issuer.issuer, orgs: issuer.orgs, jwksFile: issuer.jwksFile },
-      { issuer: politieIssuer.issuer, orgs: politieIssuer.orgs, jwksFile: politieIssuer.jwksFile },
-    ],
-    deadlineMs: options.deadlineMs ?? 1500,
-    ...options.gateway,
-  });
-  const gateway = await startGateway(config);
+    issuer = new TestIssuer('https://idp.test.example', ['*'], join(dataDir, 'idp', 'all.json'));
+    politieIssuer = new TestIssuer('https://idp.politie.test.example', ['politie'], join(dataDir, 'idp', 'politie.json'));
+    await Promise.all([issuer.writeJwks(), politieIssuer.writeJwks()]);
+    if (options.exporter) startTelemetry('gateway', { exporter: options.exporter });
+    const config = gatewayConfig.parse({
+      port: 0,
+      dataDir,
+      policyDir: fileURLToPath(new URL('../../policies/', import.meta.url)),
+      nodes: Object.fromEntries(started.map((node) => [node.id, node.url])),
+      issuers: [
+        { issuer: issuer.issuer, orgs: issuer.orgs, jwksFile: issuer.jwksFile },
+        { issuer: politieIssuer.issuer, orgs: politieIssuer.orgs, jwksFile: politieIssuer.jwksFile },
+      ],
+      deadlineMs: options.deadlineMs ?? 5_000,
+      ...options.gateway,
+    });
+    gateway = await startGateway(config);
+  } catch (error) {
+    await Promise.all(started.map(stopNode));
+    rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+  const nodes = Object.fromEntries(started.map((node) => [node.id, node])) as Record<NodeId, NodeProcess>;
   const gatewayUrl = gateway.url;
 
   return {
@@ -180,17 +203,7 @@ export async function startFederation(options: {
     },
     async stop() {
       await gateway.close();
-      await Promise.all(
-        Object.values(nodes).map(
-          (node) =>
-            new Promise<void>((resolve) => {
-              if (node.process.exitCode !== null || node.process.signalCode !== null) return resolve();
-              node.process.once('exit', () => resolve());
-              node.process.kill('SIGCONT');
-              node.process.kill('SIGTERM');
-            }),
-        ),
-      );
+      await Promise.all(Object.values(nodes).map(stopNode));
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

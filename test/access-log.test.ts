@@ -1,0 +1,541 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { parse as parseYaml } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ALL_BSNS, AT, PERSONS } from './support/fixtures.ts';
+import { type Federation, type GraphQLBody, startFederation } from './support/federation.ts';
+
+// DESIGN §5 and §7: privacy officers (purpose privacy-audit) read the gateway's access records,
+// one per request, each with every component's processing records of that trace. An officer sees
+// a request only when their organisation asked or provided data for it.
+
+const VT_ORG = 'veilig-thuis-rotterdam-rijnmond';
+const run = randomUUID().slice(0, 8);
+const HEX32 = /^[0-9a-f]{32}$/;
+
+const HIT_CHECK = `query Hit($bsn: String!) { hitCheck(subject: { bsn: $bsn }) { subjectRef complete anyHit partners { partner status } } }`;
+const ACTIVE_BANS = `query Bans($bsn: String!, $at: DateTime) {
+  activeBans(subject: { bsn: $bsn }, at: $at) { subjectRef complete underActiveBan bans { id } partners { partner status } } }`;
+// A Veilig Thuis worker's (refused) ban query; its own document, so that no other caller shares it.
+const VT_BANS = `query VtBans($bsn: String!) { activeBans(subject: { bsn: $bsn }) { complete underActiveBan bans { id } } }`;
+const CONTACT_BANNED = `query Contact($bsn: String!, $other: String!, $at: DateTime) {
+  contactBanned(subject: { bsn: $bsn }, counterpart: { bsn: $other }, at: $at) { complete banned banIds } }`;
+
+const NODE_FIELDS = `traceId time requester { org sub roles } purpose processingActivity legalBasis caseRef operation decision outcome
+  partners { partner status }
+  records { component name traceId spanId parentSpanId startTime endTime statusCode attributes chainValid }`;
+
+/** The accessLog document; `first` and `after` are left out of it unless given, so the schema default applies. */
+function accessLogDocument(options: { first?: boolean; after?: boolean }): string {
+  const variables = ['$filter: AccessLogFilter!', ...(options.first ? ['$first: Int'] : []), ...(options.after ? ['$after: String'] : [])];
+  const args = ['filter: $filter', ...(options.first ? ['first: $first'] : []), ...(options.after ? ['after: $after'] : [])];
+  return `query Log(${variables.join(', ')}) { accessLog(${args.join(', ')}) {
+    edges { cursor node { ${NODE_FIELDS} } } pageInfo { hasNextPage endCursor } } }`;
+}
+
+interface Purpose {
+  processingActivity: string;
+  legalBasis: string;
+}
+const purposeFile = (id: string): Purpose =>
+  parseYaml(readFileSync(new URL(`../policies/purposes/${id}.yaml`, import.meta.url), 'utf8')) as Purpose;
+
+const windowStart = () => new Date(Date.now() - 1).toISOString();
+// `to` is exclusive: a moment after the last request of the window.
+const windowEnd = () => new Date(Date.now() + 1000).toISOString();
+
+describe('accessLog for privacy officers (DESIGN §5, §7)', () => {
+  let federation: Federation;
+  const responses: string[] = [];
+
+  beforeAll(async () => {
+    // A deadline that a loaded machine still meets: only the stopped node below may miss it.
+    federation = await startFederation({ deadlineMs: 5_000 });
+  }, 90_000);
+  afterAll(() => federation?.stop());
+
+  const vtWorker = (sub: string, claims: Record<string, unknown> = {}) =>
+    federation.issuer.token({ org: VT_ORG, roles: ['vt-medewerker'], purpose: 'vt-hit-check', case_ref: 'VT-2026-000123', sub, ...claims });
+  const policeWorker = (sub: string) => federation.issuer.token({ sub, case_ref: 'PL-2026-4711' });
+  const probationWorker = (sub: string) =>
+    federation.issuer.token({ org: 'reclassering', roles: ['reclassering-medewerker'], purpose: 'reclassering-supervision', case_ref: 'RN-2026-77', sub });
+  const officer = (org: string) =>
+    federation.issuer.token({ org, roles: ['privacy-officer'], purpose: 'privacy-audit', case_ref: undefined, sub: `fg-${org}-${run}` });
+
+  /** Runs accessLog; every answer is kept so that no test can miss a BSN in one. */
+  async function accessLog(token: string, filter: Record<string, unknown>, page: { first?: number; after?: string } = {}) {
+    const document = accessLogDocument({ first: 'first' in page, after: 'after' in page });
+    const answer = await federation.query(token, document, { filter, ...page });
+    responses.push(JSON.stringify(answer.body));
+    for (const bsn of ALL_BSNS) expect(JSON.stringify(answer.body), 'a BSN in an accessLog answer').not.toContain(bsn);
+    return answer;
+  }
+
+  async function edgesOf(token: string, filter: Record<string, unknown>, page: { first?: number; after?: string } = {}): Promise<any[]> {
+    const answer = await accessLog(token, filter, page);
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+    expect(answer.body.errors).toBeUndefined();
+    return answer.body.data!.accessLog.edges;
+  }
+
+  function gatewayAccessRecords(where: string, ...params: string[]): any[] {
+    const db = new Database(join(federation.dataDir, 'gateway', 'audit.db'), { readonly: true });
+    try {
+      return (db.prepare(`SELECT body FROM records WHERE kind = 'access' AND ${where} ORDER BY seq`).all(...params) as { body: string }[]).map((row) =>
+        JSON.parse(row.body),
+      );
+    } finally {
+      db.close();
+    }
+  }
+
+  const expectBadInput = (answer: { status: number; body: GraphQLBody }) => {
+    expect(answer.status, JSON.stringify(answer.body)).toBe(400);
+    expect(answer.body.errors?.map((error) => error.extensions?.['code'])).toEqual(['BAD_USER_INPUT']);
+    expect(answer.body.data ?? null).toBeNull();
+  };
+
+  it('holds exactly one access record per request — allowed, denied and failed — with who, why, on what basis and how it went', async () => {
+    const sub = `vt-${run}-one`;
+    const token = await vtWorker(sub);
+    const from = windowStart();
+
+    const allowed = await federation.query(token, HIT_CHECK, { bsn: PERSONS.subject });
+    expect(allowed.status).toBe(200);
+    const outsidePurpose = await federation.query(token, VT_BANS, { bsn: PERSONS.subject });
+    expect(outsidePurpose.body.errors![0]!.extensions!['code']).toBe('PURPOSE_FORBIDS_FIELD');
+    const noCaseRef = await federation.query(await vtWorker(sub, { case_ref: undefined }), HIT_CHECK, { bsn: PERSONS.subject });
+    expect(noCaseRef.body.errors![0]!.extensions!['code']).toBe('FORBIDDEN');
+    const badBsn = await federation.query(token, HIT_CHECK, { bsn: '999998620' });
+    expect(badBsn.body.errors![0]!.extensions!['code']).toBe('BAD_USER_INPUT');
+    const misspelt = await federation.query(token, 'query Typo { hitChek(subject: { bsn: "123456782" }) { complete } }');
+    expect(misspelt.body.errors![0]!.extensions!['code']).toBe('GRAPHQL_VALIDATION_FAILED');
+    const probation = federation.nodes.reclassering.process;
+    probation.kill('SIGSTOP');
+    let partial: Awaited<ReturnType<Federation['query']>>;
+    try {
+      partial = await federation.query(token, HIT_CHECK, { bsn: PERSONS.unknown });
+    } finally {
+      probation.kill('SIGCONT');
+    }
+    expect(partial.status).toBe(200);
+    expect(partial.body.data!.hitCheck.complete).toBe(false);
+    const to = windowEnd();
+
+    // Exactly one gateway access record per request, read from the log itself.
+    const stored = gatewayAccessRecords('requester_sub = ?', sub);
+    expect(stored).toHaveLength(6);
+    expect(new Set(stored.map((record) => record.trace_id)).size).toBe(6);
+
+    const edges = await edgesOf(await officer(VT_ORG), { requesterSub: sub, from, to }, { first: 100 });
+    expect(edges).toHaveLength(6);
+    expect(edges.map((edge) => edge.node.traceId)).toEqual(stored.map((record) => record.trace_id).reverse());
+    const [unavailable, typo, invalid, forbidden, denied, ok] = edges.map((edge) => edge.node);
+    const hit = purposeFile('vt-hit-check');
+    for (const node of [typo, unavailable, invalid, forbidden, denied, ok]) {
+      expect(node.traceId).toMatch(HEX32);
+      expect(node.requester).toEqual({ org: VT_ORG, sub, roles: ['vt-medewerker'] });
+      expect(node.purpose).toBe('vt-hit-check');
+      expect(node.processingActivity).toBe(hit.processingActivity);
+      expect(node.legalBasis).toBe(hit.legalBasis);
+      expect(Date.parse(node.time)).toBeGreaterThanOrEqual(Date.parse(from));
+      expect(Date.parse(node.time)).toBeLessThan(Date.parse(to));
+      expect(node.decision).toMatch(/^(ALLOW|DENY:[A-Z_]+)$/);
+      expect(['ALLOWED', 'DENIED', 'PARTIAL', 'ERROR']).toContain(node.outcome);
+    }
+
+    expect(ok).toMatchObject({ caseRef: 'VT-2026-000123', operation: 'Hit', decision: 'ALLOW', outcome: 'ALLOWED' });
+    expect(ok.partners).toEqual([
+      { partner: 'POLITIE', status: 'HIT' },
+      { partner: 'VEILIG_THUIS', status: 'HIT' },
+      { partner: 'OM', status: 'HIT' },
+      { partner: 'RECLASSERING', status: 'HIT' },
+    ]);
+
+    expect(denied).toMatchObject({ caseRef: 'VT-2026-000123', operation: 'VtBans', decision: 'DENY:PURPOSE_FORBIDS_FIELD', outcome: 'DENIED', partners: [] });
+    expect(forbidden).toMatchObject({ caseRef: null, decision: 'DENY:FORBIDDEN', outcome: 'DENIED', partners: [] });
+    // Refused before any node was asked: no partner status, no node's records.
+    for (const node of [denied, forbidden, invalid, typo]) {
+      expect(node.partners).toEqual([]);
+      expect(node.records.filter((record: any) => record.component !== 'gateway')).toEqual([]);
+    }
+    for (const node of [invalid, typo]) {
+      expect(node.outcome).not.toBe('ALLOWED');
+      expect(node.outcome).not.toBe('PARTIAL');
+    }
+    expect(invalid.decision).toMatch(/^(ALLOW|DENY:BAD_USER_INPUT)$/);
+    expect(typo.decision).toMatch(/^(ALLOW|DENY:GRAPHQL_VALIDATION_FAILED)$/);
+
+    expect(unavailable).toMatchObject({ operation: 'Hit', decision: 'ALLOW', outcome: 'PARTIAL' });
+    expect(unavailable.partners).toEqual([
+      { partner: 'POLITIE', status: 'NO_HIT' },
+      { partner: 'VEILIG_THUIS', status: 'NO_HIT' },
+      { partner: 'OM', status: 'NO_HIT' },
+      { partner: 'RECLASSERING', status: 'UNAVAILABLE' },
+    ]);
+  });
+
+  it("decides every request on its own: a refusal of one caller's document is not the next caller's decision", async () => {
+    const shared = `query SharedBans($bsn: String!) { activeBans(subject: { bsn: $bsn }) { complete underActiveBan } }`;
+    const vtSub = `vt-${run}-shared`;
+    const policeSub = `agent-${run}-shared`;
+    const from = windowStart();
+    const refused = await federation.query(await vtWorker(vtSub), shared, { bsn: PERSONS.unknown });
+    expect(refused.status).toBe(403);
+    expect(refused.body.errors![0]!.extensions).toMatchObject({ code: 'PURPOSE_FORBIDS_FIELD', purpose: 'vt-hit-check' });
+    // police-ban-enforcement includes activeBans: the same document is answered for the police.
+    const answered = await federation.query(await policeWorker(policeSub), shared, { bsn: PERSONS.unknown });
+    const to = windowEnd();
+    expect(answered.status, JSON.stringify(answered.body)).toBe(200);
+    expect(answered.body.errors).toBeUndefined();
+    expect(answered.body.data!.activeBans).toEqual({ complete: true, underActiveBan: false });
+
+    const [vtEdge] = await edgesOf(await officer(VT_ORG), { requesterSub: vtSub, from, to });
+    expect(vtEdge.node).toMatchObject({ decision: 'DENY:PURPOSE_FORBIDS_FIELD', outcome: 'DENIED' });
+    const [policeEdge] = await edgesOf(await officer('politie'), { requesterSub: policeSub, from, to });
+    expect(policeEdge.node).toMatchObject({ purpose: 'police-ban-enforcement', decision: 'ALLOW', outcome: 'ALLOWED' });
+  });
+
+  it('refuses and records a document outside the purpose every time it comes, with 403 each time', async () => {
+    const document = `query VtBansTwice($bsn: String!) { activeBans(subject: { bsn: $bsn }) { complete } }`;
+    const sub = `vt-${run}-twice`;
+    const token = await vtWorker(sub);
+    const from = windowStart();
+    const statuses: number[] = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const answer = await federation.query(token, document, { bsn: PERSONS.unknown });
+      statuses.push(answer.status);
+      expect(answer.body.errors![0]!.extensions).toMatchObject({ code: 'PURPOSE_FORBIDS_FIELD', field: 'Query.activeBans' });
+    }
+    const to = windowEnd();
+    const edges = await edgesOf(await officer(VT_ORG), { requesterSub: sub, from, to });
+    expect(edges.map((edge) => edge.node.decision)).toEqual(Array(3).fill('DENY:PURPOSE_FORBIDS_FIELD'));
+    expect(statuses).toEqual([403, 403, 403]);
+  });
+
+  it('records a request refused before the caller is known, too', async () => {
+    const before = gatewayAccessRecords('1 = 1').length;
+    const answer = await federation.query(null, HIT_CHECK, { bsn: PERSONS.subject });
+    expect(answer.status).toBe(401);
+    const after = gatewayAccessRecords('1 = 1');
+    expect(after).toHaveLength(before + 1);
+    expect(after.at(-1)).toMatchObject({ decision: 'DENY:UNAUTHENTICATED', outcome: 'DENIED', partners: [] });
+  });
+
+  it('refuses a filter that names neither traceId, subjectBsn, purpose nor requesterSub with from and to', async () => {
+    const token = await officer('politie');
+    const from = '2026-01-01T00:00:00Z';
+    const to = '2027-01-01T00:00:00Z';
+    for (const filter of [
+      {},
+      { requesterSub: 'agent-1' },
+      { requesterSub: 'agent-1', from },
+      { requesterSub: 'agent-1', to },
+      { from, to },
+      { traceId: '' },
+      { traceId: 'ABCDEF0123456789ABCDEF0123456789' },
+      { subjectBsn: '999998620' },
+      { subjectBsn: '12345678' },
+      { requesterSub: 'agent-1', from: '2026-01-01', to },
+    ]) {
+      const answer = await accessLog(token, filter);
+      expectBadInput(answer);
+      expect(JSON.stringify(answer.body)).not.toContain('999998620');
+    }
+    for (const filter of [
+      { traceId: '0123456789abcdef0123456789abcdef' },
+      { subjectBsn: PERSONS.unknown },
+      { purpose: 'vt-hit-check' },
+      { requesterSub: 'agent-1', from, to },
+    ]) {
+      const answer = await accessLog(token, filter);
+      expect(answer.status, JSON.stringify({ filter, body: answer.body })).toBe(200);
+    }
+  });
+
+  it('refuses a cursor it did not issue and a page size outside 1–1000', async () => {
+    const token = await officer('politie');
+    const filter = { purpose: 'police-ban-enforcement' };
+    for (const after of ['not a cursor', '!!!', Buffer.from('seq:abc').toString('base64url'), Buffer.from('offset:5').toString('base64url')]) {
+      expectBadInput(await accessLog(token, filter, { after }));
+    }
+    for (const first of [0, -1, 1001]) expectBadInput(await accessLog(token, filter, { first }));
+    for (const first of [1, 1000]) expect((await accessLog(token, filter, { first })).status).toBe(200);
+  });
+
+  describe('paging', () => {
+    const sub = `vt-${run}-paging`;
+    const COUNT = 30;
+    let from: string;
+    let to: string;
+    let newestFirst: string[];
+
+    beforeAll(async () => {
+      const token = await vtWorker(sub);
+      from = windowStart();
+      for (let i = 0; i < COUNT; i++) {
+        const answer = await federation.query(token, HIT_CHECK, { bsn: i % 2 ? PERSONS.unknown : PERSONS.vtOnly });
+        expect(answer.status).toBe(200);
+      }
+      to = windowEnd();
+      newestFirst = gatewayAccessRecords('requester_sub = ?', sub)
+        .map((record) => record.trace_id as string)
+        .reverse();
+      expect(newestFirst).toHaveLength(COUNT);
+    }, 60_000);
+
+    it('gives 25 requests by default, newest first', async () => {
+      const answer = await accessLog(await officer(VT_ORG), { requesterSub: sub, from, to });
+      expect(answer.status).toBe(200);
+      const { edges, pageInfo } = answer.body.data!.accessLog;
+      expect(edges).toHaveLength(25);
+      expect(pageInfo).toEqual({ hasNextPage: true, endCursor: edges[24].cursor });
+      expect(edges.map((edge: any) => edge.node.traceId)).toEqual(newestFirst.slice(0, 25));
+      const times = edges.map((edge: any) => Date.parse(edge.node.time));
+      expect(times).toEqual([...times].sort((a, b) => b - a));
+    });
+
+    it('returns every request exactly once across cursor pages', async () => {
+      const token = await officer(VT_ORG);
+      const seen: string[] = [];
+      let after: string | undefined;
+      let pages = 0;
+      for (;;) {
+        const answer = await accessLog(token, { requesterSub: sub, from, to }, after === undefined ? { first: 7 } : { first: 7, after });
+        expect(answer.status).toBe(200);
+        const { edges, pageInfo } = answer.body.data!.accessLog;
+        pages++;
+        expect(edges.length).toBeLessThanOrEqual(7);
+        seen.push(...edges.map((edge: any) => edge.node.traceId));
+        if (!pageInfo.hasNextPage) break;
+        expect(pageInfo.endCursor).toBe(edges.at(-1).cursor);
+        after = pageInfo.endCursor;
+        expect(pages).toBeLessThan(10);
+      }
+      expect(pages).toBe(5);
+      expect(seen).toEqual(newestFirst);
+
+      const single = await edgesOf(token, { requesterSub: sub, from, to }, { first: 1000 });
+      expect(single.map((edge) => edge.node.traceId)).toEqual(newestFirst);
+    });
+
+    it('narrows to one request by traceId and to one purpose by purpose', async () => {
+      const token = await officer(VT_ORG);
+      const one = await edgesOf(token, { traceId: newestFirst[3] });
+      expect(one.map((edge) => edge.node.traceId)).toEqual([newestFirst[3]]);
+      const byPurpose = await edgesOf(token, { purpose: 'vt-hit-check' }, { first: 1000 });
+      expect(byPurpose.length).toBeGreaterThanOrEqual(COUNT);
+      expect(new Set(byPurpose.map((edge) => edge.node.purpose))).toEqual(new Set(['vt-hit-check']));
+      const outside = await edgesOf(token, { requesterSub: sub, from: '2020-01-01T00:00:00Z', to: from });
+      expect(outside).toEqual([]);
+    });
+  });
+
+  describe('visibility: only the requester and the providers', () => {
+    it("hides a Veilig Thuis check on a person OM, the police and probation do not know from their officers", async () => {
+      const sub = `vt-${run}-vtonly`;
+      const answer = await federation.query(await vtWorker(sub), HIT_CHECK, { bsn: PERSONS.vtOnly });
+      expect(answer.body.data!.hitCheck.partners.map((p: any) => p.status)).toEqual(['NO_HIT', 'HIT', 'NO_HIT', 'NO_HIT']);
+
+      const own = (await edgesOf(await officer(VT_ORG), { subjectBsn: PERSONS.vtOnly }, { first: 1000 })).filter((edge) => edge.node.requester.sub === sub);
+      expect(own).toHaveLength(1);
+      const traceId = own[0].node.traceId;
+      for (const org of ['om', 'politie', 'reclassering']) {
+        const token = await officer(org);
+        const bySubject = await edgesOf(token, { subjectBsn: PERSONS.vtOnly }, { first: 1000 });
+        expect(bySubject.filter((edge) => edge.node.traceId === traceId), org).toEqual([]);
+        expect(bySubject.filter((edge) => edge.node.purpose === 'vt-hit-check'), org).toEqual([]);
+        expect(await edgesOf(token, { traceId }), org).toEqual([]);
+        expect((await edgesOf(token, { purpose: 'vt-hit-check' }, { first: 1000 })).filter((edge) => edge.node.traceId === traceId), org).toEqual([]);
+      }
+    });
+
+    it("shows a Veilig Thuis check on the subject to OM's officer, because OM answered HIT", async () => {
+      const sub = `vt-${run}-subject`;
+      await federation.query(await vtWorker(sub), HIT_CHECK, { bsn: PERSONS.subject });
+      for (const org of ['om', 'politie', 'reclassering', VT_ORG]) {
+        const edges = (await edgesOf(await officer(org), { subjectBsn: PERSONS.subject }, { first: 1000 })).filter((edge) => edge.node.requester.sub === sub);
+        expect(edges, org).toHaveLength(1);
+      }
+    });
+
+    it("shows a police check that found nothing only to the police's own officer", async () => {
+      const sub = `agent-${run}-nothing`;
+      const at = AT.may2026;
+      const answer = await federation.query(await policeWorker(sub), ACTIVE_BANS, { bsn: PERSONS.unknown, at });
+      expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+      expect(answer.body.data!.activeBans.partners.map((p: any) => p.status)).toEqual(['NO_HIT', 'NO_HIT', 'NO_HIT']);
+      const mine = (edges: any[]) => edges.filter((edge) => edge.node.requester.sub === sub);
+      expect(mine(await edgesOf(await officer('politie'), { subjectBsn: PERSONS.unknown }, { first: 1000 }))).toHaveLength(1);
+      for (const org of ['om', 'reclassering', VT_ORG]) {
+        expect(mine(await edgesOf(await officer(org), { subjectBsn: PERSONS.unknown }, { first: 1000 })), org).toEqual([]);
+      }
+    });
+
+    it('counts a partner that released data as a provider even when no ban of its own was active', async () => {
+      const sub = `agent-${run}-2028`;
+      // In 2028 probation's only ban (B1) has ended: its status is NO_HIT, yet it released its record.
+      const answer = await federation.query(await policeWorker(sub), ACTIVE_BANS, { bsn: PERSONS.subject, at: AT.y2028 });
+      expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+      expect(answer.body.data!.activeBans.partners).toEqual([
+        { partner: 'POLITIE', status: 'HIT' },
+        { partner: 'OM', status: 'HIT' },
+        { partner: 'RECLASSERING', status: 'NO_HIT' },
+      ]);
+      const edges = (await edgesOf(await officer('reclassering'), { subjectBsn: PERSONS.subject }, { first: 1000 })).filter(
+        (edge) => edge.node.requester.sub === sub,
+      );
+      expect(edges).toHaveLength(1);
+      // Veilig Thuis was not asked for bans: its officer does not see the request.
+      const vt = (await edgesOf(await officer(VT_ORG), { subjectBsn: PERSONS.subject }, { first: 1000 })).filter((edge) => edge.node.requester.sub === sub);
+      expect(vt).toEqual([]);
+    });
+  });
+
+  describe("a subject's history across partners", () => {
+    const subs = { vt: `vt-${run}-hist`, police: `agent-${run}-hist`, probation: `rn-${run}-hist`, contact: `agent-${run}-contact` };
+    let subjectRef: string;
+    let history: any[];
+
+    beforeAll(async () => {
+      const answered = async (request: Promise<{ status: number; body: GraphQLBody }>) => {
+        const { status, body } = await request;
+        expect(status, JSON.stringify(body)).toBe(200);
+        expect(body.errors).toBeUndefined();
+        return body;
+      };
+      const hit = await answered(federation.query(await vtWorker(subs.vt), HIT_CHECK, { bsn: PERSONS.subject }));
+      subjectRef = hit.data!.hitCheck.subjectRef;
+      await answered(federation.query(await policeWorker(subs.police), ACTIVE_BANS, { bsn: PERSONS.subject, at: AT.may2026 }));
+      await answered(federation.query(await probationWorker(subs.probation), ACTIVE_BANS, { bsn: PERSONS.subject, at: AT.may2026 }));
+      await answered(federation.query(await policeWorker(subs.contact), CONTACT_BANNED, { bsn: PERSONS.subject, other: PERSONS.victim, at: AT.may2026 }));
+      const mine = new Set(Object.values(subs));
+      history = (await edgesOf(await officer('politie'), { subjectBsn: PERSONS.subject }, { first: 1000 })).filter((edge) =>
+        mine.has(edge.node.requester.sub),
+      );
+    }, 60_000);
+
+    it('lists every partner organisation that looked the subject up, in one subjectBsn query', () => {
+      expect(history.map((edge) => [edge.node.requester.org, edge.node.requester.sub, edge.node.purpose])).toEqual([
+        ['politie', subs.contact, 'police-ban-enforcement'],
+        ['reclassering', subs.probation, 'reclassering-supervision'],
+        ['politie', subs.police, 'police-ban-enforcement'],
+        [VT_ORG, subs.vt, 'vt-hit-check'],
+      ]);
+      for (const edge of history) expect(edge.node).toMatchObject({ decision: 'ALLOW', outcome: 'ALLOWED' });
+    });
+
+    it("includes the gateway's and every asked node's processing records of the trace, each with a valid chain", () => {
+      const expectedComponents: Record<string, string[]> = {
+        [subs.vt]: ['gateway', 'politie', 'veilig-thuis', 'om', 'reclassering'],
+        [subs.police]: ['gateway', 'politie', 'om', 'reclassering'],
+        [subs.probation]: ['gateway', 'politie', 'om', 'reclassering'],
+      };
+      for (const edge of history) {
+        const { node } = edge;
+        expect(node.records.length).toBeGreaterThan(0);
+        for (const record of node.records) {
+          expect(record.traceId, 'one trace id links every record of the request').toBe(node.traceId);
+          expect(record.chainValid, `${record.component} ${record.name}`).toBe(true);
+          expect(record.spanId).toMatch(/^[0-9a-f]{16}$/);
+          expect(Date.parse(record.endTime)).toBeGreaterThanOrEqual(Date.parse(record.startTime));
+        }
+        const expected = expectedComponents[node.requester.sub];
+        if (!expected) continue;
+        expect(new Set(node.records.map((record: any) => record.component)), node.requester.sub).toEqual(new Set(expected));
+        for (const component of expected) {
+          const own = node.records.filter((record: any) => record.component === component);
+          expect(own, `${component} writes one record per subject`).toHaveLength(1);
+        }
+        expect(node.records.find((record: any) => record.component === 'gateway').name).toBe(node.requester.sub === subs.vt ? 'hitCheck' : 'activeBans');
+      }
+    });
+
+    it('carries the dpl.core attributes with the subject reference, never the BSN', () => {
+      for (const edge of history) {
+        for (const record of edge.node.records) {
+          expect(record.attributes['dpl.core.processing_activity_id']).toBe(edge.node.processingActivity);
+          expect(record.attributes['dpl.core.data_subject_id_type']).toBe('bsn-ref');
+          expect(record.attributes['dpl.core.data_subject_id']).toMatch(/^[A-Za-z0-9_-]{22}$/);
+          for (const bsn of ALL_BSNS) expect(JSON.stringify(record)).not.toContain(bsn);
+        }
+        // Every node's record is about the subject; the contact check's gateway records name both persons.
+        const refs = new Set(edge.node.records.map((record: any) => record.attributes['dpl.core.data_subject_id']));
+        expect(refs.has(subjectRef)).toBe(true);
+        if (edge.node.requester.sub === subs.contact) {
+          const gateway = edge.node.records.filter((record: any) => record.component === 'gateway');
+          expect(gateway).toHaveLength(2);
+          expect(gateway.map((record: any) => record.name)).toEqual(['contactBanned', 'contactBanned']);
+        } else {
+          expect(refs).toEqual(new Set([subjectRef]));
+        }
+      }
+    });
+
+    it("finds the contact check in the counterpart's history as well", async () => {
+      const edges = (await edgesOf(await officer('politie'), { subjectBsn: PERSONS.victim }, { first: 1000 })).filter(
+        (edge) => edge.node.requester.sub === subs.contact,
+      );
+      expect(edges).toHaveLength(1);
+      expect(edges[0].node.traceId).toBe(history[0].node.traceId);
+    });
+
+    it("records the officer's own subject query, which the organisation's officers can review", async () => {
+      const token = await officer('om');
+      const from = windowStart();
+      await edgesOf(token, { subjectBsn: PERSONS.subject }, { first: 5 });
+      const to = windowEnd();
+      const reviews = await edgesOf(token, { requesterSub: `fg-om-${run}`, from, to });
+      expect(reviews).toHaveLength(1);
+      const review = reviews[0].node;
+      const audit = purposeFile('privacy-audit');
+      expect(review).toMatchObject({
+        requester: { org: 'om', sub: `fg-om-${run}`, roles: ['privacy-officer'] },
+        purpose: 'privacy-audit',
+        processingActivity: audit.processingActivity,
+        legalBasis: audit.legalBasis,
+        caseRef: null,
+        operation: 'Log',
+        decision: 'ALLOW',
+        outcome: 'ALLOWED',
+      });
+      const own = review.records.filter((record: any) => record.component === 'gateway');
+      expect(own).toHaveLength(1);
+      expect(own[0]).toMatchObject({ name: 'accessLog', statusCode: 'UNSET', chainValid: true });
+      expect(own[0].attributes['dpl.core.data_subject_id']).toBe(subjectRef);
+    });
+  });
+
+  it('marks no-hit and policy-denied processing as UNSET', async () => {
+    const sub = `vt-${run}-status`;
+    const token = await vtWorker(sub);
+    const from = windowStart();
+    const nothing = await federation.query(token, HIT_CHECK, { bsn: PERSONS.unknown });
+    expect(nothing.body.data!.hitCheck.anyHit).toBe(false);
+    const denied = await federation.query(token, VT_BANS.replace('VtBans', 'VtBansAgain'), { bsn: PERSONS.unknown });
+    expect(denied.status, JSON.stringify(denied.body)).toBe(403);
+    const to = windowEnd();
+    const [deniedEdge, noHitEdge] = await edgesOf(await officer(VT_ORG), { requesterSub: sub, from, to });
+    expect(noHitEdge.node.outcome).toBe('ALLOWED');
+    expect(deniedEdge.node.decision).toBe('DENY:PURPOSE_FORBIDS_FIELD');
+
+    const records = noHitEdge.node.records;
+    expect(new Set(records.map((record: any) => record.component))).toEqual(new Set(['gateway', 'politie', 'veilig-thuis', 'om', 'reclassering']));
+    for (const record of records) {
+      expect(record.statusCode, `${record.component} ${record.name}`).toBe('UNSET');
+      expect(JSON.stringify(record.attributes)).toContain('NO_HIT');
+      expect(JSON.stringify(record.attributes)).not.toMatch(/"HIT"/);
+    }
+    for (const record of deniedEdge.node.records) expect(record.statusCode).toBe('UNSET');
+  });
+
+  it('never returns a BSN in any accessLog answer', async () => {
+    const token = await officer('politie');
+    for (const bsn of ALL_BSNS) await edgesOf(token, { subjectBsn: bsn }, { first: 1000 });
+    await edgesOf(token, { purpose: 'police-ban-enforcement' }, { first: 1000 });
+    expect(responses.length).toBeGreaterThan(20);
+    for (const text of responses) for (const bsn of ALL_BSNS) expect(text).not.toContain(bsn);
+  });
+});

@@ -1,0 +1,280 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NodeId } from '../lib/partners.ts';
+import { soh } from './support/federation.ts';
+import { PERSONS, ndjson } from './support/fixtures.ts';
+
+/** DESIGN §3's invalid test vector: nine digits failing the 11-check. */
+const BAD_BSN = '999998620';
+
+const contact = { organisation: 'Politie Eenheid Rotterdam', unit: 'Team Zorg en Veiligheid', phone: '+31 10 000 0000' };
+
+const ban = (id: string, bsn: string, extra: Record<string, unknown> = {}) => ({
+  type: 'ban',
+  id,
+  bsn,
+  kind: 'CONTACT',
+  legalBasis: 'art. 38v Sr',
+  imposedBy: 'Rechtbank Rotterdam',
+  status: 'ACTIVE',
+  validFrom: '2025-01-01T00:00:00Z',
+  validUntil: '2027-01-01T00:00:00Z',
+  protectedBsns: [PERSONS.victim],
+  electronicMonitoring: true,
+  victimDevice: false,
+  ...extra,
+});
+
+/** Five good politie lines: two persons and three bans (one of them about a person with no person line). */
+const GOOD_POLITIE = [
+  { type: 'person', bsn: PERSONS.subject, contact },
+  { type: 'person', bsn: PERSONS.unrelated },
+  ban('PN-10-100001-25/1', PERSONS.subject),
+  {
+    ...ban('PN-10-100002-25/1', PERSONS.subject, { kind: 'LOCATION', legalBasis: 'art. 509hh Sv', imposedBy: 'OM', validUntil: null }),
+    area: { description: '5 km rond woning slachtoffer', center: { lat: 51.92, lon: 4.48 }, radiusMeters: 5000 },
+  },
+  ban('PN-10-100003-25/1', PERSONS.vtOnly, { status: 'REVOKED', statusChangedAt: '2025-06-01T00:00:00Z' }),
+];
+
+interface StoreRows {
+  subjects: { bsn: string; contact: string | null }[];
+  bans: { id: string; bsn: string; body: string }[];
+  own_records: { type: string; id: string; bsn: string; body: string }[];
+}
+
+/** Every row of a node's embedded store, read-only; null when the store was never created. */
+function storeRows(dataDir: string, node: NodeId): StoreRows | null {
+  const file = join(dataDir, 'nodes', node, 'store.db');
+  if (!existsSync(file)) return null;
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    return {
+      subjects: db.prepare('SELECT bsn, contact FROM subjects ORDER BY bsn').all() as StoreRows['subjects'],
+      bans: db.prepare('SELECT id, bsn, body FROM bans ORDER BY id').all() as StoreRows['bans'],
+      own_records: db.prepare('SELECT type, id, bsn, body FROM own_records ORDER BY type, id').all() as StoreRows['own_records'],
+    };
+  } finally {
+    db.close();
+  }
+}
+
+describe('soh import <node> FILE.ndjson', () => {
+  const root = mkdtempSync(join(tmpdir(), 'soh-import-'));
+  let fileCount = 0;
+  /** A fresh data directory per case, so that cases never see each other's stores. */
+  const freshDataDir = () => mkdtempSync(join(root, 'data-'));
+  const writeFile = (text: string) => {
+    const file = join(root, `records-${++fileCount}.ndjson`);
+    writeFileSync(file, text);
+    return file;
+  };
+  const importInto = (dataDir: string, node: string, file: string) => soh(['import', node, file], { SOH_DATA_DIR: dataDir });
+
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  describe('a valid file', () => {
+    let dataDir: string;
+    let result: Awaited<ReturnType<typeof soh>>;
+
+    beforeAll(async () => {
+      dataDir = freshDataDir();
+      result = await importInto(dataDir, 'politie', writeFile(ndjson(GOOD_POLITIE)));
+    });
+
+    it('exits 0 and prints how many records were loaded into which node', () => {
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(result.stdout.trim()).toBe('loaded 5 record(s) into politie');
+    });
+
+    it('stores the persons and bans; a ban makes its subject known even without a person line', () => {
+      const rows = storeRows(dataDir, 'politie')!;
+      expect(rows.subjects.map((s) => s.bsn).sort()).toEqual([PERSONS.subject, PERSONS.unrelated, PERSONS.vtOnly].sort());
+      expect(JSON.parse(rows.subjects.find((s) => s.bsn === PERSONS.subject)!.contact!)).toEqual(contact);
+      expect(rows.subjects.find((s) => s.bsn === PERSONS.unrelated)!.contact).toBeNull();
+      expect(rows.bans.map((b) => b.id)).toEqual(['PN-10-100001-25/1', 'PN-10-100002-25/1', 'PN-10-100003-25/1']);
+      const location = JSON.parse(rows.bans[1]!.body);
+      expect(location).toMatchObject({ kind: 'LOCATION', validUntil: null, area: { radiusMeters: 5000 }, protectedBsns: [PERSONS.victim] });
+      expect(JSON.parse(rows.bans[2]!.body)).toMatchObject({ status: 'REVOKED', statusChangedAt: '2025-06-01T00:00:00Z' });
+      expect(rows.own_records).toEqual([]);
+    });
+
+    it('is an upsert: persons by BSN, bans by id', async () => {
+      const again = await importInto(
+        dataDir,
+        'politie',
+        writeFile(ndjson([
+          { type: 'person', bsn: PERSONS.unrelated, contact: { organisation: 'Politie Eenheid Den Haag' } },
+          ban('PN-10-100001-25/1', PERSONS.subject, { status: 'REVOKED', statusChangedAt: '2026-01-01T00:00:00Z' }),
+        ])),
+      );
+      expect(again.code).toBe(0);
+      expect(again.stdout.trim()).toBe('loaded 2 record(s) into politie');
+      const rows = storeRows(dataDir, 'politie')!;
+      expect(rows.subjects).toHaveLength(3);
+      expect(rows.bans).toHaveLength(3);
+      expect(JSON.parse(rows.subjects.find((s) => s.bsn === PERSONS.unrelated)!.contact!)).toEqual({ organisation: 'Politie Eenheid Den Haag' });
+      expect(JSON.parse(rows.bans.find((b) => b.id === 'PN-10-100001-25/1')!.body).status).toBe('REVOKED');
+    });
+
+    it("loads each organisation's own record types, and tolerates CRLF line ends", async () => {
+      const vtDir = freshDataDir();
+      const vt = await importInto(
+        vtDir,
+        'veilig-thuis',
+        writeFile(
+          ndjson([
+            { type: 'person', bsn: PERSONS.vtOnly, contact: { organisation: 'Veilig Thuis Haaglanden', phone: '0800 2000' } },
+            { type: 'report', id: 'VT-9', bsn: PERSONS.vtOnly, region: 'Haaglanden', receivedAt: '2026-04-01T09:00:00+02:00', category: 'STALKING' },
+          ]).replace(/\n/g, '\r\n'),
+        ),
+      );
+      expect(vt.code).toBe(0);
+      expect(vt.stdout.trim()).toBe('loaded 2 record(s) into veilig-thuis');
+      const rows = storeRows(vtDir, 'veilig-thuis')!;
+      expect(rows.subjects.map((s) => s.bsn)).toEqual([PERSONS.vtOnly]);
+      expect(rows.own_records.map((r) => [r.type, r.id, r.bsn])).toEqual([['report', 'VT-9', PERSONS.vtOnly]]);
+
+      const recDir = freshDataDir();
+      const rec = await importInto(
+        recDir,
+        'reclassering',
+        writeFile(ndjson([{ type: 'supervision', id: 'TZ-9', bsn: PERSONS.subject, office: 'Reclassering Rotterdam', since: '2025-01-01T00:00:00Z' }])),
+      );
+      expect(rec.code).toBe(0);
+      expect(storeRows(recDir, 'reclassering')!.own_records.map((r) => [r.type, r.id])).toEqual([['supervision', 'TZ-9']]);
+    });
+  });
+
+  describe('a file with one bad line (line 3 of 5)', () => {
+    let dataDir: string;
+    let before: StoreRows;
+
+    beforeAll(async () => {
+      // A store that already holds data: a failed import must leave it exactly as it was.
+      dataDir = freshDataDir();
+      const seeded = await importInto(dataDir, 'politie', writeFile(ndjson([{ type: 'person', bsn: PERSONS.unknown, contact }])));
+      expect(seeded.code).toBe(0);
+      before = storeRows(dataDir, 'politie')!;
+      expect(before.subjects).toHaveLength(1);
+    });
+
+    /** Lines 1, 2, 4 and 5 are good and would change the store; line 3 is the given one. */
+    const withLine3 = (line3: unknown) => {
+      const lines = [GOOD_POLITIE[0], GOOD_POLITIE[1], line3, GOOD_POLITIE[2], GOOD_POLITIE[4]].map((line) =>
+        typeof line === 'string' ? line : JSON.stringify(line),
+      );
+      return `${lines.join('\n')}\n`;
+    };
+
+    it.each([
+      ['a BSN failing the 11-check', { type: 'person', bsn: BAD_BSN }, /person: bsn: not a valid BSN/],
+      ['a protected BSN failing the 11-check', ban('PN-10-100009-25/1', PERSONS.subject, { protectedBsns: [BAD_BSN] }), /ban: protectedBsns\.0: not a valid BSN/],
+      ['a BSN of eight digits', { type: 'person', bsn: PERSONS.subject.slice(0, 8) }, /person: bsn: not a valid BSN/],
+      ['an unknown record type', { type: 'vehicle', id: 'X-1', bsn: PERSONS.subject }, /unknown record type "vehicle" for node politie/],
+      ['a record without a type', { bsn: PERSONS.subject }, /missing "type"/],
+      ['an impossible date', ban('PN-10-100009-25/1', PERSONS.subject, { validFrom: '2025-13-01T00:00:00Z' }), /ban: validFrom: not an RFC 3339 date-time/],
+      ['a date without time and offset', ban('PN-10-100009-25/1', PERSONS.subject, { validFrom: '2025-01-01' }), /ban: validFrom: not an RFC 3339 date-time/],
+      ['a ban ending before it starts', ban('PN-10-100009-25/1', PERSONS.subject, { validUntil: '2024-01-01T00:00:00Z' }), /ban: validUntil: validUntil must be after validFrom/],
+      ['an unknown ban kind', ban('PN-10-100009-25/1', PERSONS.subject, { kind: 'TRAVEL' }), /ban: kind: /],
+      ['an unknown ban status', ban('PN-10-100009-25/1', PERSONS.subject, { status: 'PENDING' }), /ban: status: /],
+      ['an unexpected field', { type: 'person', bsn: PERSONS.subject, name: 'J. Jansen' }, /person: .*name/],
+      ['malformed JSON', '{"type":"person","bsn":"' + PERSONS.subject + '"', /not valid JSON/],
+      ['a JSON value that is not an object', '[1,2,3]', /missing "type"/],
+    ])('rejects %s: exit 1, names line 3 and the reason, loads nothing', async (_name, line3, reason) => {
+      const file = writeFile(withLine3(line3));
+      const result = await importInto(dataDir, 'politie', file);
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe('');
+      const lines = result.stderr.trim().split('\n');
+      expect(lines).toHaveLength(2);
+      expect(lines[0]!.startsWith(`${file}:3: `)).toBe(true);
+      expect(lines[0]).toMatch(reason);
+      expect(lines[1]).toBe('soh import: 1 bad line(s); nothing was loaded into politie');
+      // The reason never quotes the line's content.
+      for (const bsn of [BAD_BSN, PERSONS.subject, PERSONS.victim, PERSONS.unrelated, PERSONS.vtOnly]) expect(result.stderr).not.toContain(bsn);
+      expect(storeRows(dataDir, 'politie')).toEqual(before);
+    });
+
+    it('rejects a ban line at veilig-thuis by name, which takes no bans', async () => {
+      const vtDir = freshDataDir();
+      const file = writeFile(
+        ndjson([
+          { type: 'person', bsn: PERSONS.subject },
+          { type: 'person', bsn: PERSONS.vtOnly },
+          ban('PN-10-100001-25/1', PERSONS.subject),
+          { type: 'person', bsn: PERSONS.unrelated },
+          { type: 'report', id: 'VT-1', bsn: PERSONS.subject, region: 'Rotterdam-Rijnmond', receivedAt: '2026-04-01T09:00:00Z', category: 'STALKING' },
+        ]),
+      );
+      const result = await importInto(vtDir, 'veilig-thuis', file);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`${file}:3: unknown record type "ban" for node veilig-thuis`);
+      expect(result.stderr).toContain('nothing was loaded into veilig-thuis');
+      // Nothing loaded, so not even an empty store was created.
+      expect(storeRows(vtDir, 'veilig-thuis')?.subjects ?? []).toEqual([]);
+    });
+  });
+
+  it('names every bad line, counting blank lines, and loads nothing', async () => {
+    const dataDir = freshDataDir();
+    const text = [
+      JSON.stringify({ type: 'person', bsn: PERSONS.subject }),
+      '',
+      JSON.stringify({ type: 'person', bsn: BAD_BSN }),
+      '   ',
+      'not json at all',
+      JSON.stringify(ban('PN-10-100001-25/1', PERSONS.subject)),
+      JSON.stringify({ type: 'report', id: 'R', bsn: PERSONS.subject }),
+    ].join('\n');
+    const file = writeFile(text);
+    const result = await importInto(dataDir, 'om', file);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      `${file}:3: person: bsn: not a valid BSN (9 digits passing the 11-check)`,
+      `${file}:5: not valid JSON`,
+      `${file}:7: unknown record type "report" for node om (accepted here: person, ban)`,
+      'soh import: 3 bad line(s); nothing was loaded into om',
+    ]);
+    expect(storeRows(dataDir, 'om')?.subjects ?? []).toEqual([]);
+  });
+
+  it('loads nothing from an empty file, and says so', async () => {
+    const dataDir = freshDataDir();
+    const seeded = await importInto(dataDir, 'om', writeFile(ndjson([ban('PN-10-100001-25/1', PERSONS.subject)])));
+    expect(seeded.code).toBe(0);
+    const before = storeRows(dataDir, 'om');
+    for (const text of ['', '\n\n  \n']) {
+      const result = await importInto(dataDir, 'om', writeFile(text));
+      expect(result.code).toBe(0);
+      expect(result.stdout.trim()).toBe('loaded 0 record(s) into om');
+      expect(storeRows(dataDir, 'om')).toEqual(before);
+    }
+  });
+
+  it('refuses an unknown node with a usage error (exit 2) naming the nodes, and creates nothing', async () => {
+    const dataDir = freshDataDir();
+    const file = writeFile(ndjson([{ type: 'person', bsn: PERSONS.subject }]));
+    const result = await importInto(dataDir, 'kmar', file);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('unknown node "kmar"');
+    expect(result.stderr).toContain('politie, veilig-thuis, om, reclassering');
+    expect(existsSync(join(dataDir, 'nodes'))).toBe(false);
+  });
+
+  it('refuses a missing file (exit 1) and a missing argument (exit 2)', async () => {
+    const dataDir = freshDataDir();
+    const missing = await importInto(dataDir, 'politie', join(root, 'does-not-exist.ndjson'));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('cannot read');
+    expect(missing.stderr).toContain('ENOENT');
+    const noFile = await soh(['import', 'politie'], { SOH_DATA_DIR: dataDir });
+    expect(noFile.code).toBe(2);
+    expect(noFile.stderr).toContain('soh import <politie|veilig-thuis|om|reclassering> FILE.ndjson');
+    expect(existsSync(join(dataDir, 'nodes'))).toBe(false);
+  });
+});

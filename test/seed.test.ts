@@ -1,0 +1,191 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isValidBsn } from '../lib/bsn.ts';
+import { NODE_IDS, type NodeId } from '../lib/partners.ts';
+import { BAN_KINDS, BAN_STATUSES, type Ban, ban as banSchema } from '../lib/records.ts';
+import { soh } from './support/federation.ts';
+
+interface NodeData {
+  subjects: { bsn: string; contact: string | null }[];
+  bans: { id: string; bsn: string; body: string }[];
+  own: { type: string; id: string; bsn: string; body: string }[];
+}
+
+/** Every row of one node's store, in key order, read-only: the data, independent of SQLite's page layout. */
+function readNode(dataDir: string, node: NodeId): NodeData {
+  const db = new Database(join(dataDir, 'nodes', node, 'store.db'), { readonly: true, fileMustExist: true });
+  try {
+    return {
+      subjects: db.prepare('SELECT bsn, contact FROM subjects ORDER BY bsn').all() as NodeData['subjects'],
+      bans: db.prepare('SELECT id, bsn, body FROM bans ORDER BY id').all() as NodeData['bans'],
+      own: db.prepare('SELECT type, id, bsn, body FROM own_records ORDER BY type, id').all() as NodeData['own'],
+    };
+  } finally {
+    db.close();
+  }
+}
+
+function readAll(dataDir: string): Record<NodeId, NodeData> {
+  return Object.fromEntries(NODE_IDS.map((node) => [node, readNode(dataDir, node)])) as Record<NodeId, NodeData>;
+}
+
+const digest = (data: NodeData) => createHash('sha256').update(JSON.stringify(data)).digest('hex');
+const digests = (data: Record<NodeId, NodeData>) => Object.fromEntries(NODE_IDS.map((node) => [node, digest(data[node])]));
+
+describe('soh seed', () => {
+  const root = mkdtempSync(join(tmpdir(), 'soh-seed-'));
+  const dirA = join(root, 'a');
+  const dirB = join(root, 'b');
+  let runA: Awaited<ReturnType<typeof soh>>;
+  let runB: Awaited<ReturnType<typeof soh>>;
+  let otherSeed: Record<NodeId, NodeData>;
+  let a: Record<NodeId, NodeData>;
+  let b: Record<NodeId, NodeData>;
+
+  beforeAll(async () => {
+    // A is first seeded with another seed and then re-seeded: (re)generation replaces what was there.
+    const first = await soh(['seed', '--persons', '500', '--seed', '8'], { SOH_DATA_DIR: dirA });
+    expect(first.code, first.stderr).toBe(0);
+    otherSeed = readAll(dirA);
+    runA = await soh(['seed', '--persons', '500', '--seed', '7'], { SOH_DATA_DIR: dirA });
+    runB = await soh(['seed', '--persons', '500', '--seed', '7'], { SOH_DATA_DIR: dirB });
+    a = readAll(dirA);
+    b = readAll(dirB);
+  }, 120_000);
+
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('reports what it generated, per node', () => {
+    for (const run of [runA, runB]) {
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).toMatch(/^seeded 500 persons \(seed 7\) in [\d.]+ s: politie [\d,]+, veilig-thuis [\d,]+, om [\d,]+, reclassering [\d,]+ records/);
+      expect(run.stderr).toContain('500/500');
+    }
+    expect(JSON.parse(readFileSync(join(dirB, 'seed.json'), 'utf8'))).toEqual({ persons: 500, seed: 7 });
+  });
+
+  it('gives byte-identical node data for the same persons and seed, even over an earlier seed', () => {
+    expect(digests(a)).toEqual(digests(b));
+    for (const node of NODE_IDS) expect(a[node]).toEqual(b[node]);
+    expect(JSON.parse(readFileSync(join(dirA, 'seed.json'), 'utf8'))).toEqual({ persons: 500, seed: 7 });
+  });
+
+  it('fills every node', () => {
+    for (const node of NODE_IDS) expect(a[node].subjects.length, node).toBeGreaterThan(0);
+    for (const node of ['politie', 'om', 'reclassering'] as const) expect(a[node].bans.length, node).toBeGreaterThan(0);
+    expect(a['veilig-thuis'].bans).toEqual([]);
+    expect(a['veilig-thuis'].own.every((r) => r.type === 'report')).toBe(true);
+    expect(a['veilig-thuis'].own.length).toBeGreaterThan(0);
+    expect(a.reclassering.own.every((r) => r.type === 'supervision')).toBe(true);
+    // No more persons than generated.
+    const known = new Set(NODE_IDS.flatMap((node) => a[node].subjects.map((s) => s.bsn)));
+    expect(known.size).toBeLessThanOrEqual(500);
+    expect(known.size).toBeGreaterThan(100);
+  });
+
+  it('uses only valid BSNs: subjects, ban subjects, protected persons, own records', () => {
+    let checked = 0;
+    for (const node of NODE_IDS) {
+      const data = a[node];
+      const bsns = [
+        ...data.subjects.map((s) => s.bsn),
+        ...data.bans.flatMap((row) => [row.bsn, ...(JSON.parse(row.body) as Ban).protectedBsns]),
+        ...data.own.flatMap((row) => [row.bsn, JSON.parse(row.body).bsn as string]),
+      ];
+      for (const bsn of bsns) {
+        checked++;
+        if (!isValidBsn(bsn)) expect.fail(`${node} holds an invalid BSN`);
+      }
+    }
+    expect(checked).toBeGreaterThan(500);
+  });
+
+  it('stores only records that pass the import schema, keyed consistently', () => {
+    for (const node of ['politie', 'om', 'reclassering'] as const) {
+      for (const row of a[node].bans) {
+        const body = JSON.parse(row.body);
+        const parsed = banSchema.safeParse(body);
+        if (!parsed.success) expect.fail(`${node} ban ${row.id}: ${parsed.error.issues[0]?.message}`);
+        expect(body.id).toBe(row.id);
+        expect(body.bsn).toBe(row.bsn);
+        // A ban's subject is known to the node that holds it.
+        expect(a[node].subjects.some((s) => s.bsn === row.bsn)).toBe(true);
+      }
+    }
+  });
+
+  it('has realistic overlap: some persons are known to several partners, most to one', () => {
+    const knownBy = new Map<string, NodeId[]>();
+    for (const node of NODE_IDS) for (const { bsn } of a[node].subjects) knownBy.set(bsn, [...(knownBy.get(bsn) ?? []), node]);
+    const counts = [...knownBy.values()].map((nodes) => nodes.length);
+    const byCount = (n: number) => counts.filter((c) => c === n).length;
+    expect(byCount(1)).toBeGreaterThan(byCount(2));
+    expect(byCount(2)).toBeGreaterThan(10);
+    expect(byCount(3) + byCount(4)).toBeGreaterThan(0);
+    // Every pair of partners shares some persons.
+    for (const x of NODE_IDS) {
+      for (const y of NODE_IDS) {
+        if (x >= y) continue;
+        const shared = [...knownBy.values()].filter((nodes) => nodes.includes(x) && nodes.includes(y)).length;
+        expect(shared, `${x} ∩ ${y}`).toBeGreaterThan(0);
+      }
+    }
+  });
+
+  it('has bans reported by more than one node under one id, describing the same ban', () => {
+    const copies = new Map<string, { node: NodeId; ban: Ban }[]>();
+    for (const node of NODE_IDS) {
+      for (const row of a[node].bans) copies.set(row.id, [...(copies.get(row.id) ?? []), { node, ban: JSON.parse(row.body) }]);
+    }
+    const shared = [...copies.entries()].filter(([, list]) => list.length > 1);
+    expect(shared.length).toBeGreaterThan(5);
+    expect(shared.some(([, list]) => list.length === 3)).toBe(true);
+    for (const [id, list] of shared) {
+      const [first, ...rest] = list;
+      for (const other of rest) {
+        for (const field of ['bsn', 'kind', 'legalBasis', 'imposedBy', 'validFrom', 'validUntil', 'protectedBsns', 'area'] as const) {
+          expect(other.ban[field], `${id} at ${other.node} vs ${first!.node}: ${field}`).toEqual(first!.ban[field]);
+        }
+      }
+    }
+  });
+
+  it('has bans of every kind and every status, expired, current and future', () => {
+    const bans = NODE_IDS.flatMap((node) => a[node].bans.map((row) => JSON.parse(row.body) as Ban));
+    expect(new Set(bans.map((b) => b.kind))).toEqual(new Set(BAN_KINDS));
+    expect(new Set(bans.map((b) => b.status))).toEqual(new Set(BAN_STATUSES));
+    for (const b of bans) {
+      if (b.kind === 'CONTACT') expect(b.area).toBeUndefined();
+      else expect(b.area, b.id).toMatchObject({ center: { lat: expect.any(Number), lon: expect.any(Number) }, radiusMeters: expect.any(Number) });
+      if (b.status !== 'ACTIVE') expect(b.statusChangedAt, b.id).toBeDefined();
+    }
+    // Windows are laid around the seed's fixed epoch, so they are the same whenever the seed runs.
+    const epoch = Date.parse('2026-11-01T00:00:00Z');
+    const expired = bans.filter((b) => b.validUntil != null && Date.parse(b.validUntil) <= epoch);
+    const future = bans.filter((b) => Date.parse(b.validFrom) > epoch);
+    const current = bans.filter((b) => Date.parse(b.validFrom) <= epoch && (b.validUntil == null || Date.parse(b.validUntil) > epoch));
+    expect(expired.length).toBeGreaterThan(0);
+    expect(future.length).toBeGreaterThan(0);
+    expect(current.length).toBeGreaterThan(expired.length);
+    expect(bans.some((b) => b.validUntil === null)).toBe(true);
+  });
+
+  it('gives different data for a different seed', () => {
+    for (const node of NODE_IDS) expect(digest(otherSeed[node]), node).not.toBe(digest(a[node]));
+    const bsns = (data: Record<NodeId, NodeData>) => new Set(NODE_IDS.flatMap((node) => data[node].subjects.map((s) => s.bsn)));
+    const seven = bsns(a);
+    const eight = bsns(otherSeed);
+    const common = [...seven].filter((bsn) => eight.has(bsn)).length;
+    expect(common).toBeLessThan(seven.size / 2);
+  });
+
+  it('refuses a bad --persons value with a usage error', async () => {
+    const result = await soh(['seed', '--persons', 'many'], { SOH_DATA_DIR: join(root, 'c') });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--persons must be a whole number');
+  });
+});
