@@ -1,0 +1,252 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GatewayKeys } from '../gateway/auth/gateway-keys.ts';
+import type { NodeId } from '../lib/partners.ts';
+import { AREA, AT, PERSONS } from './support/fixtures.ts';
+import { type Federation, startFederation } from './support/federation.ts';
+import { callNode, nodeAccessRecords, nodeTokenMinter } from './support/node-calls.ts';
+
+// DESIGN §5b and §6 step 3: every node checks the gateway's token itself and applies its own
+// release file (policies/release/<node>.yaml) to the token's purpose. A field the node does not
+// release is never resolved or sent, even when asked directly with a validly signed token, and the
+// node answers PURPOSE_FORBIDS_FIELD. These tests bypass the gateway and talk to each node as the
+// gateway would, with tokens signed by the gateway's own key (which the nodes trust).
+
+const RECORDS = `query NAME($bsns: [String!]!, $refs: [String!]!, $at: DateTime!, $location: GeoPointInput, $counterpart: String) {
+  records(bsns: $bsns, subjectRefs: $refs, at: $at, location: $location, counterpartBsn: $counterpart) { SELECTION } }`;
+/**
+ * A records document. Each gets its own operation name, so that every test's decision is made for
+ * that request alone; the test "a refusal is never replayed" reuses one document on purpose.
+ */
+let documents = 0;
+const recordsOf = (selection: string, name = `Records${++documents}`) => RECORDS.replace('NAME', name).replace('SELECTION', selection);
+/** The subject (known to every node) and a person nobody knows, in that order. */
+const VARIABLES = {
+  bsns: [PERSONS.subject, PERSONS.unknown],
+  refs: ['ref-subject-000000000000', 'ref-unknown-000000000000'],
+  at: AT.may2026,
+  location: AREA.inside,
+  counterpart: PERSONS.victim,
+};
+const PROCESSING_RECORDS = `{ processingRecords(traceIds: ["${'0'.repeat(32)}"]) { traceId name } }`;
+const isProcessingRecords = (query: string) => query.includes('processingRecords');
+
+/** Text that belongs to the fixtures' records, per kind of field: none may leave a node that withholds it. */
+const SECRETS = {
+  vtContact: ['Veilig Thuis Rotterdam Rijnmond', 'Team Triage', '0800 2000'],
+  areaCenter: [String(AREA.center.lat), String(AREA.center.lon)],
+  areaRadius: [`"radiusMeters"`, String(AREA.radiusMeters)],
+  bans: ['PN-10-000001-25/1', 'art. 38v Sr', PERSONS.victim],
+};
+
+describe('release policies at the nodes, asked directly (DESIGN §6 step 3)', () => {
+  let federation: Federation;
+  let mint: ReturnType<typeof nodeTokenMinter>;
+
+  beforeAll(async () => {
+    federation = await startFederation();
+    mint = nodeTokenMinter(federation.dataDir);
+  }, 120_000);
+  afterAll(() => federation?.stop());
+
+  const ask = async (node: NodeId, purpose: string, query: string, options: { sub?: string; aud?: string } = {}) => {
+    const token = await mint(options.aud ?? node, { purpose, ...(options.sub ? { sub: options.sub } : {}) });
+    return callNode(federation.nodes[node].url, token, query, isProcessingRecords(query) ? undefined : VARIABLES);
+  };
+
+  describe('a field outside the node’s release for the purpose is PURPOSE_FORBIDS_FIELD and never sent', () => {
+    const cases: [NodeId, string, string, string, string[]][] = [
+      // Veilig Thuis releases existence only to the police, never whom to call.
+      ['veilig-thuis', 'police-ban-enforcement', 'contact { organisation unit phone }', 'NodeRecord.contact', SECRETS.vtContact],
+      ['veilig-thuis', 'police-ban-enforcement', 'bans { id }', 'NodeRecord.bans', SECRETS.bans],
+      // Probation supervision gets nothing at all from Veilig Thuis, not even whether it knows the person.
+      ['veilig-thuis', 'reclassering-supervision', '__typename', 'Query.records', ['NodeRecord']],
+      ['veilig-thuis', 'reclassering-supervision', 'contact { organisation unit phone }', 'Query.records', SECRETS.vtContact],
+      ['veilig-thuis', 'reclassering-supervision', 'bans { id }', 'Query.records', SECRETS.bans],
+      // The area's centre and radius (often the victim's home) stay away from the police.
+      ['politie', 'police-ban-enforcement', 'bans { id area { description center { lat lon } } }', 'BanArea.center', SECRETS.areaCenter],
+      ['politie', 'police-ban-enforcement', 'bans { id area { radiusMeters } }', 'BanArea.radiusMeters', SECRETS.areaRadius],
+      ['om', 'police-ban-enforcement', 'bans { area { center { lat lon } radiusMeters } }', 'BanArea.center', [...SECRETS.areaCenter, ...SECRETS.areaRadius]],
+      // A hit check is no way to read bans.
+      ['politie', 'vt-hit-check', 'bans { id protectedBsns }', 'NodeRecord.bans', SECRETS.bans],
+      ['reclassering', 'vt-hit-check', 'contact { organisation } bans { id }', 'NodeRecord.bans', [...SECRETS.bans, 'Reclassering Nederland']],
+      // A privacy officer reads processing records, not persons.
+      ['politie', 'privacy-audit', 'contact { organisation }', 'Query.records', ['Politie Eenheid Rotterdam']],
+    ];
+
+    it.each(cases)('%s under %s asked for `%s` → PURPOSE_FORBIDS_FIELD %s', async (node, purpose, selection, field, secrets) => {
+      const sub = `release-${randomUUID()}`;
+      const { status, text, body } = await ask(node, purpose, recordsOf(selection), { sub });
+      expect(status).toBe(403);
+      expect(body.data ?? null).toBeNull();
+      expect(body.errors).toHaveLength(1);
+      expect(body.errors![0]!.extensions).toMatchObject({ code: 'PURPOSE_FORBIDS_FIELD', field, purpose });
+      for (const secret of secrets) expect(text).not.toContain(secret);
+      // The node kept its own record of the refusal, releasing nothing.
+      const records = nodeAccessRecords(federation.dataDir, node).filter((record) => record.sub === sub);
+      expect(records).toEqual([expect.objectContaining({ purpose, decision: 'DENY:PURPOSE_FORBIDS_FIELD', fieldsReleased: [] })]);
+    });
+
+    it('processingRecords are released to privacy officers only', async () => {
+      const { status, body } = await ask('politie', 'police-ban-enforcement', `query Police ${PROCESSING_RECORDS}`);
+      expect(status).toBe(403);
+      expect(body.errors![0]!.extensions).toMatchObject({ code: 'PURPOSE_FORBIDS_FIELD', field: 'Query.processingRecords' });
+    });
+
+    it('a purpose no release file lists gets nothing (default deny)', async () => {
+      const { status, text, body } = await ask('politie', 'marketing-analysis', recordsOf('contact { organisation } bans { id }'));
+      expect(status).toBe(403);
+      expect(body.data ?? null).toBeNull();
+      expect(body.errors![0]!.extensions).toMatchObject({ code: 'PURPOSE_FORBIDS_FIELD', field: 'Query.records', purpose: 'marketing-analysis' });
+      for (const secret of [...SECRETS.bans, 'Politie Eenheid Rotterdam']) expect(text).not.toContain(secret);
+    });
+  });
+
+  describe('a decision belongs to its own request', () => {
+    // The same document under two purposes: the refusal for the first must not be replayed to the
+    // second, for which the node does release the field.
+    it('a refusal is never replayed to a later request with another purpose', async () => {
+      const document = recordsOf('contact { organisation unit phone }', 'SameDocumentTwice');
+      const refused = await ask('veilig-thuis', 'police-ban-enforcement', document);
+      expect(refused.status).toBe(403);
+      expect(refused.body.errors![0]!.extensions).toMatchObject({ code: 'PURPOSE_FORBIDS_FIELD', field: 'NodeRecord.contact', purpose: 'police-ban-enforcement' });
+
+      const released = await ask('veilig-thuis', 'vt-hit-check', document);
+      expect(released.body.errors).toBeUndefined();
+      expect(released.status).toBe(200);
+      expect(released.body.data!.records[0].contact.organisation).toBe('Veilig Thuis Rotterdam Rijnmond');
+
+      const refusedAgain = await ask('veilig-thuis', 'reclassering-supervision', document);
+      expect(refusedAgain.status).toBe(403);
+      expect(refusedAgain.body.errors![0]!.extensions).toMatchObject({ field: 'Query.records', purpose: 'reclassering-supervision' });
+    });
+  });
+
+  describe('a field inside the node’s release is resolved and sent', () => {
+    it('Veilig Thuis gives a fellow Veilig Thuis worker whom to call', async () => {
+      const { status, body } = await ask('veilig-thuis', 'vt-hit-check', recordsOf('contact { organisation unit phone }'));
+      expect(body.errors).toBeUndefined();
+      expect(status).toBe(200);
+      expect(body.data!.records).toEqual([{ contact: { organisation: 'Veilig Thuis Rotterdam Rijnmond', unit: 'Team Triage', phone: '0800 2000' } }, null]);
+    });
+
+    it('Veilig Thuis tells the police only whether it knows the person', async () => {
+      const sub = `release-${randomUUID()}`;
+      const { status, text, body } = await ask('veilig-thuis', 'police-ban-enforcement', recordsOf('__typename'), { sub });
+      expect(status).toBe(200);
+      expect(body.data!.records).toEqual([{ __typename: 'NodeRecord' }, null]);
+      for (const secret of SECRETS.vtContact) expect(text).not.toContain(secret);
+      const [record] = nodeAccessRecords(federation.dataDir, 'veilig-thuis').filter((r) => r.sub === sub);
+      expect(record).toMatchObject({ decision: 'ALLOW', fieldsReleased: ['Query.records'] });
+    });
+
+    it('politie gives the police the ban terms and violatedAt, computed at the node', async () => {
+      const { status, text, body } = await ask(
+        'politie',
+        'police-ban-enforcement',
+        recordsOf('bans { id kind legalBasis area { description municipality } violatedAt protectedBsns notify { organisation } }'),
+      );
+      expect(body.errors).toBeUndefined();
+      expect(status).toBe(200);
+      const bans = body.data!.records[0].bans as Record<string, any>[];
+      const b2 = bans.find((ban) => ban.id === 'PN-10-000002-25/1')!;
+      expect(b2).toMatchObject({ kind: 'LOCATION', area: { description: '5 km rond woning slachtoffer', municipality: 'Rotterdam' }, violatedAt: true });
+      // The gateway receives protected persons' BSNs and turns them into references itself.
+      expect(b2.protectedBsns).toEqual([PERSONS.victim]);
+      expect(body.data!.records[1]).toBeNull();
+      for (const secret of SECRETS.areaCenter) expect(text).not.toContain(secret);
+    });
+
+    it.each<[NodeId]>([['politie'], ['om']])('%s gives probation supervision the area centre and radius', async (node) => {
+      const { status, body } = await ask(node, 'reclassering-supervision', recordsOf('bans { id area { center { lat lon } radiusMeters } }'));
+      expect(body.errors).toBeUndefined();
+      expect(status).toBe(200);
+      const b2 = (body.data!.records[0].bans as Record<string, any>[]).find((ban) => ban.id === 'PN-10-000002-25/1')!;
+      expect(b2.area).toEqual({ center: AREA.center, radiusMeters: AREA.radiusMeters });
+    });
+
+    it('probation tells the police whether a ban protects the counterpart, matched at the node', async () => {
+      const { status, body } = await ask('reclassering', 'police-ban-enforcement', recordsOf('bans { id protectsCounterpart }'));
+      expect(status).toBe(200);
+      expect(body.data!.records[0].bans).toEqual([{ id: 'PN-10-000001-25/1', protectsCounterpart: true }]);
+    });
+
+    it('the OM gives a Veilig Thuis worker its contact route', async () => {
+      const { status, body } = await ask('om', 'vt-hit-check', recordsOf('contact { organisation }'));
+      expect(status).toBe(200);
+      expect(body.data!.records[0].contact.organisation).toBe('Openbaar Ministerie');
+    });
+
+    it('a privacy officer reads processing records', async () => {
+      const { status, body } = await ask('politie', 'privacy-audit', `query Officer ${PROCESSING_RECORDS}`);
+      expect(body.errors).toBeUndefined();
+      expect(status).toBe(200);
+      expect(body.data!.processingRecords).toEqual([]);
+    });
+  });
+
+  describe('a node accepts only a valid token minted for it (DESIGN §4)', () => {
+    // Keys of a gateway the nodes do not trust.
+    let otherKeysDir: string;
+    beforeAll(() => {
+      otherKeysDir = mkdtempSync(join(tmpdir(), 'soh-other-gateway-'));
+    });
+    afterAll(() => {
+      if (otherKeysDir) rmSync(otherKeysDir, { recursive: true, force: true });
+    });
+
+    /** A token signed with the real gateway key, with claims the test chooses. */
+    const craft = async (claims: Record<string, unknown>, lifetimeSeconds = 60, keysDir?: string) => {
+      const key = new GatewayKeys(keysDir ?? federation.dataDir).signing;
+      const now = Math.floor(Date.now() / 1000);
+      const payload: Record<string, unknown> = {
+        iss: 'soh-gateway',
+        aud: 'politie',
+        sub: 'worker-1',
+        org: 'politie',
+        roles: ['politie-medewerker'],
+        purpose: 'police-ban-enforcement',
+        case_ref: 'PL-2026-0001',
+        act: { sub: 'soh-gateway' },
+        jti: randomUUID(),
+        iat: now,
+        exp: now + lifetimeSeconds,
+        ...claims,
+      };
+      for (const name of Object.keys(payload)) if (payload[name] === undefined) delete payload[name];
+      return new SignJWT(payload).setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid: key.kid }).sign(key.privateKey);
+    };
+
+    const refused: [string, () => Promise<string | null>][] = [
+      ['no token at all', async () => null],
+      ["a token minted for another node's audience (om)", () => mint('om', { purpose: 'police-ban-enforcement' })],
+      ["a token minted for another node's audience (veilig-thuis)", () => mint('veilig-thuis', { purpose: 'police-ban-enforcement' })],
+      ['a token for the gateway audience', () => craft({ aud: 'soh-gateway' })],
+      ['a caller token from an identity provider, not the gateway', () => federation.issuer.token()],
+      ["a token signed with another gateway's key", () => craft({}, 60, otherKeysDir)],
+      ['a token from another issuer, signed with the gateway key', () => craft({ iss: 'https://idp.test.example' })],
+      ['a token living longer than 60 s', () => craft({}, 600)],
+      ['an expired token', () => craft({ iat: Math.floor(Date.now() / 1000) - 300, exp: Math.floor(Date.now() / 1000) - 240 })],
+      ['a token without act', () => craft({ act: undefined })],
+      ['a token without purpose', () => craft({ purpose: undefined })],
+    ];
+
+    it('the crafted token itself is accepted, so each refusal below is about the one thing it changes', async () => {
+      const { status, body } = await callNode(federation.nodes.politie.url, await craft({}), recordsOf('bans { id }'), VARIABLES);
+      expect(body.errors).toBeUndefined();
+      expect(status).toBe(200);
+    });
+
+    it.each(refused)('refuses %s with 401 UNAUTHENTICATED and sends nothing', async (_what, make) => {
+      const { status, text, body } = await callNode(federation.nodes.politie.url, await make(), recordsOf('contact { organisation } bans { id }'), VARIABLES);
+      expect(status).toBe(401);
+      expect(body.errors![0]!.extensions?.['code']).toBe('UNAUTHENTICATED');
+      expect(body.data ?? null).toBeNull();
+      for (const secret of [...SECRETS.bans, 'Politie Eenheid Rotterdam']) expect(text).not.toContain(secret);
+    });
+  });
+});

@@ -1,0 +1,118 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { Caller } from '../../gateway/auth/caller-token.ts';
+import { DownstreamTokens } from '../../gateway/auth/downstream-token.ts';
+import { GatewayKeys } from '../../gateway/auth/gateway-keys.ts';
+import { openAuditReader } from '../../lib/audit/log.ts';
+import { systemClock } from '../../lib/clock.ts';
+import { NODE_IDS, type NodeId } from '../../lib/partners.ts';
+import type { GraphQLBody } from './federation.ts';
+
+/**
+ * Observing node calls through the nodes' own audit logs (DESIGN §7): every node writes one access
+ * record per call, durably, before it answers. Reading the files read-only never disturbs the
+ * node that writes them.
+ */
+export interface NodeAccess {
+  seq: number;
+  sub: string;
+  org: string;
+  purpose: string;
+  decision: string;
+  fieldsReleased: string[];
+}
+
+export function nodeAuditFile(dataDir: string, node: NodeId): string {
+  return join(dataDir, 'nodes', node, 'audit.db');
+}
+
+/** Every access record of one node, in chain order. */
+export function nodeAccessRecords(dataDir: string, node: NodeId): NodeAccess[] {
+  const file = nodeAuditFile(dataDir, node);
+  if (!existsSync(file)) return [];
+  const db = openAuditReader(file);
+  try {
+    const rows = db.prepare("SELECT seq, body FROM records WHERE kind = 'access' ORDER BY seq").all() as { seq: number; body: string }[];
+    return rows.map(({ seq, body }) => {
+      const record = JSON.parse(body) as {
+        requester: { sub: string; org: string };
+        purpose: string;
+        decision: string;
+        fieldsReleased: string[];
+      };
+      return {
+        seq,
+        sub: record.requester.sub,
+        org: record.requester.org,
+        purpose: record.purpose,
+        decision: record.decision,
+        fieldsReleased: record.fieldsReleased,
+      };
+    });
+  } finally {
+    db.close();
+  }
+}
+
+/** How many access records each node holds: one per call it received. */
+export function nodeCallCounts(dataDir: string): Record<NodeId, number> {
+  return Object.fromEntries(NODE_IDS.map((node) => [node, nodeAccessRecords(dataDir, node).length])) as Record<NodeId, number>;
+}
+
+/** The requester subjects (`sub`) each node has seen a call for. */
+export function nodeCallSubjects(dataDir: string): Record<NodeId, Set<string>> {
+  return Object.fromEntries(NODE_IDS.map((node) => [node, new Set(nodeAccessRecords(dataDir, node).map((r) => r.sub))])) as Record<
+    NodeId,
+    Set<string>
+  >;
+}
+
+/**
+ * Mints a downstream token exactly as the gateway does (its own keys under <data>/gateway/keys,
+ * which the nodes trust), for any caller identity and purpose the test chooses.
+ */
+export function nodeTokenMinter(dataDir: string) {
+  const tokens = new DownstreamTokens(new GatewayKeys(dataDir), systemClock);
+  return (node: string, caller: Partial<Caller> & { purpose: string }): Promise<string> =>
+    tokens.mint(node, {
+      iss: 'https://idp.test.example',
+      sub: `node-test-${randomUUID()}`,
+      org: 'politie',
+      roles: ['politie-medewerker'],
+      caseRef: 'PL-2026-0001',
+      jti: randomUUID(),
+      ...caller,
+    });
+}
+
+/** POSTs a node-API document straight to a node, bypassing the gateway. */
+export async function callNode(
+  url: string,
+  token: string | null,
+  query: string,
+  variables?: Record<string, unknown>,
+): Promise<{ status: number; headers: Headers; text: string; body: GraphQLBody }> {
+  const response = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, text, body: text ? (JSON.parse(text) as GraphQLBody) : {} };
+}
+
+/** Runs `tasks` with at most `limit` in flight, keeping their order in the result. */
+export async function inBatches<T>(tasks: (() => Promise<T>)[], limit: number): Promise<T[]> {
+  const results = new Array<T>(tasks.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, tasks.length) }, async () => {
+      while (next < tasks.length) {
+        const index = next++;
+        results[index] = await tasks[index]!();
+      }
+    }),
+  );
+  return results;
+}
