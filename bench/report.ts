@@ -79,9 +79,14 @@ function table(rounds: Measurement[][], targets: string[], ours: string): string
 
 /** The targets, each with the measured value and whether it holds. */
 function targetChecks(report: Report): string[] {
-  const [ours, off, , plain, ...rest] = report.targets;
-  const hive = rest.find((name) => name.startsWith('Hive'));
-  const fanout = rest.find((name) => name.startsWith('direct'))!;
+  const find = (prefix: string) => report.targets.find((name) => name.startsWith(prefix));
+  const ours = find('ours hitCheck (full)');
+  const off = find('ours hitCheck (policy/audit/tracing off)');
+  const noPolicy = find('ours hitCheck (policy off)');
+  const noAudit = find('ours hitCheck (audit off)');
+  const plain = find('plain');
+  const hive = find('Hive');
+  const fanout = find('direct')!;
   const checks: [string, number, boolean][] = [];
   const ratio = (rounds: Measurement[][], a: string, b: string, value: (m: Measurement) => number) => pairedRatio(rounds, a, b, value);
   if (hive) {
@@ -98,6 +103,14 @@ function targetChecks(report: Report): string[] {
   checks.push(['ours full ÷ plain stitching, req/s (≥ 2)', vsPlain, vsPlain >= 2]);
   const cost = 1 - ratio(report.closed, ours!, off!, (m) => m.rps);
   checks.push(['cost of policy + audit + tracing, req/s (≤ 10 %)', cost * 100, cost <= 0.1]);
+  if (noPolicy) {
+    const policyCost = 1 - ratio(report.closed, ours!, noPolicy, (m) => m.rps);
+    checks.push(['cost of purpose policy alone, req/s (%)', policyCost * 100, policyCost <= 0.1]);
+  }
+  if (noAudit) {
+    const auditCost = 1 - ratio(report.closed, ours!, noAudit, (m) => m.rps);
+    checks.push(['cost of audit alone, req/s (%)', auditCost * 100, auditCost <= 0.1]);
+  }
   const added = median(
     report.open
       .map((round) => [round.find((m) => m.target === ours), round.find((m) => m.target === fanout)])

@@ -75,9 +75,11 @@ export async function run(args: string[]): Promise<number> {
     console.log('starting targets');
     const full = await startOurGateway('ours', dir, nodes, { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url });
     const off = await startOurGateway('ours-off', siblingGatewayDir(dir, 'unguarded'), nodes, { SOH_BENCH_DISABLE: 'purpose,audit', OTEL_TRACES_SAMPLER: 'always_off' });
+    const noPolicy = await startOurGateway('ours-no-policy', siblingGatewayDir(dir, 'no-policy'), nodes, { SOH_BENCH_DISABLE: 'purpose', OTEL_EXPORTER_OTLP_ENDPOINT: sink.url });
+    const noAudit = await startOurGateway('ours-no-audit', siblingGatewayDir(dir, 'no-audit'), nodes, { SOH_BENCH_DISABLE: 'audit', OTEL_EXPORTER_OTLP_ENDPOINT: sink.url });
     const plain = await startBenchTarget('plain-stitch', 'plain-stitch.ts', benchEnv);
     const fanout = await startBenchTarget('fanout', 'fanout.ts', benchEnv);
-    started.push(full, off, plain, fanout);
+    started.push(full, off, noPolicy, noAudit, plain, fanout);
     const hive = await startHive(dir, benchEnv).catch((error: Error) => error);
     if (!(hive instanceof Error)) started.push(hive);
     else console.error(`Hive Gateway could not be run: ${hive.message}`);
@@ -86,6 +88,8 @@ export async function run(args: string[]): Promise<number> {
       { name: 'ours hitCheck (full)', workload: 'hitCheck', callerTokens: true, process: full },
       { name: 'ours hitCheck (policy/audit/tracing off)', workload: 'hitCheck', callerTokens: true, process: off },
       { name: 'ours activeBans (full)', workload: 'activeBans', callerTokens: true, process: full },
+      { name: 'ours hitCheck (policy off)', workload: 'hitCheck', callerTokens: true, process: noPolicy },
+      { name: 'ours hitCheck (audit off)', workload: 'hitCheck', callerTokens: true, process: noAudit },
       { name: 'plain stitching, Person', workload: 'person', callerTokens: false, process: plain },
       ...(hive instanceof Error ? [] : [{ name: 'Hive Gateway, Person', workload: 'person' as const, callerTokens: false, process: hive }]),
       { name: 'direct fan-out, Person', workload: 'person', callerTokens: false, process: fanout },
@@ -107,11 +111,13 @@ export async function run(args: string[]): Promise<number> {
     }
     const ourMax = median(closed.map((measurements) => measurements.find((m) => m.target === targets[0]!.name)!.rps));
     const rate = Math.max(1, Math.round(ourMax / 2));
+    // At the fixed rate only what the latency targets compare: our full gateway and the baselines.
+    const openTargets = targets.filter((target) => target.process !== off && target.process !== noPolicy && target.process !== noAudit && target.workload !== 'activeBans');
     const open: Measurement[][] = [];
     for (let round = 1; round <= rounds; round++) {
       console.log(`fixed arrival rate (${rate} req/s, half our full gateway's maximum), round ${round}/${rounds}`);
       open.push([]);
-      for (const target of rotate(targets, round)) open[round - 1]!.push(await load(target, rate));
+      for (const target of rotate(openTargets, round)) open[round - 1]!.push(await load(target, rate));
     }
     const scale = values['skip-scale'] ? null : nodeScale(scalePersons);
 
