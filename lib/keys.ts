@@ -1,6 +1,7 @@
 import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ConfigError } from './config.ts';
 
 /** An Ed25519 key kept as a private JWK file, created on first use (mode 0600). */
 export interface StoredKey {
@@ -56,4 +57,21 @@ export function loadOrCreateSecret(file: string, bytes = 32): Buffer {
   const secret = randomBytes(bytes);
   writeFileSync(file, `${secret.toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
   return secret;
+}
+
+/**
+ * Reads a JWKS document distributed out of band. A missing or malformed file stops start-up with
+ * the setting that names it, instead of a stack trace.
+ */
+export function readJwksFile(file: string, setting: string): { keys: Record<string, unknown>[] } {
+  let document: unknown;
+  try {
+    document = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'the file does not exist' : 'the file is not readable JSON';
+    throw new ConfigError(`${setting}: cannot read the JWKS file ${file}: ${reason}`);
+  }
+  const keys = (document as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys) || keys.length === 0) throw new ConfigError(`${setting}: ${file} is not a JWKS document (a non-empty "keys" array)`);
+  return { keys };
 }

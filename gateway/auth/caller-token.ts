@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import {
   type JWTVerifyGetKey,
   createLocalJWKSet,
@@ -10,6 +9,7 @@ import {
 import { z } from 'zod';
 import type { Clock } from '../../lib/clock.ts';
 import { unauthenticated } from '../../lib/errors.ts';
+import { readJwksFile } from '../../lib/keys.ts';
 import { orgMatches } from '../../lib/policy/load.ts';
 
 /** Who is asking, as their organisation's identity provider vouches for it (DESIGN §4). */
@@ -51,8 +51,8 @@ const claims = z.object({
   jti: z.string().min(1).max(256),
 });
 
-export function issuerKeys(source: { jwksUrl?: string; jwksFile?: string }): JWTVerifyGetKey {
-  if (source.jwksFile) return createLocalJWKSet(JSON.parse(readFileSync(source.jwksFile, 'utf8')));
+export function issuerKeys(source: { issuer: string; jwksUrl?: string; jwksFile?: string }): JWTVerifyGetKey {
+  if (source.jwksFile) return createLocalJWKSet(readJwksFile(source.jwksFile, `the jwksFile of issuer ${source.issuer}`) as never);
   if (source.jwksUrl) return createRemoteJWKSet(new URL(source.jwksUrl));
   throw new Error('an issuer needs jwksUrl or jwksFile');
 }

@@ -1,11 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { z } from 'zod';
 import { AuditLog } from '../../lib/audit/log.ts';
 import { type Clock, systemClock } from '../../lib/clock.ts';
 import { dataDir, parseConfig, policyDir, port } from '../../lib/config.ts';
-import { loadOrCreateKeys } from '../../lib/keys.ts';
+import { loadOrCreateKeys, readJwksFile } from '../../lib/keys.ts';
 import { loadPolicies } from '../../lib/policy/load.ts';
 import { schemaShape } from '../../lib/schemas.ts';
 import { startTelemetry } from '../../lib/telemetry.ts';
@@ -66,7 +65,7 @@ export async function startNode(definition: NodeDefinition, config: NodeConfig, 
     audit,
     auditFile,
     verifyToken: gatewayTokenVerifier({ nodeId: definition.id, keys: gatewayKeys(
-        config.gatewayJwksFile ? { jwks: JSON.parse(readFileSync(config.gatewayJwksFile, 'utf8')) } : { jwksUrl: config.gatewayJwksUrl },
+        config.gatewayJwksFile ? { jwks: readJwksFile(config.gatewayJwksFile, 'SOH_GATEWAY_JWKS_FILE') } : { jwksUrl: config.gatewayJwksUrl },
       ), clock }),
     clock,
     tracer: startTelemetry(definition.id),

@@ -1,0 +1,55 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const SOH = fileURLToPath(new URL('../bin/soh.js', import.meta.url));
+const home = mkdtempSync(join(tmpdir(), 'soh-startup-'));
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+/** Starts a component with a bad setting; it must stop at once, naming the setting, without a stack trace. */
+function startWith(args: string[], env: Record<string, string>) {
+  const result = spawnSync(process.execPath, [SOH, ...args], {
+    env: { ...process.env, SOH_DATA_DIR: home, SOH_NODE_PORT: '0', SOH_GATEWAY_PORT: '0', ...env },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { status: result.status, stderr: result.stderr };
+}
+
+describe('a node refuses to start on a bad gateway JWKS file', () => {
+  it('names SOH_GATEWAY_JWKS_FILE when the file does not exist', () => {
+    const { status, stderr } = startWith(['node', 'om'], { SOH_GATEWAY_JWKS_FILE: join(home, 'missing.json') });
+    expect(status).toBe(1);
+    expect(stderr).toContain('SOH_GATEWAY_JWKS_FILE');
+    expect(stderr).toContain('does not exist');
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('names SOH_GATEWAY_JWKS_FILE when the file is not a JWKS document', () => {
+    const notJson = join(home, 'not-json.json');
+    writeFileSync(notJson, '{ "keys": ');
+    const noKeys = join(home, 'no-keys.json');
+    writeFileSync(noKeys, '{ "keys": [] }');
+    for (const [file, reason] of [[notJson, 'not readable JSON'], [noKeys, 'not a JWKS document']] as const) {
+      const { status, stderr } = startWith(['node', 'om'], { SOH_GATEWAY_JWKS_FILE: file });
+      expect(status).toBe(1);
+      expect(stderr).toContain(reason);
+      expect(stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+});
+
+describe('the gateway refuses to start on a bad issuer JWKS file', () => {
+  it("names the issuer whose jwksFile cannot be read", () => {
+    const config = join(home, 'gateway.json');
+    writeFileSync(config, JSON.stringify({ issuers: [{ issuer: 'https://idp.politie.example', orgs: ['politie'], jwksFile: join(home, 'absent-jwks.json') }] }));
+    const { status, stderr } = startWith(['gateway'], { SOH_GATEWAY_CONFIG: config });
+    expect(status).toBe(1);
+    expect(stderr).toContain('https://idp.politie.example');
+    expect(stderr).toContain('does not exist');
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+});
