@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
+import { Pool } from 'undici';
 import { z } from 'zod';
 import { signDevToken } from '../lib/dev-issuer.ts';
 import { CALLERS } from './callers.ts';
@@ -7,7 +8,7 @@ import { type Subject, requestBody } from './workload.ts';
 
 /**
  * The load generator, in its own process so that it never shares an event loop with a target:
- * sends the workload at fixed concurrency (or at a fixed arrival rate) with autocannon, every
+ * sends the workload at fixed concurrency (autocannon) or at a fixed arrival rate (below), every
  * request with a random subject and, where a caller token applies, its own token; prints one
  * JSON line with throughput, exact latency percentiles and error counts.
  */
@@ -27,7 +28,6 @@ const options = z
   })
   .parse(JSON.parse(process.argv[2] ?? '{}'));
 
-
 const subjects = JSON.parse(readFileSync(options.subjectsFile, 'utf8')) as Subject[];
 const at = new Date().toISOString();
 const bodies = subjects.map((subject) => requestBody(options.workload, subject, at));
@@ -38,45 +38,86 @@ if (options.callerTokens && options.workload !== 'person') {
   for (let i = 0; i < count; i++) tokens.push(await signDevToken(options.dataDir, { ...caller, sub: `bench-${i % 500}`, ttlSeconds: 900 }));
 }
 
-let sent = 0;
-let failed = 0;
-const latencies: number[] = [];
-const started = process.hrtime.bigint();
-const instance = autocannon({
-  url: options.url,
-  connections: options.connections,
-  duration: options.seconds,
-  ...(options.rate ? { overallRate: options.rate } : {}),
-  timeout: 10,
-  requests: [
-    {
-      method: 'POST',
-      path: '/graphql',
-      setupRequest(request: Record<string, unknown>) {
-        const index = sent++;
-        const headers: Record<string, string> = { 'content-type': 'application/json' };
-        if (tokens.length) headers['authorization'] = `Bearer ${tokens[index % tokens.length]}`;
-        return { ...request, headers, body: bodies[Math.floor(Math.random() * bodies.length)] };
-      },
-      onResponse(status: number, body: string) {
-        if (status !== 200 || body.includes('"errors"')) failed++;
-      },
-    },
-  ],
-});
-instance.on('response', (_client: unknown, _status: number, _bytes: number, responseTime: number) => latencies.push(responseTime));
-const result = await instance;
-const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+function percentiles(latencies: number[]) {
+  latencies.sort((a, b) => a - b);
+  const at = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]! : NaN);
+  return { p50: at(50), p95: at(95), p99: at(99) };
+}
 
-latencies.sort((a, b) => a - b);
-const percentile = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]! : NaN);
-console.log(
-  JSON.stringify({
-    requests: latencies.length,
-    rps: latencies.length / seconds,
-    p50: percentile(50),
-    p95: percentile(95),
-    p99: percentile(99),
-    errors: failed + result.errors + result.timeouts,
-  }),
-);
+function request(index: number): { headers: Record<string, string>; body: string } {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (tokens.length) headers['authorization'] = `Bearer ${tokens[index % tokens.length]}`;
+  return { headers, body: bodies[Math.floor(Math.random() * bodies.length)]! };
+}
+
+const failedResponse = (status: number, body: string) => status !== 200 || body.includes('"errors"');
+
+/** Fixed concurrency (closed loop): autocannon keeps `connections` requests in flight. */
+async function closedLoop() {
+  let sent = 0;
+  let failed = 0;
+  const latencies: number[] = [];
+  const started = process.hrtime.bigint();
+  const instance = autocannon({
+    url: options.url,
+    connections: options.connections,
+    duration: options.seconds,
+    timeout: 10,
+    requests: [
+      {
+        method: 'POST',
+        path: '/graphql',
+        setupRequest: (base: Record<string, unknown>) => ({ ...base, ...request(sent++) }),
+        onResponse(status: number, body: string) {
+          if (failedResponse(status, body)) failed++;
+        },
+      },
+    ],
+  });
+  instance.on('response', (_client: unknown, _status: number, _bytes: number, responseTime: number) => latencies.push(responseTime));
+  const result = await instance;
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { requests: latencies.length, rps: latencies.length / seconds, ...percentiles(latencies), errors: failed + result.errors + result.timeouts };
+}
+
+/**
+ * Fixed arrival rate (open loop): request i is due at start + i / rate, whether or not earlier
+ * ones have answered, and its latency counts from when it was due, so a slow target cannot slow
+ * the arrivals down and hide its own queueing (autocannon's rate limit sends each second's
+ * quota in a burst instead).
+ */
+async function openLoop(rate: number) {
+  const pool = new Pool(options.url, { connections: options.connections, keepAliveTimeout: 30_000 });
+  const intervalMs = 1_000 / rate;
+  const total = Math.round(options.seconds * rate);
+  const latencies: number[] = [];
+  let failed = 0;
+  const inFlight = new Set<Promise<void>>();
+  const start = performance.now();
+  const send = (index: number, due: number) => {
+    const { headers, body } = request(index);
+    const done = pool
+      .request({ method: 'POST', path: '/graphql', headers, body, headersTimeout: 10_000, bodyTimeout: 10_000 })
+      .then(async (response) => {
+        const text = await response.body.text();
+        if (failedResponse(response.statusCode, text)) failed++;
+        latencies.push(performance.now() - due);
+      })
+      .catch(() => {
+        failed++;
+      })
+      .finally(() => inFlight.delete(done));
+    inFlight.add(done);
+  };
+  for (let index = 0; index < total; ) {
+    const now = performance.now();
+    for (; index < total && start + index * intervalMs <= now; index++) send(index, start + index * intervalMs);
+    if (index < total) await new Promise((resolve) => setTimeout(resolve, Math.max(0, start + index * intervalMs - performance.now())));
+  }
+  await Promise.all(inFlight);
+  const seconds = (performance.now() - start) / 1_000;
+  await pool.close();
+  return { requests: latencies.length, rps: latencies.length / seconds, ...percentiles(latencies), errors: failed };
+}
+
+console.log(JSON.stringify(options.rate ? await openLoop(options.rate) : await closedLoop()));
