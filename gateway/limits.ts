@@ -51,7 +51,7 @@ export function useQueryLimits(limits: QueryLimits = DEFAULT_LIMITS): Plugin {
         try {
           return parse(source, { ...options, maxTokens: limits.maxTokens });
         } catch (error) {
-          if (/more th[ae]n \d+ tokens/.test((error as Error).message)) {
+          if (/contains more th\w+ \d+ tokens/.test((error as Error).message)) {
             throw sohError('QUERY_TOO_COMPLEX', `The document has more than ${limits.maxTokens} tokens.`);
           }
           throw error;

@@ -45,7 +45,7 @@ export function useErrorContract(): Plugin {
   return {
     onParse() {
       return ({ result, replaceParseResult }) => {
-        if (result instanceof Error) replaceParseResult(sohError('GRAPHQL_PARSE_FAILED', safeMessage(result.message)));
+        if (result instanceof Error && !errorCode(result)) replaceParseResult(sohError('GRAPHQL_PARSE_FAILED', safeMessage(result.message)));
       };
     },
     onValidate() {
@@ -65,11 +65,29 @@ export function useErrorContract(): Plugin {
   };
 }
 
+/**
+ * Yoga's own refusals of a malformed HTTP request (a body that is not JSON or not an object, no
+ * query, an unknown parameter, a method it does not serve) carry an HTTP 4xx status and no code.
+ * Their messages may quote the body, so only their gist is kept.
+ */
+function requestError(error: GraphQLError): GraphQLError | undefined {
+  const status = (error.extensions?.['http'] as { status?: unknown } | undefined)?.status;
+  if (error.originalError || typeof status !== 'number' || status < 400 || status >= 500) return undefined;
+  const message = error.message
+    .replace(/ but (?:received|given) .*$/s, '.')
+    .replace(/Unexpected parameter ".*?" in/s, 'Unexpected parameter in');
+  return status === 405
+    ? sohError('METHOD_NOT_ALLOWED', 'Operations are accepted only by POST.', { headers: { Allow: 'POST' } })
+    : sohError('GRAPHQL_PARSE_FAILED', `The request does not parse: ${message}`);
+}
+
 /** Yoga's error mask: errors with a contract code pass; everything else becomes a bare INTERNAL. */
 export function maskError(error: unknown): Error {
   if (error instanceof GraphQLError) {
     const code = errorCode(error);
     if (code) return withCode(error, code);
+    const refused = requestError(error);
+    if (refused) return refused;
   }
   logInternalError(error);
   const path = error instanceof GraphQLError ? error.path : undefined;

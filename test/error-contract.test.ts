@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openAuditReader } from '../lib/audit/log.ts';
+import { PERSONS } from './support/fixtures.ts';
+import { type Federation, type GraphQLBody, startFederation } from './support/federation.ts';
+import { nodeTokenMinter } from './support/node-calls.ts';
+
+// DESIGN §8: a request that fails as a whole gets the contract's code and HTTP status, whatever
+// the Accept header, with a message that never quotes the input (a BSN) and never a stack trace.
+// Every refused request is still audited (§7).
+
+const HIT_CHECK = `query Hit($bsn: String!) { hitCheck(subject: { bsn: $bsn }) { complete anyHit } }`;
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+  body: GraphQLBody;
+}
+
+async function post(url: string, token: string | null, body: string, init: { method?: string; accept?: string } = {}): Promise<Answer> {
+  const response = await fetch(`${url}/graphql`, {
+    method: init.method ?? 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(init.accept ? { accept: init.accept } : {}),
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    ...(init.method === 'GET' ? {} : { body }),
+  });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, text, body: text ? (JSON.parse(text) as GraphQLBody) : {} };
+}
+
+function gatewayAccessRecords(dataDir: string, sub: string): { decision: string; outcome: string }[] {
+  const db = openAuditReader(`${dataDir}/gateway/audit.db`);
+  try {
+    const rows = db.prepare("SELECT body FROM records WHERE kind = 'access' AND requester_sub = ? ORDER BY seq").all(sub) as { body: string }[];
+    return rows.map((row) => JSON.parse(row.body));
+  } finally {
+    db.close();
+  }
+}
+
+/** What every whole-request failure must look like: one error, the code, the status, nothing leaked. */
+function expectRefused(answer: Answer, code: string, status: number) {
+  expect(answer.status).toBe(status);
+  expect(answer.body.data ?? null).toBeNull();
+  expect(answer.body.errors!.map((error) => error.extensions?.['code'])).toEqual([code]);
+  expect(answer.text).not.toContain(PERSONS.subject);
+  expect(answer.text).not.toMatch(/\bat \S+:\d+|node_modules|\.ts\b/);
+}
+
+describe('the error contract (DESIGN §8)', () => {
+  let federation: Federation;
+
+  beforeAll(async () => {
+    federation = await startFederation();
+  }, 60_000);
+  afterAll(() => federation?.stop());
+
+  describe('at the gateway', () => {
+    const bsn = PERSONS.subject;
+    const cases: [string, string, string, number][] = [
+      ['a body that is not JSON', `{"query": "{ hitCheck(subject: {bsn: \\"${bsn}\\"}) { anyHit } }"`, 'GRAPHQL_PARSE_FAILED', 400],
+      ['a body that is a JSON array of BSNs', `["${bsn}"]`, 'GRAPHQL_PARSE_FAILED', 400],
+      ['a body that is a bare BSN', bsn, 'GRAPHQL_PARSE_FAILED', 400],
+      ['a body without a query', JSON.stringify({ variables: { bsn } }), 'GRAPHQL_PARSE_FAILED', 400],
+      ['a body with an unknown parameter named by a BSN', JSON.stringify({ query: HIT_CHECK, [bsn]: 1 }), 'GRAPHQL_PARSE_FAILED', 400],
+      ['variables that are not an object', JSON.stringify({ query: HIT_CHECK, variables: bsn }), 'GRAPHQL_PARSE_FAILED', 400],
+      ['a document that does not parse', JSON.stringify({ query: `{ hitCheck(subject: { bsn: "${bsn}" ) { anyHit } }` }), 'GRAPHQL_PARSE_FAILED', 400],
+      ['a document with a misspelt field (no suggestion)', JSON.stringify({ query: `{ hitCheck(subject: { bsn: "${bsn}" }) { anyHits } }` }), 'GRAPHQL_VALIDATION_FAILED', 400],
+      ['a variable of the wrong type', JSON.stringify({ query: HIT_CHECK, variables: { bsn: Number(bsn) } }), 'BAD_USER_INPUT', 400],
+      ['a BSN that fails the 11-check', JSON.stringify({ query: HIT_CHECK, variables: { bsn: '999998620' } }), 'BAD_USER_INPUT', 400],
+      [
+        'a query deeper than the limit',
+        JSON.stringify({ query: '{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } }' }),
+        'QUERY_TOO_COMPLEX',
+        400,
+      ],
+      ['a document of more tokens than the limit', JSON.stringify({ query: `{ ${'__typename '.repeat(1_001)}}` }), 'QUERY_TOO_COMPLEX', 400],
+      ['too many aliases', JSON.stringify({ query: `{ ${Array.from({ length: 9 }, (_, i) => `a${i}: __typename`).join(' ')} }` }), 'QUERY_TOO_COMPLEX', 400],
+    ];
+
+    it.each(cases)('refuses %s with its code and status, quoting nothing', async (_name, body, code, status) => {
+      const token = await federation.issuer.token();
+      for (const accept of ['application/json', 'application/graphql-response+json']) {
+        expectRefused(await post(federation.gatewayUrl, token, body, { accept }), code, status);
+      }
+    });
+
+    it('answers a method other than POST with 405 METHOD_NOT_ALLOWED and Allow: POST', async () => {
+      const token = await federation.issuer.token();
+      for (const method of ['GET', 'PUT', 'DELETE']) {
+        const answer = await post(federation.gatewayUrl, token, JSON.stringify({ query: HIT_CHECK, variables: { bsn } }), { method });
+        expectRefused(answer, 'METHOD_NOT_ALLOWED', 405);
+        expect(answer.headers.get('allow')).toBe('POST');
+      }
+    });
+
+    it('audits every refused request as denied, and answers none of them unaudited', async () => {
+      const sub = `refused-${randomUUID()}`;
+      const token = await federation.issuer.token({ sub });
+      const refused = [cases[0]!, cases[3]!, cases[6]!];
+      for (const [, body, code, status] of refused) expectRefused(await post(federation.gatewayUrl, token, body), code, status);
+      const records = gatewayAccessRecords(federation.dataDir, sub);
+      expect(records.map((record) => record.decision)).toEqual(refused.map(([, , code]) => `DENY:${code}`));
+      expect(records.every((record) => record.outcome === 'DENIED')).toBe(true);
+    });
+  });
+
+  describe('at a node', () => {
+    it('refuses a body that is not JSON with GRAPHQL_PARSE_FAILED, quoting nothing', async () => {
+      const token = await nodeTokenMinter(federation.dataDir)('politie', { purpose: 'police-ban-enforcement' });
+      const answer = await post(federation.nodes.politie.url, token, `{"query": "{ records(bsns: [\\"${PERSONS.subject}\\"]`);
+      expectRefused(answer, 'GRAPHQL_PARSE_FAILED', 400);
+    });
+
+    it('refuses a body that is a JSON array of BSNs the same way', async () => {
+      const token = await nodeTokenMinter(federation.dataDir)('politie', { purpose: 'police-ban-enforcement' });
+      expectRefused(await post(federation.nodes.politie.url, token, `["${PERSONS.subject}"]`), 'GRAPHQL_PARSE_FAILED', 400);
+    });
+  });
+});
