@@ -9,11 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Caller } from '../gateway/auth/caller-token.ts';
 import { DownstreamTokens } from '../gateway/auth/downstream-token.ts';
 import { GatewayKeys } from '../gateway/auth/gateway-keys.ts';
-import { canonicalJson } from '../lib/canonical-json.ts';
 import { systemClock } from '../lib/clock.ts';
 import { NODE_IDS } from '../lib/partners.ts';
-import { ALL_BSNS, AREA, AT, PERSONS } from './support/fixtures.ts';
+import { ALL_BSNS, AREA, AT, PERSONS, RFC8785_EXAMPLES } from './support/fixtures.ts';
 import { type Federation, soh, startFederation } from './support/federation.ts';
+import { accessRecordsOf } from './support/node-calls.ts';
 
 // DESIGN §7: every component keeps an append-only, hash-chained audit log with a signed head;
 // `soh audit verify` checks every chain and head and names the first break (exit 1). A record that
@@ -245,23 +245,8 @@ describe('audit chains after real traffic (DESIGN §7)', () => {
     }
   });
 
-  it('the product canonicalisation agrees with RFC 8785 §3.2.2 and §3.2.3 and with the one here', () => {
-    const numbersAndStrings = JSON.parse(String.raw`{
-      "numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
-      "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/",
-      "literals": [null, true, false]
-    }`);
-    const expected = String.raw`{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}`;
-    expect(canonicalJson(numbersAndStrings)).toBe(expected);
-    expect(canonical(numbersAndStrings)).toBe(expected);
-
-    const sorting = JSON.parse(String.raw`{"\u20ac":"Euro Sign","\r":"Carriage Return","\ufb33":"Hebrew Letter Dalet With Dagesh",
-      "1":"One","\ud83d\ude00":"Emoji: Grinning Face","\u0080":"Control","\u00f6":"Latin Small Letter O With Diaeresis"}`);
-    const sorted =
-      '{"\\r":"Carriage Return","1":"One","\u0080":"Control","\u00f6":"Latin Small Letter O With Diaeresis",' +
-      '"\u20ac":"Euro Sign","\ud83d\ude00":"Emoji: Grinning Face","\ufb33":"Hebrew Letter Dalet With Dagesh"}';
-    expect(canonicalJson(sorting)).toBe(sorted);
-    expect(canonical(sorting)).toBe(sorted);
+  it.each(RFC8785_EXAMPLES)('the canonicalisation here agrees with the RFC 8785 $section example', ({ input, canonical: expected }) => {
+    expect(canonical(JSON.parse(input))).toBe(expected);
   });
 
   it("each head names the chain's last record and its signature verifies with the component's public key", () => {
@@ -453,14 +438,6 @@ async function readyz(url: string): Promise<{ status: number; body: any }> {
   return { status: response.status, body: await response.json() };
 }
 
-function accessRecords(file: string, sub: string): any[] {
-  const db = new Database(file, { readonly: true });
-  try {
-    return (db.prepare("SELECT body FROM records WHERE kind = 'access' AND requester_sub = ? ORDER BY seq").all(sub) as { body: string }[]).map((row) => JSON.parse(row.body));
-  } finally {
-    db.close();
-  }
-}
 
 describe('a node whose audit log cannot be written fails closed', () => {
   let federation: Federation;
@@ -533,9 +510,9 @@ describe('a node whose audit log cannot be written fails closed', () => {
     expect(JSON.stringify(subject.body)).not.toContain('Openbaar Ministerie');
 
     // Every call OM answered has its access record; the refused ones left none.
-    expect(accessRecords(omLog, sub)).toHaveLength(answers.length);
+    expect(accessRecordsOf(omLog, sub)).toHaveLength(answers.length);
     // The gateway records the request as partial with OM unavailable.
-    const gatewayRecords = accessRecords(auditFile(federation.dataDir, 'gateway'), sub);
+    const gatewayRecords = accessRecordsOf(auditFile(federation.dataDir, 'gateway'), sub);
     expect(gatewayRecords).toHaveLength(answers.length + 2);
     expect(gatewayRecords.at(-1)).toMatchObject({ outcome: 'PARTIAL', partners: expect.arrayContaining([{ partner: 'OM', status: 'UNAVAILABLE' }]) });
     expect(gatewayRecords.at(-1).providers).not.toContain('OM');
@@ -602,7 +579,7 @@ describe("the gateway whose own audit log cannot be written fails closed with 50
     expect(ready.body.ready).toBe(false);
 
     // Exactly the answered requests have their access records; the failed one has none.
-    expect(accessRecords(gatewayLog, sub)).toHaveLength(answered);
+    expect(accessRecordsOf(gatewayLog, sub)).toHaveLength(answered);
     const result = await verifyAudit(federation.dataDir, '--component', 'gateway');
     expect(result.code, result.stdout + result.stderr).toBe(0);
   });
@@ -621,9 +598,9 @@ describe("the gateway whose own audit log cannot be written fails closed with 50
     ];
     let refused = 0;
     for (const [token, query, variables] of attempts) {
-      const before = accessRecords(gatewayLog, sub).length;
+      const before = accessRecordsOf(gatewayLog, sub).length;
       const answer = await federation.query(token, query, variables);
-      const after = accessRecords(gatewayLog, sub).length;
+      const after = accessRecordsOf(gatewayLog, sub).length;
       if (answer.status === 503) {
         refused++;
         expect(answer.body.errors!.map((e: any) => e.extensions.code)).toEqual(['AUDIT_UNAVAILABLE']);

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openAuditReader } from '../lib/audit/log.ts';
 import { PERSONS } from './support/fixtures.ts';
 import { type Federation, type GraphQLBody, startFederation } from './support/federation.ts';
-import { nodeTokenMinter } from './support/node-calls.ts';
+import { accessRecordsOf, nodeTokenMinter } from './support/node-calls.ts';
 
 // DESIGN §8: a request that fails as a whole gets the contract's code and HTTP status, whatever
 // the Accept header, with a message that never quotes the input (a BSN) and never a stack trace.
@@ -32,15 +32,6 @@ async function post(url: string, token: string | null, body: string, init: { met
   return { status: response.status, headers: response.headers, text, body: text ? (JSON.parse(text) as GraphQLBody) : {} };
 }
 
-function gatewayAccessRecords(dataDir: string, sub: string): { decision: string; outcome: string }[] {
-  const db = openAuditReader(`${dataDir}/gateway/audit.db`);
-  try {
-    const rows = db.prepare("SELECT body FROM records WHERE kind = 'access' AND requester_sub = ? ORDER BY seq").all(sub) as { body: string }[];
-    return rows.map((row) => JSON.parse(row.body));
-  } finally {
-    db.close();
-  }
-}
 
 /** What every whole-request failure must look like: one error, the code, the status, nothing leaked. */
 function expectRefused(answer: Answer, code: string, status: number) {
@@ -103,7 +94,7 @@ describe('the error contract (DESIGN §8)', () => {
       const token = await federation.issuer.token({ sub });
       const refused = [cases[0]!, cases[3]!, cases[6]!];
       for (const [, body, code, status] of refused) expectRefused(await post(federation.gatewayUrl, token, body), code, status);
-      const records = gatewayAccessRecords(federation.dataDir, sub);
+      const records = accessRecordsOf(join(federation.dataDir, 'gateway', 'audit.db'), sub);
       expect(records.map((record) => record.decision)).toEqual(refused.map(([, , code]) => `DENY:${code}`));
       expect(records.every((record) => record.outcome === 'DENIED')).toBe(true);
     });

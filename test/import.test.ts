@@ -1,11 +1,10 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NodeId } from '../lib/partners.ts';
 import { soh } from './support/federation.ts';
 import { PERSONS, ndjson } from './support/fixtures.ts';
+import { type NodeStoreRows, readNodeStore } from './support/node-store.ts';
 
 /** DESIGN §3's invalid test vector: nine digits failing the 11-check. */
 const BAD_BSN = '999998620';
@@ -40,27 +39,6 @@ const GOOD_POLITIE = [
   ban('PN-10-100003-25/1', PERSONS.vtOnly, { status: 'REVOKED', statusChangedAt: '2025-06-01T00:00:00Z' }),
 ];
 
-interface StoreRows {
-  subjects: { bsn: string; contact: string | null }[];
-  bans: { id: string; bsn: string; body: string }[];
-  own_records: { type: string; id: string; bsn: string; body: string }[];
-}
-
-/** Every row of a node's embedded store, read-only; null when the store was never created. */
-function storeRows(dataDir: string, node: NodeId): StoreRows | null {
-  const file = join(dataDir, 'nodes', node, 'store.db');
-  if (!existsSync(file)) return null;
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    return {
-      subjects: db.prepare('SELECT bsn, contact FROM subjects ORDER BY bsn').all() as StoreRows['subjects'],
-      bans: db.prepare('SELECT id, bsn, body FROM bans ORDER BY id').all() as StoreRows['bans'],
-      own_records: db.prepare('SELECT type, id, bsn, body FROM own_records ORDER BY type, id').all() as StoreRows['own_records'],
-    };
-  } finally {
-    db.close();
-  }
-}
 
 describe('soh import <node> FILE.ndjson', () => {
   const root = mkdtempSync(join(tmpdir(), 'soh-import-'));
@@ -92,7 +70,7 @@ describe('soh import <node> FILE.ndjson', () => {
     });
 
     it('stores the persons and bans; a ban makes its subject known even without a person line', () => {
-      const rows = storeRows(dataDir, 'politie')!;
+      const rows = readNodeStore(dataDir, 'politie')!;
       expect(rows.subjects.map((s) => s.bsn).sort()).toEqual([PERSONS.subject, PERSONS.unrelated, PERSONS.vtOnly].sort());
       expect(JSON.parse(rows.subjects.find((s) => s.bsn === PERSONS.subject)!.contact!)).toEqual(contact);
       expect(rows.subjects.find((s) => s.bsn === PERSONS.unrelated)!.contact).toBeNull();
@@ -114,7 +92,7 @@ describe('soh import <node> FILE.ndjson', () => {
       );
       expect(again.code).toBe(0);
       expect(again.stdout.trim()).toBe('loaded 2 record(s) into politie');
-      const rows = storeRows(dataDir, 'politie')!;
+      const rows = readNodeStore(dataDir, 'politie')!;
       expect(rows.subjects).toHaveLength(3);
       expect(rows.bans).toHaveLength(3);
       expect(JSON.parse(rows.subjects.find((s) => s.bsn === PERSONS.unrelated)!.contact!)).toEqual({ organisation: 'Politie Eenheid Den Haag' });
@@ -135,7 +113,7 @@ describe('soh import <node> FILE.ndjson', () => {
       );
       expect(vt.code).toBe(0);
       expect(vt.stdout.trim()).toBe('loaded 2 record(s) into veilig-thuis');
-      const rows = storeRows(vtDir, 'veilig-thuis')!;
+      const rows = readNodeStore(vtDir, 'veilig-thuis')!;
       expect(rows.subjects.map((s) => s.bsn)).toEqual([PERSONS.vtOnly]);
       expect(rows.own_records.map((r) => [r.type, r.id, r.bsn])).toEqual([['report', 'VT-9', PERSONS.vtOnly]]);
 
@@ -146,20 +124,20 @@ describe('soh import <node> FILE.ndjson', () => {
         writeFile(ndjson([{ type: 'supervision', id: 'TZ-9', bsn: PERSONS.subject, office: 'Reclassering Rotterdam', since: '2025-01-01T00:00:00Z' }])),
       );
       expect(rec.code).toBe(0);
-      expect(storeRows(recDir, 'reclassering')!.own_records.map((r) => [r.type, r.id])).toEqual([['supervision', 'TZ-9']]);
+      expect(readNodeStore(recDir, 'reclassering')!.own_records.map((r) => [r.type, r.id])).toEqual([['supervision', 'TZ-9']]);
     });
   });
 
   describe('a file with one bad line (line 3 of 5)', () => {
     let dataDir: string;
-    let before: StoreRows;
+    let before: NodeStoreRows;
 
     beforeAll(async () => {
       // A store that already holds data: a failed import must leave it exactly as it was.
       dataDir = freshDataDir();
       const seeded = await importInto(dataDir, 'politie', writeFile(ndjson([{ type: 'person', bsn: PERSONS.unknown, contact }])));
       expect(seeded.code).toBe(0);
-      before = storeRows(dataDir, 'politie')!;
+      before = readNodeStore(dataDir, 'politie')!;
       expect(before.subjects).toHaveLength(1);
     });
 
@@ -197,7 +175,7 @@ describe('soh import <node> FILE.ndjson', () => {
       expect(lines[1]).toBe('soh import: 1 bad line(s); nothing was loaded into politie');
       // The reason never quotes the line's content.
       for (const bsn of [BAD_BSN, PERSONS.subject, PERSONS.victim, PERSONS.unrelated, PERSONS.vtOnly]) expect(result.stderr).not.toContain(bsn);
-      expect(storeRows(dataDir, 'politie')).toEqual(before);
+      expect(readNodeStore(dataDir, 'politie')).toEqual(before);
     });
 
     it('rejects a ban line at veilig-thuis by name, which takes no bans', async () => {
@@ -216,7 +194,7 @@ describe('soh import <node> FILE.ndjson', () => {
       expect(result.stderr).toContain(`${file}:3: unknown record type "ban" for node veilig-thuis`);
       expect(result.stderr).toContain('nothing was loaded into veilig-thuis');
       // Nothing loaded, so not even an empty store was created.
-      expect(storeRows(vtDir, 'veilig-thuis')?.subjects ?? []).toEqual([]);
+      expect(readNodeStore(vtDir, 'veilig-thuis')?.subjects ?? []).toEqual([]);
     });
   });
 
@@ -240,19 +218,19 @@ describe('soh import <node> FILE.ndjson', () => {
       `${file}:7: unknown record type "report" for node om (accepted here: person, ban)`,
       'soh import: 3 bad line(s); nothing was loaded into om',
     ]);
-    expect(storeRows(dataDir, 'om')?.subjects ?? []).toEqual([]);
+    expect(readNodeStore(dataDir, 'om')?.subjects ?? []).toEqual([]);
   });
 
   it('loads nothing from an empty file, and says so', async () => {
     const dataDir = freshDataDir();
     const seeded = await importInto(dataDir, 'om', writeFile(ndjson([ban('PN-10-100001-25/1', PERSONS.subject)])));
     expect(seeded.code).toBe(0);
-    const before = storeRows(dataDir, 'om');
+    const before = readNodeStore(dataDir, 'om');
     for (const text of ['', '\n\n  \n']) {
       const result = await importInto(dataDir, 'om', writeFile(text));
       expect(result.code).toBe(0);
       expect(result.stdout.trim()).toBe('loaded 0 record(s) into om');
-      expect(storeRows(dataDir, 'om')).toEqual(before);
+      expect(readNodeStore(dataDir, 'om')).toEqual(before);
     }
   });
 

@@ -2,39 +2,20 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isValidBsn } from '../lib/bsn.ts';
 import { NODE_IDS, type NodeId } from '../lib/partners.ts';
 import { BAN_KINDS, BAN_STATUSES, type Ban, ban as banSchema } from '../lib/records.ts';
 import { soh } from './support/federation.ts';
+import { type NodeStoreRows, readNodeStore } from './support/node-store.ts';
 
-interface NodeData {
-  subjects: { bsn: string; contact: string | null }[];
-  bans: { id: string; bsn: string; body: string }[];
-  own: { type: string; id: string; bsn: string; body: string }[];
+
+function readAll(dataDir: string): Record<NodeId, NodeStoreRows> {
+  return Object.fromEntries(NODE_IDS.map((node) => [node, readNodeStore(dataDir, node)!])) as Record<NodeId, NodeStoreRows>;
 }
 
-/** Every row of one node's store, in key order, read-only: the data, independent of SQLite's page layout. */
-function readNode(dataDir: string, node: NodeId): NodeData {
-  const db = new Database(join(dataDir, 'nodes', node, 'store.db'), { readonly: true, fileMustExist: true });
-  try {
-    return {
-      subjects: db.prepare('SELECT bsn, contact FROM subjects ORDER BY bsn').all() as NodeData['subjects'],
-      bans: db.prepare('SELECT id, bsn, body FROM bans ORDER BY id').all() as NodeData['bans'],
-      own: db.prepare('SELECT type, id, bsn, body FROM own_records ORDER BY type, id').all() as NodeData['own'],
-    };
-  } finally {
-    db.close();
-  }
-}
-
-function readAll(dataDir: string): Record<NodeId, NodeData> {
-  return Object.fromEntries(NODE_IDS.map((node) => [node, readNode(dataDir, node)])) as Record<NodeId, NodeData>;
-}
-
-const digest = (data: NodeData) => createHash('sha256').update(JSON.stringify(data)).digest('hex');
-const digests = (data: Record<NodeId, NodeData>) => Object.fromEntries(NODE_IDS.map((node) => [node, digest(data[node])]));
+const digest = (data: NodeStoreRows) => createHash('sha256').update(JSON.stringify(data)).digest('hex');
+const digests = (data: Record<NodeId, NodeStoreRows>) => Object.fromEntries(NODE_IDS.map((node) => [node, digest(data[node])]));
 
 describe('soh seed', () => {
   const root = mkdtempSync(join(tmpdir(), 'soh-seed-'));
@@ -42,9 +23,9 @@ describe('soh seed', () => {
   const dirB = join(root, 'b');
   let runA: Awaited<ReturnType<typeof soh>>;
   let runB: Awaited<ReturnType<typeof soh>>;
-  let otherSeed: Record<NodeId, NodeData>;
-  let a: Record<NodeId, NodeData>;
-  let b: Record<NodeId, NodeData>;
+  let otherSeed: Record<NodeId, NodeStoreRows>;
+  let a: Record<NodeId, NodeStoreRows>;
+  let b: Record<NodeId, NodeStoreRows>;
 
   beforeAll(async () => {
     // A is first seeded with another seed and then re-seeded: (re)generation replaces what was there.
@@ -78,9 +59,9 @@ describe('soh seed', () => {
     for (const node of NODE_IDS) expect(a[node].subjects.length, node).toBeGreaterThan(0);
     for (const node of ['politie', 'om', 'reclassering'] as const) expect(a[node].bans.length, node).toBeGreaterThan(0);
     expect(a['veilig-thuis'].bans).toEqual([]);
-    expect(a['veilig-thuis'].own.every((r) => r.type === 'report')).toBe(true);
-    expect(a['veilig-thuis'].own.length).toBeGreaterThan(0);
-    expect(a.reclassering.own.every((r) => r.type === 'supervision')).toBe(true);
+    expect(a['veilig-thuis'].own_records.every((r) => r.type === 'report')).toBe(true);
+    expect(a['veilig-thuis'].own_records.length).toBeGreaterThan(0);
+    expect(a.reclassering.own_records.every((r) => r.type === 'supervision')).toBe(true);
     // No more persons than generated.
     const known = new Set(NODE_IDS.flatMap((node) => a[node].subjects.map((s) => s.bsn)));
     expect(known.size).toBeLessThanOrEqual(500);
@@ -94,7 +75,7 @@ describe('soh seed', () => {
       const bsns = [
         ...data.subjects.map((s) => s.bsn),
         ...data.bans.flatMap((row) => [row.bsn, ...(JSON.parse(row.body) as Ban).protectedBsns]),
-        ...data.own.flatMap((row) => [row.bsn, JSON.parse(row.body).bsn as string]),
+        ...data.own_records.flatMap((row) => [row.bsn, JSON.parse(row.body).bsn as string]),
       ];
       for (const bsn of bsns) {
         checked++;
@@ -176,7 +157,7 @@ describe('soh seed', () => {
 
   it('gives different data for a different seed', () => {
     for (const node of NODE_IDS) expect(digest(otherSeed[node]), node).not.toBe(digest(a[node]));
-    const bsns = (data: Record<NodeId, NodeData>) => new Set(NODE_IDS.flatMap((node) => data[node].subjects.map((s) => s.bsn)));
+    const bsns = (data: Record<NodeId, NodeStoreRows>) => new Set(NODE_IDS.flatMap((node) => data[node].subjects.map((s) => s.bsn)));
     const seven = bsns(a);
     const eight = bsns(otherSeed);
     const common = [...seven].filter((bsn) => eight.has(bsn)).length;

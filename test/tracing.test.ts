@@ -1,59 +1,13 @@
-import { type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopTelemetry } from '../lib/telemetry.ts';
 import { AREA, AT, PERSONS } from './support/fixtures.ts';
 import { type Federation, startFederation } from './support/federation.ts';
 import { type OtlpSink, eventually, startOtlpSink } from './support/otlp-sink.ts';
-
-/** The node processes this file's federation spawns, so that none outlives a failed start. */
-const spawned = vi.hoisted(() => ({ children: [] as import('node:child_process').ChildProcess[], dataDirs: new Set<string>() }));
-
-vi.mock('node:child_process', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('node:child_process')>();
-  const spawn = ((...args: Parameters<typeof actual.spawn>) => {
-    const child = actual.spawn(...args);
-    spawned.children.push(child);
-    const dataDir = (args[2] as { env?: NodeJS.ProcessEnv } | undefined)?.env?.['SOH_DATA_DIR'];
-    if (dataDir) spawned.dataDirs.add(dataDir);
-    return child;
-  }) as typeof actual.spawn;
-  return { ...actual, spawn, default: { ...actual, spawn } };
-});
-
-function endChildren(children: readonly ChildProcess[]): Promise<unknown> {
-  return Promise.all(
-    children
-      .filter((child) => child.exitCode === null && child.signalCode === null)
-      .map((child) => new Promise((resolve) => child.once('exit', resolve).kill('SIGKILL'))),
-  );
-}
-
-/**
- * Starts the federation; if it does not come up whole (on a busy machine a node may miss the
- * harness's start-up timeout), ends what did start, removes its data directory and tries again.
- */
-async function startFederationCleanly(options: Parameters<typeof startFederation>[0]): Promise<Federation> {
-  for (let attempt = 1; ; attempt++) {
-    const children = spawned.children.length;
-    const dirs = new Set(spawned.dataDirs);
-    try {
-      return await startFederation(options);
-    } catch (error) {
-      await endChildren(spawned.children.slice(children));
-      for (const dir of spawned.dataDirs) {
-        if (!dirs.has(dir) && dir.startsWith(join(tmpdir(), 'soh-test-'))) rmSync(dir, { recursive: true, force: true });
-      }
-      if (attempt === 3) throw error;
-    }
-  }
-}
 
 const HIT_CHECK = `query Hit($bsn: String!) { hitCheck(subject: { bsn: $bsn }) { subjectRef complete anyHit partners { partner status } } }`;
 const ACTIVE_BANS = `query Bans($bsn: String!, $at: DateTime, $location: GeoPointInput) {
@@ -101,7 +55,7 @@ describe('tracing across the gateway and the node processes', () => {
     // The gateway runs in this process: sample every request here too, as the harness does for the nodes.
     process.env['OTEL_TRACES_SAMPLER'] = 'always_on';
     sink = await startOtlpSink();
-    federation = await startFederationCleanly({
+    federation = await startFederation({
       exporter,
       // Every node must answer for the trace to be whole, also on a busy machine.
       deadlineMs: 10_000,
@@ -113,7 +67,6 @@ describe('tracing across the gateway and the node processes', () => {
 
   afterAll(async () => {
     await federation?.stop();
-    await endChildren(spawned.children);
     await sink?.close();
     await stopTelemetry();
     if (savedSampler === undefined) delete process.env['OTEL_TRACES_SAMPLER'];

@@ -124,18 +124,35 @@ function stopNode(node: NodeProcess): Promise<void> {
   });
 }
 
-/**
- * The whole federation on free loopback ports: four node processes importing the fixtures through
- * `soh import`, and the gateway in this process (so tests can read its traces). Never the default
- * ports, so the suite runs beside a federation a user has running.
- */
-export async function startFederation(options: {
+export interface FederationOptions {
   deadlineMs?: number;
   fixtures?: Record<NodeId, object[]>;
   exporter?: SpanExporter;
   gateway?: Partial<GatewayConfig>;
   nodeEnv?: NodeJS.ProcessEnv;
-} = {}): Promise<Federation> {
+}
+
+const START_ATTEMPTS = 3;
+
+/**
+ * The whole federation on free loopback ports: four node processes importing the fixtures through
+ * `soh import`, and the gateway in this process (so tests can read its traces). Never the default
+ * ports, so the suite runs beside a federation a user has running. On a busy machine a node may
+ * miss its start-up timeout: a start that does not come up whole leaves nothing running or on
+ * disk, and is tried again.
+ */
+export async function startFederation(options: FederationOptions = {}): Promise<Federation> {
+  if (options.exporter) startTelemetry('gateway', { exporter: options.exporter });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startFederationOnce(options);
+    } catch (error) {
+      if (attempt === START_ATTEMPTS) throw error;
+    }
+  }
+}
+
+async function startFederationOnce(options: FederationOptions): Promise<Federation> {
   const dataDir = mkdtempSync(join(tmpdir(), 'soh-test-'));
   const started: NodeProcess[] = [];
   let gateway: RunningGateway;
@@ -157,13 +174,16 @@ export async function startFederation(options: {
     const keys = new GatewayKeys(dataDir);
     const jwksFile = join(dataDir, 'gateway-jwks.json');
     writeFileSync(jwksFile, JSON.stringify(keys.jwks()));
-    // Each node joins `started` as soon as it is up, so that a failed start-up can stop the others.
-    await Promise.all(NODE_IDS.map(async (id) => started.push(await startNodeProcess(id, { ...env, SOH_GATEWAY_JWKS_FILE: jwksFile }))));
+    // Every start settles before a failure is raised, so that no node is still coming up unseen
+    // when the others are stopped.
+    const starts = await Promise.allSettled(NODE_IDS.map((id) => startNodeProcess(id, { ...env, SOH_GATEWAY_JWKS_FILE: jwksFile })));
+    for (const start of starts) if (start.status === 'fulfilled') started.push(start.value);
+    const failed = starts.find((start) => start.status === 'rejected');
+    if (failed) throw failed.reason;
 
     issuer = new TestIssuer('https://idp.test.example', ['*'], join(dataDir, 'idp', 'all.json'));
     politieIssuer = new TestIssuer('https://idp.politie.test.example', ['politie'], join(dataDir, 'idp', 'politie.json'));
     await Promise.all([issuer.writeJwks(), politieIssuer.writeJwks()]);
-    if (options.exporter) startTelemetry('gateway', { exporter: options.exporter });
     const config = gatewayConfig.parse({
       port: 0,
       dataDir,

@@ -105,3 +105,31 @@ export function ndjson(records: object[]): string {
 
 /** Every BSN the fixtures use: none may appear in any audit file, log line or span. */
 export const ALL_BSNS: string[] = Object.values(PERSONS);
+
+/** The examples of RFC 8785 §3.2.2 (numbers, string escapes, literals) and §3.2.3 (key order by UTF-16 code units), as JSON texts. */
+export const RFC8785_EXAMPLES: { section: string; input: string; canonical: string }[] = [
+  {
+    section: '§3.2.2',
+    input: String.raw`{
+      "numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
+      "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/",
+      "literals": [null, true, false]
+    }`,
+    canonical: String.raw`{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}`,
+  },
+  {
+    section: '§3.2.3',
+    input: String.raw`{
+      "\u20ac": "Euro Sign",
+      "\r": "Carriage Return",
+      "\ufb33": "Hebrew Letter Dalet With Dagesh",
+      "1": "One",
+      "\ud83d\ude00": "Emoji: Grinning Face",
+      "\u0080": "Control",
+      "\u00f6": "Latin Small Letter O With Diaeresis"
+    }`,
+    canonical:
+      '{"\\r":"Carriage Return","1":"One","\u0080":"Control","ö":"Latin Small Letter O With Diaeresis",' +
+      '"€":"Euro Sign","😀":"Emoji: Grinning Face","\ufb33":"Hebrew Letter Dalet With Dagesh"}',
+  },
+];

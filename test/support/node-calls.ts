@@ -55,6 +55,17 @@ export function nodeAccessRecords(dataDir: string, node: NodeId): NodeAccess[] {
   }
 }
 
+/** The access records of one component's audit log (gateway or node) for one requester `sub`, in chain order. */
+export function accessRecordsOf(file: string, sub: string): any[] {
+  const db = openAuditReader(file);
+  try {
+    const rows = db.prepare("SELECT body FROM records WHERE kind = 'access' AND requester_sub = ? ORDER BY seq").all(sub) as { body: string }[];
+    return rows.map((row) => JSON.parse(row.body));
+  } finally {
+    db.close();
+  }
+}
+
 /** How many access records each node holds: one per call it received. */
 export function nodeCallCounts(dataDir: string): Record<NodeId, number> {
   return Object.fromEntries(NODE_IDS.map((node) => [node, nodeAccessRecords(dataDir, node).length])) as Record<NodeId, number>;
