@@ -4,10 +4,9 @@ import { type ProxyTracerProvider, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { NODE_IDS } from '../lib/partners.ts';
-import { stopTelemetry } from '../lib/telemetry.ts';
 import { ALL_BSNS, AREA, AT, PERSONS } from './support/fixtures.ts';
-import { type Federation, startFederation } from './support/federation.ts';
-import { type OtlpSink, eventually, startOtlpSink } from './support/otlp-sink.ts';
+import { type Federation, type TracedFederation, startTracedFederation } from './support/federation.ts';
+import { type OtlpSink, eventually } from './support/otlp-sink.ts';
 
 /**
  * Every byte the node processes write to stdout and stderr, from their first line: each spawned
@@ -124,13 +123,13 @@ interface Exchange {
 }
 
 describe('no BSN or ban location anywhere: logs, spans, audit files, responses', () => {
+  let traced: TracedFederation;
   let federation: Federation;
   let sink: OtlpSink;
   const exporter = new InMemorySpanExporter();
   const exchanges: Exchange[] = [];
   const gatewayOutput: string[] = [];
   const restoreWrites: (() => void)[] = [];
-  const savedSampler = process.env['OTEL_TRACES_SAMPLER'];
   let scannedFiles: string[] = [];
   const fileFindings: Finding[] = [];
 
@@ -178,14 +177,8 @@ describe('no BSN or ban location anywhere: logs, spans, audit files, responses',
 
   beforeAll(async () => {
     teeOwnOutput();
-    process.env['OTEL_TRACES_SAMPLER'] = 'always_on';
-    sink = await startOtlpSink();
-    federation = await startFederation({
-      exporter,
-      // A generous deadline: this sweep is about what leaves, not about speed on a busy machine.
-      deadlineMs: 10_000,
-      nodeEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint, OTEL_BSP_SCHEDULE_DELAY: '100' },
-    });
+    traced = await startTracedFederation(exporter);
+    ({ federation, sink } = traced);
     const { issuer } = federation;
     const vt = await issuer.token({ org: 'veilig-thuis-rotterdam-rijnmond', roles: ['vt-medewerker'], purpose: 'vt-hit-check', case_ref: 'VT-1' });
     const police = await issuer.token();
@@ -284,11 +277,7 @@ describe('no BSN or ban location anywhere: logs, spans, audit files, responses',
 
   afterAll(async () => {
     for (const restore of restoreWrites) restore();
-    await federation?.stop();
-    await sink?.close();
-    await stopTelemetry();
-    if (savedSampler === undefined) delete process.env['OTEL_TRACES_SAMPLER'];
-    else process.env['OTEL_TRACES_SAMPLER'] = savedSampler;
+    await traced?.stop();
   });
 
   it('ran the whole scenario: hits, bans, denials, invalid input, a partner down', () => {

@@ -4,10 +4,9 @@ import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stopTelemetry } from '../lib/telemetry.ts';
 import { AREA, AT, PERSONS } from './support/fixtures.ts';
-import { type Federation, startFederation } from './support/federation.ts';
-import { type OtlpSink, eventually, startOtlpSink } from './support/otlp-sink.ts';
+import { type Federation, type TracedFederation, startTracedFederation } from './support/federation.ts';
+import { type OtlpSink, eventually } from './support/otlp-sink.ts';
 
 const HIT_CHECK = `query Hit($bsn: String!) { hitCheck(subject: { bsn: $bsn }) { subjectRef complete anyHit partners { partner status } } }`;
 const ACTIVE_BANS = `query Bans($bsn: String!, $at: DateTime, $location: GeoPointInput) {
@@ -44,33 +43,22 @@ const parentOf = (span: ReadableSpan) => span.parentSpanContext?.spanId ?? '';
 const idsOf = (span: ReadableSpan) => span.spanContext();
 
 describe('tracing across the gateway and the node processes', () => {
+  let traced: TracedFederation;
   let federation: Federation;
   let sink: OtlpSink;
   const exporter = new InMemorySpanExporter();
   let vtToken: string;
   let policeToken: string;
-  const savedSampler = process.env['OTEL_TRACES_SAMPLER'];
 
   beforeAll(async () => {
-    // The gateway runs in this process: sample every request here too, as the harness does for the nodes.
-    process.env['OTEL_TRACES_SAMPLER'] = 'always_on';
-    sink = await startOtlpSink();
-    federation = await startFederation({
-      exporter,
-      // Every node must answer for the trace to be whole, also on a busy machine.
-      deadlineMs: 10_000,
-      nodeEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint, OTEL_BSP_SCHEDULE_DELAY: '100' },
-    });
+    traced = await startTracedFederation(exporter);
+    ({ federation, sink } = traced);
     vtToken = await federation.issuer.token({ org: 'veilig-thuis-rotterdam-rijnmond', roles: ['vt-medewerker'], purpose: 'vt-hit-check', case_ref: 'VT-1' });
     policeToken = await federation.issuer.token();
   });
 
   afterAll(async () => {
-    await federation?.stop();
-    await sink?.close();
-    await stopTelemetry();
-    if (savedSampler === undefined) delete process.env['OTEL_TRACES_SAMPLER'];
-    else process.env['OTEL_TRACES_SAMPLER'] = savedSampler;
+    await traced?.stop();
   });
 
   /**

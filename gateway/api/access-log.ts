@@ -1,7 +1,7 @@
 import type { Tracer } from '@opentelemetry/api';
 import { type GraphQLSchema, execute, parse } from 'graphql';
 import { openAuditReader } from '../../lib/audit/log.ts';
-import { type AccessFilter, AuditReader, type StoredRecord } from '../../lib/audit/query.ts';
+import { type AccessFilter, AuditReader, type StoredRecord, processingRecordView } from '../../lib/audit/query.ts';
 import type { GatewayAccessRecord, ProcessingRecord } from '../../lib/audit/records.ts';
 import { isValidBsn } from '../../lib/bsn.ts';
 import type { Clock } from '../../lib/clock.ts';
@@ -46,21 +46,6 @@ function decodeCursor(cursor: string): number {
   const match = /^seq:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
   if (!match) throw sohError('BAD_USER_INPUT', 'after is not a cursor from this access log.');
   return Number(match[1]);
-}
-
-function processingRecordView(record: ProcessingRecord, chainValid: boolean) {
-  return {
-    component: record.resource.component,
-    name: record.name,
-    traceId: record.trace_id,
-    spanId: record.span_id,
-    parentSpanId: record.parent_span_id,
-    startTime: new Date(record.start_time).toISOString(),
-    endTime: new Date(record.end_time).toISOString(),
-    statusCode: record.status_code,
-    attributes: record.attributes,
-    chainValid,
-  };
 }
 
 /**

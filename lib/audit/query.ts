@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { type ChainedRecord, ZERO_HASH, recordHash } from './chain.ts';
-import type { AuditRecord } from './records.ts';
+import type { AuditRecord, ProcessingRecord } from './records.ts';
 
 export type StoredRecord = AuditRecord & ChainedRecord;
 
@@ -92,4 +92,23 @@ export interface AccessFilter {
   requesterSub?: string;
   from?: number;
   to?: number;
+}
+
+/**
+ * A processing record as `accessLog` shows it (`ProcessingRecord` in schemas/gateway.graphql), the same at the
+ * gateway and at every node: times as RFC 3339, and whether the record's chain link verified.
+ */
+export function processingRecordView(record: ProcessingRecord, chainValid: boolean) {
+  return {
+    component: record.resource.component,
+    name: record.name,
+    traceId: record.trace_id,
+    spanId: record.span_id,
+    parentSpanId: record.parent_span_id,
+    startTime: new Date(record.start_time).toISOString(),
+    endTime: new Date(record.end_time).toISOString(),
+    statusCode: record.status_code,
+    attributes: record.attributes,
+    chainValid,
+  };
 }

@@ -1,5 +1,6 @@
 import { openAuditReader } from '../../lib/audit/log.ts';
-import { AuditReader } from '../../lib/audit/query.ts';
+import { AuditReader, processingRecordView } from '../../lib/audit/query.ts';
+import type { ProcessingRecord } from '../../lib/audit/records.ts';
 import { sohError } from '../../lib/errors.ts';
 import type { NodeContext, NodeDependencies } from './server.ts';
 
@@ -21,22 +22,7 @@ export function createProcessingRecordsResolver(deps: NodeDependencies) {
       const provided = entries.some(({ record }) => record.type === 'access' && 'hits' in record && Number(record.hits) > 0);
       return entries
         .filter(({ record }) => record.type === 'processing')
-        .map(({ record, chainValid }) => {
-          const r = record as Extract<typeof record, { type: 'processing' }>;
-          return {
-            component: r.resource.component,
-            name: r.name,
-            traceId: r.trace_id,
-            spanId: r.span_id,
-            parentSpanId: r.parent_span_id,
-            startTime: new Date(r.start_time).toISOString(),
-            endTime: new Date(r.end_time).toISOString(),
-            statusCode: r.status_code,
-            attributes: r.attributes,
-            chainValid,
-            provided,
-          };
-        });
+        .map(({ record, chainValid }) => ({ ...processingRecordView(record as ProcessingRecord, chainValid), provided }));
     });
   };
 }

@@ -11,8 +11,9 @@ import { gatewayConfig, type GatewayConfig } from '../../gateway/config.ts';
 import { GatewayKeys } from '../../gateway/auth/gateway-keys.ts';
 import { type RunningGateway, startGateway } from '../../gateway/start.ts';
 import { NODE_IDS, type NodeId } from '../../lib/partners.ts';
-import { startTelemetry } from '../../lib/telemetry.ts';
+import { startTelemetry, stopTelemetry } from '../../lib/telemetry.ts';
 import { FIXTURES, ndjson } from './fixtures.ts';
+import { type OtlpSink, startOtlpSink } from './otlp-sink.ts';
 
 const SOH = fileURLToPath(new URL('../../bin/soh.js', import.meta.url));
 const run = promisify(execFile);
@@ -225,6 +226,51 @@ async function startFederationOnce(options: FederationOptions): Promise<Federati
       await gateway.close();
       await Promise.all(Object.values(nodes).map(stopNode));
       rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface TracedFederation {
+  federation: Federation;
+  /** Where the node processes export their spans (OTLP/HTTP). */
+  sink: OtlpSink;
+  stop(): Promise<void>;
+}
+
+/**
+ * The federation with every request sampled, as the tracing tests need it: the gateway's spans
+ * (in this process) go to `exporter`, the nodes' over OTLP to a local sink. The deadline is
+ * generous, so that every node answers and each trace is whole on a busy machine too.
+ */
+export async function startTracedFederation(exporter: SpanExporter): Promise<TracedFederation> {
+  const savedSampler = process.env['OTEL_TRACES_SAMPLER'];
+  const restoreSampler = () => {
+    if (savedSampler === undefined) delete process.env['OTEL_TRACES_SAMPLER'];
+    else process.env['OTEL_TRACES_SAMPLER'] = savedSampler;
+  };
+  process.env['OTEL_TRACES_SAMPLER'] = 'always_on';
+  const sink = await startOtlpSink();
+  let federation: Federation;
+  try {
+    federation = await startFederation({
+      exporter,
+      deadlineMs: 10_000,
+      nodeEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint, OTEL_BSP_SCHEDULE_DELAY: '100' },
+    });
+  } catch (error) {
+    await sink.close();
+    await stopTelemetry();
+    restoreSampler();
+    throw error;
+  }
+  return {
+    federation,
+    sink,
+    async stop() {
+      await federation.stop();
+      await sink.close();
+      await stopTelemetry();
+      restoreSampler();
     },
   };
 }
