@@ -20,14 +20,6 @@ import type { NodeClient } from './node-client.ts';
  */
 export function buildStitchedPerson(clients: ReadonlyMap<Partner, NodeClient>, subjectRef: SubjectRefFn): GraphQLSchema {
   const nodeSchema = makeExecutableSchema({ typeDefs: schemaSource('node'), resolvers: { DateTime: DateTimeScalar, JSON: JSONScalar } });
-  const personSchema = makeExecutableSchema({
-    typeDefs: /* GraphQL */ `
-      type Query { person(bsn: String!): Person }
-      type Person { bsn: String! }
-    `,
-    resolvers: { Query: { person: (_root: unknown, { bsn }: { bsn: string }) => ({ bsn }) } },
-  });
-
   const subschemas = new Map<Partner, SubschemaConfig>();
   for (const info of PARTNER_INFO) {
     const client = clients.get(info.partner);
@@ -42,18 +34,21 @@ export function buildStitchedPerson(clients: ReadonlyMap<Partner, NodeClient>, s
 
   const personFields = PARTNER_INFO.filter((info) => subschemas.has(info.partner));
   return stitchSchemas({
-    subschemas: [personSchema, ...subschemas.values()],
+    subschemas: [...subschemas.values()],
+    // `person` itself is the gateway's own: resolved here, without a delegation of its own.
     typeDefs: /* GraphQL */ `
-      extend type Person {
+      extend type Query { person(bsn: String!): Person }
+      type Person {
+        bsn: String!
         ${personFields.map((info) => `${info.personField}(at: DateTime!, location: GeoPointInput, counterpartBsn: String): NodeRecord`).join('\n')}
       }
     `,
     resolvers: {
+      Query: { person: (_root: unknown, { bsn }: { bsn: string }) => ({ bsn }) },
       Person: Object.fromEntries(
         personFields.map((info) => [
           info.personField,
           {
-            selectionSet: '{ bsn }',
             resolve: (person: { bsn: string }, args: Record<string, unknown>, context: unknown, resolveInfo: never) =>
               batchDelegateToSchema({
                 schema: subschemas.get(info.partner)! as never,
