@@ -64,7 +64,7 @@ export function createGateway(deps: GatewayDependencies): YogaServerInstance<obj
         hitCheck: person.hitCheck,
         activeBans: person.activeBans,
         contactBanned: person.contactBanned,
-        accessLog: createAccessLogResolver({ auditFile: deps.auditFile, stitched, subjectRef: deps.subjectRef, clock: deps.clock, tracer: deps.tracer }),
+        accessLog: createAccessLogResolver({ auditFile: deps.auditFile, clients: deps.clients, subjectRef: deps.subjectRef, clock: deps.clock, tracer: deps.tracer }),
       },
     },
   });

@@ -1,5 +1,5 @@
 import type { Tracer } from '@opentelemetry/api';
-import { type GraphQLSchema, execute, parse } from 'graphql';
+import { type ExecutionResult, parse } from 'graphql';
 import { openAuditReader } from '../../lib/audit/log.ts';
 import { type AccessFilter, AuditReader, type StoredRecord, processingRecordView } from '../../lib/audit/query.ts';
 import type { GatewayAccessRecord, ProcessingRecord } from '../../lib/audit/records.ts';
@@ -10,6 +10,7 @@ import { PARTNER_INFO, type Partner, partnerOfOrg } from '../../lib/partners.ts'
 import { isDateTime } from '../../lib/records.ts';
 import type { SubjectRefFn } from '../../lib/subject-ref.ts';
 import { VERSION } from '../../lib/telemetry.ts';
+import type { NodeCallContext, NodeClient } from '../federation/node-client.ts';
 import type { GatewayContext } from '../request-state.ts';
 
 interface AccessLogArgs {
@@ -19,6 +20,8 @@ interface AccessLogArgs {
 }
 
 const TRACE_ID = /^[0-9a-f]{32}$/;
+
+type NodeRecordView = ReturnType<typeof processingRecordView>;
 
 function toFilter(args: AccessLogArgs, subjectRef: SubjectRefFn): AccessFilter {
   const { traceId, subjectBsn, purpose, requesterSub, from, to } = args.filter;
@@ -55,17 +58,27 @@ function decodeCursor(cursor: string): number {
  */
 export function createAccessLogResolver(deps: {
   auditFile: string;
-  stitched: GraphQLSchema;
+  clients: ReadonlyMap<Partner, NodeClient>;
   subjectRef: SubjectRefFn;
   clock: Clock;
   tracer: Tracer;
 }) {
   let reader: AuditReader | null = null;
+  // Each node's own processing records of the page's traces, asked of every node directly (one
+  // request per node, through its client: token, deadline, breaker and trace context as always).
   const nodeQuery = parse(
-    `query Records($traceIds: [String!]!) { ${PARTNER_INFO.map(
-      (info) => `${info.personField}: ${info.personField}_processingRecords(traceIds: $traceIds) { component name traceId spanId parentSpanId startTime endTime statusCode attributes chainValid }`,
-    ).join(' ')} }`,
+    'query ProcessingRecords($traceIds: [String!]!) { processingRecords(traceIds: $traceIds) { component name traceId spanId parentSpanId startTime endTime statusCode attributes chainValid } }',
   );
+  async function nodeRecordsOf(partner: Partner, traceIds: string[], call: NodeCallContext): Promise<NodeRecordView[] | null> {
+    const client = deps.clients.get(partner);
+    if (!client) return null;
+    try {
+      const result = (await client.executor({ document: nodeQuery, variables: { traceIds }, context: call })) as ExecutionResult;
+      return ((result.data as { processingRecords?: NodeRecordView[] } | null | undefined)?.processingRecords ?? null);
+    } catch {
+      return null;
+    }
+  }
 
   return async (_root: unknown, args: AccessLogArgs, { state }: GatewayContext) => {
     const filter = toFilter(args, deps.subjectRef);
@@ -100,17 +113,12 @@ export function createAccessLogResolver(deps: {
     }
 
     const traceIds = [...new Set(page.map((row) => row.traceId))];
-    const nodeRecords = new Map<string, ReturnType<typeof processingRecordView>[]>();
+    const nodeRecords = new Map<string, NodeRecordView[]>();
     if (traceIds.length > 0) {
-      const result = await execute({
-        schema: deps.stitched,
-        document: nodeQuery,
-        variableValues: { traceIds },
-        contextValue: { caller, deadline: state.deadline, span: state.span },
-      });
-      const data = (result.data ?? {}) as Record<string, ReturnType<typeof processingRecordView>[] | null>;
-      for (const info of PARTNER_INFO) {
-        const records = data[info.personField];
+      const call = { caller, deadline: state.deadline, span: state.span };
+      const answers = await Promise.all(PARTNER_INFO.map((info) => nodeRecordsOf(info.partner, traceIds, call)));
+      for (const [index, info] of PARTNER_INFO.entries()) {
+        const records = answers[index];
         if (!records) {
           state.partnerErrors.push(
             sohError('PARTNER_UNAVAILABLE', `${info.partner} did not return its processing records.`, { partner: info.partner }),

@@ -2,7 +2,6 @@ import { batchDelegateToSchema } from '@graphql-tools/batch-delegate';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { stitchSchemas } from '@graphql-tools/stitch';
 import type { SubschemaConfig } from '@graphql-tools/delegate';
-import { RenameRootFields } from '@graphql-tools/wrap';
 import type { GraphQLSchema } from 'graphql';
 import { DateTimeScalar, JSONScalar } from '../../lib/graphql/scalars.ts';
 import { PARTNER_INFO, type Partner } from '../../lib/partners.ts';
@@ -13,8 +12,8 @@ import type { NodeClient } from './node-client.ts';
 /**
  * The internal stitched schema: a `Person` keyed by BSN with one field per node, each resolved by
  * batched delegation to that node's `records` query, so that all persons asked for in one round
- * go to each node in one request. Each node's root fields are prefixed with its Person field
- * (`politie_records`) because every node speaks the same API.
+ * go to each node in one request. Every node speaks the same API, so the stitched root fields
+ * of the nodes overlap; nothing reads them: each Person field names its node's subschema.
  *
  * Never exposed: the public API (schemas/gateway.graphql) reads it through `PersonFetcher`.
  */
@@ -28,7 +27,6 @@ export function buildStitchedPerson(clients: ReadonlyMap<Partner, NodeClient>, s
       name: info.nodeId,
       schema: nodeSchema,
       executor: client.executor,
-      transforms: [new RenameRootFields((_operation, name) => `${info.personField}_${name}`)],
     });
   }
 
@@ -53,7 +51,7 @@ export function buildStitchedPerson(clients: ReadonlyMap<Partner, NodeClient>, s
               batchDelegateToSchema({
                 schema: subschemas.get(info.partner)! as never,
                 operation: 'query' as never,
-                fieldName: `${info.personField}_records`,
+                fieldName: 'records',
                 key: person.bsn,
                 argsFromKeys: (bsns: readonly string[]) => ({ bsns, subjectRefs: bsns.map(subjectRef), ...args }),
                 context,
