@@ -3,6 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, dataDir, flag, parseConfig, policyDir, port } from '../lib/config.ts';
 import { NODE_IDS } from '../lib/partners.ts';
+import { DEFAULT_RATE_LIMITS } from './rate-limits.ts';
 
 const issuer = z.strictObject({
   issuer: z.string().min(1),
@@ -11,6 +12,8 @@ const issuer = z.strictObject({
   jwksFile: z.string().optional(),
   acceptJwtTyp: z.boolean().default(false),
 }).refine((value) => Boolean(value.jwksUrl) !== Boolean(value.jwksFile), { message: 'exactly one of jwksUrl or jwksFile' });
+
+const bucketLimit = z.strictObject({ burst: z.number().int().min(1), perMinute: z.number().positive() });
 
 export const gatewayConfig = z.strictObject({
   port: port.default(4000),
@@ -28,6 +31,10 @@ export const gatewayConfig = z.strictObject({
   issuers: z.array(issuer).default([]),
   auditMaxBytes: z.number().int().positive().optional(),
   nodeConnections: z.number().int().min(1).max(1024).default(32),
+  /** DESIGN §8 RATE_LIMITED: token buckets per caller and, for Veilig Thuis checks, per subject. */
+  rateLimits: z
+    .strictObject({ perCaller: bucketLimit.default(DEFAULT_RATE_LIMITS.perCaller), perSubject: bucketLimit.default(DEFAULT_RATE_LIMITS.perSubject) })
+    .default(DEFAULT_RATE_LIMITS),
   /**
    * Benchmark only: switches off purpose binding and/or audit, to measure what they cost.
    * Refused unless dev mode is on; never for real data.

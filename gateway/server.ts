@@ -23,6 +23,7 @@ import type { NodeClient } from './federation/node-client.ts';
 import { PersonFetcher } from './federation/person-fetcher.ts';
 import { buildStitchedPerson } from './federation/stitched-person.ts';
 import { type QueryLimits, useQueryLimits } from './limits.ts';
+import { DEFAULT_RATE_LIMITS, type RateLimits, TokenBuckets, useCallerRateLimit } from './rate-limits.ts';
 import { usePurposeBinding } from './purpose/plugin.ts';
 import { useRequestScope } from './request-scope.ts';
 import type { GatewayContext, GatewayRequestState } from './request-state.ts';
@@ -41,6 +42,7 @@ export interface GatewayDependencies {
   deadlineMs: number;
   caseRefPattern: RegExp;
   limits?: QueryLimits;
+  rateLimits?: RateLimits;
   /** Benchmark only: what to switch off (see GatewayConfig.benchmarkDisable). */
   benchmarkDisable?: readonly ('purpose' | 'audit')[];
   /** Extra routes (the audit viewer page) mounted before GraphQL. */
@@ -54,7 +56,14 @@ export interface GatewayDependencies {
 export function createGateway(deps: GatewayDependencies): YogaServerInstance<object, GatewayContext> {
   const states = new WeakMap<Request, GatewayRequestState>();
   const stitched = buildStitchedPerson(deps.clients, deps.subjectRef);
-  const person = createPersonResolvers({ fetcher: new PersonFetcher(stitched), subjectRef: deps.subjectRef, clock: deps.clock, tracer: deps.tracer });
+  const rateLimits = deps.rateLimits ?? DEFAULT_RATE_LIMITS;
+  const person = createPersonResolvers({
+    fetcher: new PersonFetcher(stitched),
+    subjectRef: deps.subjectRef,
+    clock: deps.clock,
+    tracer: deps.tracer,
+    subjectChecks: new TokenBuckets(rateLimits.perSubject, deps.clock),
+  });
   const schema = makeExecutableSchema<GatewayContext>({
     typeDefs: schemaSource('gateway'),
     resolvers: {
@@ -74,6 +83,7 @@ export function createGateway(deps: GatewayDependencies): YogaServerInstance<obj
     ...(deps.routes ?? []),
     useRequestScope({ states, tracer: deps.tracer, clock: deps.clock, deadlineMs: deps.deadlineMs }),
     useCallerAuthentication({ states, verify: deps.verifyCaller }),
+    useCallerRateLimit({ states, buckets: new TokenBuckets(rateLimits.perCaller, deps.clock) }),
     deps.benchmarkDisable?.includes('purpose')
       ? useUnguardedPurpose(states, deps.policies)
       : usePurposeBinding({ states, policies: deps.policies, caseRefPattern: deps.caseRefPattern, schema, dev: deps.dev, tracer: deps.tracer }),

@@ -60,6 +60,7 @@ export async function startGateway(config: GatewayConfig, clock: Clock = systemC
     dev: config.dev,
     deadlineMs: config.deadlineMs,
     caseRefPattern: new RegExp(config.caseRefPattern),
+    rateLimits: config.rateLimits,
     routes: [useAuditViewer()],
     benchmarkDisable: config.benchmarkDisable,
   });

@@ -1,0 +1,82 @@
+import type { Plugin } from 'graphql-yoga';
+import type { Clock } from '../lib/clock.ts';
+import { sohError } from '../lib/errors.ts';
+import type { GatewayRequestState } from './request-state.ts';
+
+export interface BucketLimit {
+  /** Requests allowed at once (the bucket's size). */
+  burst: number;
+  /** Requests the bucket regains per minute. */
+  perMinute: number;
+}
+
+export interface RateLimits {
+  perCaller: BucketLimit;
+  /** How often one subject may be checked by Veilig Thuis (DESIGN §8). */
+  perSubject: BucketLimit;
+}
+
+export const DEFAULT_RATE_LIMITS: RateLimits = {
+  perCaller: { burst: 200, perMinute: 3_000 },
+  perSubject: { burst: 30, perMinute: 30 },
+};
+
+const SWEEP_INTERVAL_MS = 60_000;
+
+/**
+ * Token buckets by key, in memory: each key may take `burst` requests at once and regains
+ * `perMinute` a minute. Buckets that have refilled are dropped, so only keys seen within the
+ * last refill time are held. Per gateway replica: N replicas allow N times the limit.
+ */
+export class TokenBuckets {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private lastSweep: number;
+
+  constructor(
+    private readonly limit: BucketLimit,
+    private readonly clock: Clock,
+  ) {
+    this.lastSweep = clock.now();
+  }
+
+  /** Takes one request for `key`: null when allowed, otherwise the whole seconds until it would be. */
+  take(key: string): number | null {
+    const now = this.clock.now();
+    if (now - this.lastSweep > SWEEP_INTERVAL_MS) this.sweep(now);
+    const tokens = this.tokensAt(key, now);
+    // (The epsilon keeps float dust from rounding a whole second up to the next.)
+    if (tokens < 1) return Math.max(1, Math.ceil(((1 - tokens) * 60) / this.limit.perMinute - 1e-9));
+    this.buckets.set(key, { tokens: tokens - 1, at: now });
+    return null;
+  }
+
+  private tokensAt(key: string, now: number): number {
+    const bucket = this.buckets.get(key);
+    if (!bucket) return this.limit.burst;
+    return Math.min(this.limit.burst, bucket.tokens + ((now - bucket.at) / 60_000) * this.limit.perMinute);
+  }
+
+  private sweep(now: number): void {
+    this.lastSweep = now;
+    for (const key of this.buckets.keys()) if (this.tokensAt(key, now) >= this.limit.burst) this.buckets.delete(key);
+  }
+}
+
+export function rateLimited(who: string, retryAfterSeconds: number) {
+  return sohError('RATE_LIMITED', `Too many requests ${who}; retry after ${retryAfterSeconds} s.`, {
+    headers: { 'Retry-After': String(retryAfterSeconds) },
+  });
+}
+
+/** The per-caller limit (DESIGN §8): one bucket per authenticated caller (issuer and subject). */
+export function useCallerRateLimit(options: { states: WeakMap<Request, GatewayRequestState>; buckets: TokenBuckets }): Plugin {
+  return {
+    onRequestParse({ request }) {
+      const state = options.states.get(request)!;
+      const retryAfter = options.buckets.take(`${state.caller!.iss} ${state.caller!.sub}`);
+      if (retryAfter === null) return;
+      state.denial = { code: 'RATE_LIMITED', rule: 'per-caller rate limit' };
+      throw rateLimited('from this caller', retryAfter);
+    },
+  };
+}

@@ -1,0 +1,99 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TokenBuckets } from '../gateway/rate-limits.ts';
+import { fixedClock } from '../lib/clock.ts';
+import { NODE_IDS } from '../lib/partners.ts';
+import { PERSONS } from './support/fixtures.ts';
+import { type Federation, startFederation } from './support/federation.ts';
+import { accessRecordsOf, nodeCallSubjects } from './support/node-calls.ts';
+
+// DESIGN §8: RATE_LIMITED (429, with Retry-After) per caller, and for Veilig Thuis checks per
+// subject. A refused request asks no node and is audited as denied.
+
+const HIT_CHECK = `query Hit($bsn: String!) { hitCheck(subject: { bsn: $bsn }) { complete anyHit } }`;
+const ACTIVE_BANS = `query Bans($bsn: String!) { activeBans(subject: { bsn: $bsn }) { complete underActiveBan } }`;
+
+/** At one request a minute the wait is up to 60 s: less by however long the earlier requests took. */
+function expectRetryAfterWithinAMinute(headers: Headers) {
+  expect(headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
+  expect(Number(headers.get('retry-after'))).toBeLessThanOrEqual(60);
+  expect(Number(headers.get('retry-after'))).toBeGreaterThan(30);
+}
+
+describe('token buckets', () => {
+  it('allow a burst, then refuse with the seconds until the next request fits, and refill over time', () => {
+    const clock = fixedClock(Date.parse('2026-06-01T00:00:00Z'));
+    const buckets = new TokenBuckets({ burst: 2, perMinute: 6 }, clock);
+    expect([buckets.take('a'), buckets.take('a')]).toEqual([null, null]);
+    expect(buckets.take('a')).toBe(10);
+    expect(buckets.take('b')).toBeNull();
+    clock.set(clock.now() + 9_000);
+    expect(buckets.take('a')).toBe(1);
+    clock.set(clock.now() + 1_000);
+    expect(buckets.take('a')).toBeNull();
+    clock.set(clock.now() + 3_600_000);
+    expect([buckets.take('a'), buckets.take('a'), buckets.take('a')]).toEqual([null, null, 10]);
+  });
+});
+
+describe('rate limits at the gateway (DESIGN §8)', () => {
+  let federation: Federation;
+
+  beforeAll(async () => {
+    federation = await startFederation({
+      gateway: { rateLimits: { perCaller: { burst: 3, perMinute: 1 }, perSubject: { burst: 2, perMinute: 1 } } },
+    });
+  }, 60_000);
+  afterAll(() => federation?.stop());
+
+  const vtCaller = (sub: string) =>
+    federation.issuer.token({ sub, org: 'veilig-thuis-haaglanden', roles: ['vt-medewerker'], purpose: 'vt-hit-check', case_ref: 'VT-1' });
+
+  it('refuses a caller beyond its limit with 429 RATE_LIMITED and Retry-After, asking no node, and audits it', async () => {
+    const sub = `busy-${randomUUID()}`;
+    const answers = [];
+    for (let i = 0; i < 4; i++) answers.push(await federation.query(await federation.issuer.token({ sub }), ACTIVE_BANS, { bsn: PERSONS.unrelated }));
+    expect(answers.slice(0, 3).map((answer) => answer.status)).toEqual([200, 200, 200]);
+    const refused = answers[3]!;
+    expect(refused.status).toBe(429);
+    expectRetryAfterWithinAMinute(refused.headers);
+    expect(refused.body.errors!.map((error) => error.extensions!['code'])).toEqual(['RATE_LIMITED']);
+
+    const decisions = accessRecordsOf(join(federation.dataDir, 'gateway', 'audit.db'), sub).map((record) => record.decision);
+    expect(decisions).toEqual(['ALLOW', 'ALLOW', 'ALLOW', 'DENY:RATE_LIMITED']);
+    const calls = nodeCallSubjects(federation.dataDir);
+    // Three answered requests reached the three ban-holding nodes; the refused one reached none.
+    expect(NODE_IDS.filter((node) => calls[node].has(sub))).toEqual(['politie', 'om', 'reclassering']);
+
+    // Another caller of the same organisation is not held back.
+    const other = await federation.query(await federation.issuer.token({ sub: `calm-${randomUUID()}` }), ACTIVE_BANS, { bsn: PERSONS.unrelated });
+    expect(other.status).toBe(200);
+  });
+
+  it('refuses Veilig Thuis checks of one subject beyond its limit, whoever asks, without naming the BSN', async () => {
+    const first = await federation.query(await vtCaller(`vt-a-${randomUUID()}`), HIT_CHECK, { bsn: PERSONS.vtOnly });
+    const second = await federation.query(await vtCaller(`vt-b-${randomUUID()}`), HIT_CHECK, { bsn: PERSONS.vtOnly });
+    const thirdSub = `vt-c-${randomUUID()}`;
+    const third = await federation.query(await vtCaller(thirdSub), HIT_CHECK, { bsn: PERSONS.vtOnly });
+    expect([first.status, second.status]).toEqual([200, 200]);
+    expect(third.status).toBe(429);
+    expectRetryAfterWithinAMinute(third.headers);
+    expect(third.body.errors!.map((error) => error.extensions!['code'])).toEqual(['RATE_LIMITED']);
+    expect(JSON.stringify(third.body)).not.toContain(PERSONS.vtOnly);
+    expect(accessRecordsOf(join(federation.dataDir, 'gateway', 'audit.db'), thirdSub).map((record) => record.decision)).toEqual(['DENY:RATE_LIMITED']);
+    expect(NODE_IDS.filter((node) => nodeCallSubjects(federation.dataDir)[node].has(thirdSub))).toEqual([]);
+
+    // Another subject can still be checked, by the same worker.
+    const otherSubject = await federation.query(await vtCaller(thirdSub), HIT_CHECK, { bsn: PERSONS.unknown });
+    expect(otherSubject.status).toBe(200);
+  });
+
+  it('does not limit police ban checks per subject', async () => {
+    const statuses = [];
+    for (let i = 0; i < 3; i++) {
+      statuses.push((await federation.query(await federation.issuer.token({ sub: `police-${randomUUID()}` }), ACTIVE_BANS, { bsn: PERSONS.subject })).status);
+    }
+    expect(statuses).toEqual([200, 200, 200]);
+  });
+});
