@@ -55,7 +55,7 @@ export interface GatewayDependencies {
  */
 export function createGateway(deps: GatewayDependencies): YogaServerInstance<object, GatewayContext> {
   const states = new WeakMap<Request, GatewayRequestState>();
-  const stitched = buildStitchedPerson(deps.clients, deps.subjectRef);
+  const stitched = buildStitchedPerson(deps.clients);
   const rateLimits = deps.rateLimits ?? DEFAULT_RATE_LIMITS;
   const person = createPersonResolvers({
     fetcher: new PersonFetcher(stitched),

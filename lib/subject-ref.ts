@@ -10,3 +10,13 @@ export function subjectRefs(key: Buffer): SubjectRefFn {
   if (key.length < 32) throw new RangeError('the subject-reference key must be at least 32 bytes');
   return (bsn) => createHmac('sha256', key).update(bsn).digest('base64url').slice(0, 22);
 }
+
+/** The same function computing each BSN's reference once: for one request, never kept beyond it. */
+export function memoised(subjectRef: SubjectRefFn): SubjectRefFn {
+  const refs = new Map<string, string>();
+  return (bsn) => {
+    let ref = refs.get(bsn);
+    if (ref === undefined) refs.set(bsn, (ref = subjectRef(bsn)));
+    return ref;
+  };
+}

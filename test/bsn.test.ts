@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { completeBsn, isValidBsn } from '../lib/bsn.ts';
 import { canonicalJson } from '../lib/canonical-json.ts';
-import { subjectRefs } from '../lib/subject-ref.ts';
+import { memoised, subjectRefs } from '../lib/subject-ref.ts';
 import { ALL_BSNS, PERSONS, RFC8785_EXAMPLES } from './support/fixtures.ts';
 
 /** The 11-check of DESIGN §3, written out independently of lib/bsn.ts. */
@@ -106,6 +106,13 @@ describe('subject references', () => {
   it('give the same BSN the same reference under one key', () => {
     expect(ref(PERSONS.victim)).toBe(ref(PERSONS.victim));
     expect(subjectRefs(Buffer.from(key))(PERSONS.victim)).toBe(ref(PERSONS.victim));
+  });
+
+  it('memoised for a request, are the same references, each computed once', () => {
+    const computed: string[] = [];
+    const refs = memoised((bsn) => (computed.push(bsn), ref(bsn)));
+    expect([refs(PERSONS.subject), refs(PERSONS.victim), refs(PERSONS.subject)]).toEqual([ref(PERSONS.subject), ref(PERSONS.victim), ref(PERSONS.subject)]);
+    expect(computed).toEqual([PERSONS.subject, PERSONS.victim]);
   });
 
   it('give different BSNs different references', () => {

@@ -115,7 +115,7 @@ export function createAccessLogResolver(deps: {
     const traceIds = [...new Set(page.map((row) => row.traceId))];
     const nodeRecords = new Map<string, NodeRecordView[]>();
     if (traceIds.length > 0) {
-      const call = { caller, deadline: state.deadline, span: state.span };
+      const call = { caller, deadline: state.deadline, span: state.span, subjectRef: deps.subjectRef };
       const answers = await Promise.all(PARTNER_INFO.map((info) => nodeRecordsOf(info.partner, traceIds, call)));
       for (const [index, info] of PARTNER_INFO.entries()) {
         const records = answers[index];

@@ -4,7 +4,7 @@ import type { Clock } from '../../lib/clock.ts';
 import { sohError } from '../../lib/errors.ts';
 import { PARTNER_INFO, PARTNERS, type Partner, partnerOfOrg } from '../../lib/partners.ts';
 import { VERSION } from '../../lib/telemetry.ts';
-import type { SubjectRefFn } from '../../lib/subject-ref.ts';
+import { type SubjectRefFn, memoised } from '../../lib/subject-ref.ts';
 import type { PartnerAnswer, PersonArgs, PersonFetcher } from '../federation/person-fetcher.ts';
 import { type TokenBuckets, rateLimited } from '../rate-limits.ts';
 import { type GatewayContext, type HitStatus, recordPartnerStatus } from '../request-state.ts';
@@ -42,7 +42,14 @@ function triState(anyTrue: boolean, complete: boolean): boolean | null {
 
 /** The public person queries: hitCheck, activeBans, contactBanned. */
 export function createPersonResolvers(deps: PersonResolverDeps) {
-  const { fetcher, subjectRef, clock, tracer, subjectChecks } = deps;
+  const { fetcher, clock, tracer, subjectChecks } = deps;
+  const requestRefs = new WeakMap<GatewayContext['state'], SubjectRefFn>();
+  /** The request's subject references: one HMAC per BSN and request, dropped with the request. */
+  function refsOf(ctx: GatewayContext): SubjectRefFn {
+    let refs = requestRefs.get(ctx.state);
+    if (!refs) requestRefs.set(ctx.state, (refs = memoised(deps.subjectRef)));
+    return refs;
+  }
 
   async function ask(
     operation: string,
@@ -59,6 +66,7 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
       caller: state.caller!,
       deadline: state.deadline,
       span,
+      subjectRef: refsOf(ctx),
     });
     span.end();
     for (const answer of answers) {
@@ -88,7 +96,7 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
         resource: { component: 'gateway', version: VERSION },
         attributes: {
           'dpl.core.processing_activity_id': state.purpose!.processingActivity,
-          'dpl.core.data_subject_id': subjectRef(subject.bsn),
+          'dpl.core.data_subject_id': refsOf(ctx)(subject.bsn),
           'dpl.core.data_subject_id_type': 'bsn-ref',
           'soh.partners': outcome,
           'soh.fields': state.operation.fields,
@@ -124,7 +132,7 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
       const bsn = requireBsn(args.subject, 'subject');
       if (partnerOfOrg(ctx.state.caller!.org) === 'VEILIG_THUIS') {
         // Keyed by the subject reference: the limiter never holds a BSN.
-        const retryAfter = subjectChecks.take(subjectRef(bsn));
+        const retryAfter = subjectChecks.take(refsOf(ctx)(bsn));
         if (retryAfter !== null) {
           ctx.state.denial = { code: 'RATE_LIMITED', rule: 'per-subject rate limit (Veilig Thuis checks)' };
           throw rateLimited('for this subject', retryAfter);
@@ -139,7 +147,7 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
         return { partner: answer.partner, status, contact: answer.answered ? (answer.record?.contact ?? null) : null };
       });
       const complete = partners.every((p) => p.status !== 'UNAVAILABLE');
-      return { subjectRef: subjectRef(bsn), complete, anyHit: triState(partners.some((p) => p.status === 'HIT'), complete), partners };
+      return { subjectRef: refsOf(ctx)(bsn), complete, anyHit: triState(partners.some((p) => p.status === 'HIT'), complete), partners };
     },
 
     async activeBans(
@@ -154,13 +162,13 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
         at: at.iso,
         location,
       });
-      const bans = mergeBans(copies(answers), at.ms, subjectRef).map(({ protectsCounterpart: _p, ...ban }) => ({
+      const bans = mergeBans(copies(answers), at.ms, refsOf(ctx)).map(({ protectsCounterpart: _p, ...ban }) => ({
         ...ban,
         violatedAt: location ? (ban.violatedAt ?? null) : null,
       }));
       const partners = banPartners(answers, ctx, (answer) => (bans.some((ban) => ban.reportedBy.includes(answer.partner)) ? 'HIT' : 'NO_HIT'));
       const complete = partners.every((p) => p.status !== 'UNAVAILABLE');
-      return { subjectRef: subjectRef(bsn), complete, underActiveBan: triState(bans.length > 0, complete), bans, partners };
+      return { subjectRef: refsOf(ctx)(bsn), complete, underActiveBan: triState(bans.length > 0, complete), bans, partners };
     },
 
     async contactBanned(
@@ -175,7 +183,7 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
         at: at.iso,
         counterpartBsn,
       });
-      const matching = mergeBans(copies(answers), at.ms, subjectRef).filter(
+      const matching = mergeBans(copies(answers), at.ms, refsOf(ctx)).filter(
         (ban) => (ban.kind === 'CONTACT' || ban.kind === 'HOUSE') && ban.protectsCounterpart,
       );
       const partners = banPartners(answers, ctx, (answer) => (matching.some((ban) => ban.reportedBy.includes(answer.partner)) ? 'HIT' : 'NO_HIT'));

@@ -3,6 +3,7 @@ import type { ExecutionRequest, ExecutionResult, Executor } from '@graphql-tools
 import { type DocumentNode, print } from 'graphql';
 import { Pool } from 'undici';
 import type { Clock } from '../../lib/clock.ts';
+import type { SubjectRefFn } from '../../lib/subject-ref.ts';
 import type { Caller } from '../auth/caller-token.ts';
 import type { DownstreamTokens } from '../auth/downstream-token.ts';
 import { CircuitBreaker } from './breaker.ts';
@@ -14,6 +15,8 @@ export interface NodeCallContext {
   deadline: Deadline;
   /** The gateway's request span: node calls are its children. */
   span: import('@opentelemetry/api').Span;
+  /** The subject references the request passes to nodes (DESIGN §3). */
+  subjectRef: SubjectRefFn;
 }
 
 export class NodeUnavailable extends Error {

@@ -6,8 +6,7 @@ import type { GraphQLSchema } from 'graphql';
 import { DateTimeScalar, JSONScalar } from '../../lib/graphql/scalars.ts';
 import { PARTNER_INFO, type Partner } from '../../lib/partners.ts';
 import { schemaSource } from '../../lib/schemas.ts';
-import type { SubjectRefFn } from '../../lib/subject-ref.ts';
-import type { NodeClient } from './node-client.ts';
+import type { NodeCallContext, NodeClient } from './node-client.ts';
 
 /**
  * The internal stitched schema: a `Person` keyed by BSN with one field per node, each resolved by
@@ -17,7 +16,7 @@ import type { NodeClient } from './node-client.ts';
  *
  * Never exposed: the public API (schemas/gateway.graphql) reads it through `PersonFetcher`.
  */
-export function buildStitchedPerson(clients: ReadonlyMap<Partner, NodeClient>, subjectRef: SubjectRefFn): GraphQLSchema {
+export function buildStitchedPerson(clients: ReadonlyMap<Partner, NodeClient>): GraphQLSchema {
   const nodeSchema = makeExecutableSchema({ typeDefs: schemaSource('node'), resolvers: { DateTime: DateTimeScalar, JSON: JSONScalar } });
   const subschemas = new Map<Partner, SubschemaConfig>();
   for (const info of PARTNER_INFO) {
@@ -53,7 +52,7 @@ export function buildStitchedPerson(clients: ReadonlyMap<Partner, NodeClient>, s
                 operation: 'query' as never,
                 fieldName: 'records',
                 key: person.bsn,
-                argsFromKeys: (bsns: readonly string[]) => ({ bsns, subjectRefs: bsns.map(subjectRef), ...args }),
+                argsFromKeys: (bsns: readonly string[]) => ({ bsns, subjectRefs: bsns.map((context as NodeCallContext).subjectRef), ...args }),
                 context,
                 info: resolveInfo,
               }),
