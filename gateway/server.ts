@@ -15,6 +15,7 @@ import { VERSION } from '../lib/telemetry.ts';
 import { createAccessLogResolver } from './api/access-log.ts';
 import { usePartnerErrors } from './api/partner-errors.ts';
 import { createPersonResolvers } from './api/person-resolvers.ts';
+import { useSubjectAdmission } from './api/subject-admission.ts';
 import { gatewayAccessRecord } from './audit/access-record.ts';
 import type { Caller } from './auth/caller-token.ts';
 import type { GatewayKeys } from './auth/gateway-keys.ts';
@@ -57,13 +58,7 @@ export function createGateway(deps: GatewayDependencies): YogaServerInstance<obj
   const states = new WeakMap<Request, GatewayRequestState>();
   const stitched = buildStitchedPerson(deps.clients);
   const rateLimits = deps.rateLimits ?? DEFAULT_RATE_LIMITS;
-  const person = createPersonResolvers({
-    fetcher: new PersonFetcher(stitched),
-    subjectRef: deps.subjectRef,
-    clock: deps.clock,
-    tracer: deps.tracer,
-    subjectChecks: new TokenBuckets(rateLimits.perSubject, deps.clock),
-  });
+  const person = createPersonResolvers({ fetcher: new PersonFetcher(stitched), subjectRef: deps.subjectRef, clock: deps.clock, tracer: deps.tracer });
   const schema = makeExecutableSchema<GatewayContext>({
     typeDefs: schemaSource('gateway'),
     resolvers: {
@@ -88,6 +83,7 @@ export function createGateway(deps: GatewayDependencies): YogaServerInstance<obj
       ? useUnguardedPurpose(states, deps.policies)
       : usePurposeBinding({ states, policies: deps.policies, caseRefPattern: deps.caseRefPattern, schema, dev: deps.dev, tracer: deps.tracer }),
     useQueryLimits(deps.limits),
+    useSubjectAdmission({ states, subjectRef: deps.subjectRef, subjectChecks: new TokenBuckets(rateLimits.perSubject, deps.clock) }),
     useErrorContract(),
     usePartnerErrors(states),
     deps.benchmarkDisable?.includes('audit') ? useSpanEnd(states) : useDurableAudit({

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { parse as parseYaml } from 'yaml';
@@ -537,5 +539,40 @@ describe('accessLog for privacy officers (DESIGN §5, §7)', () => {
     await edgesOf(token, { purpose: 'police-ban-enforcement' }, { first: 1000 });
     expect(responses.length).toBeGreaterThan(20);
     for (const text of responses) for (const bsn of ALL_BSNS) expect(text).not.toContain(bsn);
+  });
+});
+
+describe('accessLog beside a node that breaks the node API', () => {
+  let federation: Federation;
+  let brokenOm: Server;
+
+  beforeAll(async () => {
+    // An OM node built by someone else, answering every request with processing records that do
+    // not keep to schemas/node.graphql.
+    brokenOm = createServer((request, response) => {
+      request.resume().on('end', () => {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ data: { processingRecords: [{ component: 'om', startTime: 42 }], records: [] } }));
+      });
+    });
+    await new Promise<void>((resolve) => brokenOm.listen(0, '127.0.0.1', resolve));
+    const { port } = brokenOm.address() as AddressInfo;
+    federation = await startFederation({ deadlineMs: 5_000, gateway: { nodes: { om: `http://127.0.0.1:${port}` } } });
+  }, 90_000);
+  afterAll(async () => {
+    await federation?.stop();
+    brokenOm?.close();
+  });
+
+  it("lists the other components' records and names the broken partner as unavailable, instead of failing", async () => {
+    const token = await federation.issuer.token({ org: VT_ORG, roles: ['vt-medewerker'], purpose: 'vt-hit-check', case_ref: 'VT-1', sub: `vt-${run}` });
+    expect((await federation.query(token, HIT_CHECK, { bsn: PERSONS.vtOnly })).status).toBe(200);
+    const officer = await federation.issuer.token({ org: VT_ORG, roles: ['privacy-officer'], purpose: 'privacy-audit', case_ref: undefined, sub: `fg-${run}` });
+    const { status, body } = await federation.query(officer, accessLogDocument({}), { filter: { purpose: 'vt-hit-check' } });
+    expect(status).toBe(200);
+    expect(body.errors!.map((error) => [error.extensions!['code'], error.extensions!['partner']])).toEqual([['PARTNER_UNAVAILABLE', 'OM']]);
+    const components = body.data!.accessLog.edges[0].node.records.map((record: { component: string }) => record.component);
+    expect(components).toEqual(expect.arrayContaining(['gateway', 'politie', 'veilig-thuis', 'reclassering']));
+    expect(components).not.toContain('om');
   });
 });

@@ -58,6 +58,7 @@ describe('the error contract (DESIGN §8)', () => {
       ['a body that is a bare BSN', bsn, 'GRAPHQL_PARSE_FAILED', 400],
       ['a body without a query', JSON.stringify({ variables: { bsn } }), 'GRAPHQL_PARSE_FAILED', 400],
       ['a body with an unknown parameter named by a BSN', JSON.stringify({ query: HIT_CHECK, [bsn]: 1 }), 'GRAPHQL_PARSE_FAILED', 400],
+      ['a body with an unknown parameter quoting a BSN', JSON.stringify({ query: HIT_CHECK, [`x" in ${bsn}`]: 1 }), 'GRAPHQL_PARSE_FAILED', 400],
       ['variables that are not an object', JSON.stringify({ query: HIT_CHECK, variables: bsn }), 'GRAPHQL_PARSE_FAILED', 400],
       ['a document that does not parse', JSON.stringify({ query: `{ hitCheck(subject: { bsn: "${bsn}" ) { anyHit } }` }), 'GRAPHQL_PARSE_FAILED', 400],
       ['a document with a misspelt field (no suggestion)', JSON.stringify({ query: `{ hitCheck(subject: { bsn: "${bsn}" }) { anyHits } }` }), 'GRAPHQL_VALIDATION_FAILED', 400],

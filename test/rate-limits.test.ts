@@ -9,7 +9,7 @@ import { type Federation, startFederation } from './support/federation.ts';
 import { accessRecordsOf, nodeCallSubjects } from './support/node-calls.ts';
 
 // DESIGN §8: RATE_LIMITED (429, with Retry-After) per caller, and for Veilig Thuis checks per
-// subject. A refused request asks no node and is audited as denied.
+// subject. A refused request asks no node, for none of the persons it names, and is audited as denied.
 
 const HIT_CHECK = `query Hit($bsn: String!) { hitCheck(subject: { bsn: $bsn }) { complete anyHit } }`;
 const ACTIVE_BANS = `query Bans($bsn: String!) { activeBans(subject: { bsn: $bsn }) { complete underActiveBan } }`;
@@ -87,6 +87,30 @@ describe('rate limits at the gateway (DESIGN §8)', () => {
     // Another subject can still be checked, by the same worker.
     const otherSubject = await federation.query(await vtCaller(thirdSub), HIT_CHECK, { bsn: PERSONS.unknown });
     expect(otherSubject.status).toBe(200);
+  });
+
+  it('refuses a request whole when one of its subjects is over the limit or invalid: no subject of it is looked up', async () => {
+    const TWO_CHECKS = `query Two($first: String!, $second: String!) {
+      a: hitCheck(subject: { bsn: $first }) { complete } b: hitCheck(subject: { bsn: $second }) { complete } }`;
+    for (let i = 0; i < 2; i++) expect((await federation.query(await vtCaller(`vt-d-${randomUUID()}`), HIT_CHECK, { bsn: PERSONS.victim })).status).toBe(200);
+
+    const overSub = `vt-e-${randomUUID()}`;
+    const over = await federation.query(await vtCaller(overSub), TWO_CHECKS, { first: PERSONS.unrelated, second: PERSONS.victim });
+    expect(over.status).toBe(429);
+    expect(over.body.errors!.map((error) => error.extensions!['code'])).toEqual(['RATE_LIMITED']);
+
+    const invalidSub = `vt-f-${randomUUID()}`;
+    const invalid = await federation.query(await vtCaller(invalidSub), TWO_CHECKS, { first: PERSONS.unrelated, second: '999998620' });
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.errors!.map((error) => error.extensions!['code'])).toEqual(['BAD_USER_INPUT']);
+
+    // Give a node call that should not have happened time to land in a node's audit log.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const calls = nodeCallSubjects(federation.dataDir);
+    expect(NODE_IDS.filter((node) => calls[node].has(overSub) || calls[node].has(invalidSub))).toEqual([]);
+    const gatewayLog = join(federation.dataDir, 'gateway', 'audit.db');
+    expect(accessRecordsOf(gatewayLog, overSub).map((record) => record.decision)).toEqual(['DENY:RATE_LIMITED']);
+    expect(accessRecordsOf(gatewayLog, invalidSub).map((record) => record.decision)).toEqual(['DENY:BAD_USER_INPUT']);
   });
 
   it('does not limit police ban checks per subject', async () => {

@@ -1,5 +1,6 @@
 import type { Tracer } from '@opentelemetry/api';
 import { type ExecutionResult, parse } from 'graphql';
+import { z } from 'zod';
 import { openAuditReader } from '../../lib/audit/log.ts';
 import { type AccessFilter, AuditReader, type StoredRecord, processingRecordView } from '../../lib/audit/query.ts';
 import type { GatewayAccessRecord, ProcessingRecord } from '../../lib/audit/records.ts';
@@ -7,7 +8,7 @@ import { isValidBsn } from '../../lib/bsn.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { sohError } from '../../lib/errors.ts';
 import { PARTNER_INFO, type Partner, partnerOfOrg } from '../../lib/partners.ts';
-import { isDateTime } from '../../lib/records.ts';
+import { dateTime, isDateTime } from '../../lib/records.ts';
 import type { SubjectRefFn } from '../../lib/subject-ref.ts';
 import { VERSION } from '../../lib/telemetry.ts';
 import type { NodeCallContext, NodeClient } from '../federation/node-client.ts';
@@ -21,7 +22,24 @@ interface AccessLogArgs {
 
 const TRACE_ID = /^[0-9a-f]{32}$/;
 
-type NodeRecordView = ReturnType<typeof processingRecordView>;
+/** A node's `processingRecords` answer, as schemas/node.graphql promises it. */
+const nodeAnswer = z.object({
+  processingRecords: z.array(
+    z.object({
+      component: z.string(),
+      name: z.string(),
+      traceId: z.string(),
+      spanId: z.string(),
+      parentSpanId: z.string().nullable(),
+      startTime: dateTime,
+      endTime: dateTime,
+      statusCode: z.string(),
+      attributes: z.record(z.string(), z.unknown()),
+      chainValid: z.boolean(),
+    }),
+  ),
+});
+type NodeRecordView = z.infer<typeof nodeAnswer>['processingRecords'][number];
 
 function toFilter(args: AccessLogArgs, subjectRef: SubjectRefFn): AccessFilter {
   const { traceId, subjectBsn, purpose, requesterSub, from, to } = args.filter;
@@ -74,7 +92,10 @@ export function createAccessLogResolver(deps: {
     if (!client) return null;
     try {
       const result = (await client.executor({ document: nodeQuery, variables: { traceIds }, context: call })) as ExecutionResult;
-      return ((result.data as { processingRecords?: NodeRecordView[] } | null | undefined)?.processingRecords ?? null);
+      // A node may be built by anyone from the node API alone: an answer that does not keep to it
+      // counts as no answer.
+      const answer = nodeAnswer.safeParse(result.data);
+      return answer.success ? answer.data.processingRecords : null;
     } catch {
       return null;
     }

@@ -2,11 +2,10 @@ import { type Tracer, context as otelContext, trace } from '@opentelemetry/api';
 import { isValidBsn } from '../../lib/bsn.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { sohError } from '../../lib/errors.ts';
-import { PARTNER_INFO, PARTNERS, type Partner, partnerOfOrg } from '../../lib/partners.ts';
+import { PARTNER_INFO, PARTNERS, type Partner } from '../../lib/partners.ts';
 import { VERSION } from '../../lib/telemetry.ts';
 import { type SubjectRefFn, memoised } from '../../lib/subject-ref.ts';
 import type { PartnerAnswer, PersonArgs, PersonFetcher } from '../federation/person-fetcher.ts';
-import { type TokenBuckets, rateLimited } from '../rate-limits.ts';
 import { type GatewayContext, type HitStatus, recordPartnerStatus } from '../request-state.ts';
 import { mergeBans } from './bans.ts';
 import { activeBansSelection, contactBannedSelection, hitCheckSelection } from './node-selection.ts';
@@ -16,8 +15,6 @@ export interface PersonResolverDeps {
   subjectRef: SubjectRefFn;
   clock: Clock;
   tracer: Tracer;
-  /** One bucket per subject reference for Veilig Thuis hit checks (DESIGN §8). */
-  subjectChecks: TokenBuckets;
 }
 
 const BAN_PARTNERS = PARTNER_INFO.filter((info) => info.holdsBans).map((info) => info.partner);
@@ -42,7 +39,7 @@ function triState(anyTrue: boolean, complete: boolean): boolean | null {
 
 /** The public person queries: hitCheck, activeBans, contactBanned. */
 export function createPersonResolvers(deps: PersonResolverDeps) {
-  const { fetcher, clock, tracer, subjectChecks } = deps;
+  const { fetcher, clock, tracer } = deps;
   const requestRefs = new WeakMap<GatewayContext['state'], SubjectRefFn>();
   /** The request's subject references: one HMAC per BSN and request, dropped with the request. */
   function refsOf(ctx: GatewayContext): SubjectRefFn {
@@ -130,14 +127,6 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
   return {
     async hitCheck(_root: unknown, args: { subject: { bsn: string } }, ctx: GatewayContext) {
       const bsn = requireBsn(args.subject, 'subject');
-      if (partnerOfOrg(ctx.state.caller!.org) === 'VEILIG_THUIS') {
-        // Keyed by the subject reference: the limiter never holds a BSN.
-        const retryAfter = subjectChecks.take(refsOf(ctx)(bsn));
-        if (retryAfter !== null) {
-          ctx.state.denial = { code: 'RATE_LIMITED', rule: 'per-subject rate limit (Veilig Thuis checks)' };
-          throw rateLimited('for this subject', retryAfter);
-        }
-      }
       const answers = await ask('hitCheck', ctx, [{ bsn }], PARTNERS, hitCheckSelection(ctx.state.selected), {
         at: new Date(clock.now()).toISOString(),
       });

@@ -23,10 +23,20 @@ export class Deadline {
     return Math.max(0, this.at - this.clock.now());
   }
 
+  /** The request is answered: a node call still under way (another root field's) is cut off. */
   dispose(): void {
     clearTimeout(this.timer);
+    this.controller.abort(REQUEST_FINISHED);
   }
 }
+
+class RequestFinished extends Error {
+  override name = 'RequestFinished';
+  constructor() {
+    super('the request was answered');
+  }
+}
+const REQUEST_FINISHED = new RequestFinished();
 
 export class DeadlineExceeded extends Error {
   override name = 'DeadlineExceeded';

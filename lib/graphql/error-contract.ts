@@ -73,9 +73,9 @@ export function useErrorContract(): Plugin {
 function requestError(error: GraphQLError): GraphQLError | undefined {
   const status = (error.extensions?.['http'] as { status?: unknown } | undefined)?.status;
   if (error.originalError || typeof status !== 'number' || status < 400 || status >= 500) return undefined;
-  const message = error.message
-    .replace(/ but (?:received|given) .*$/s, '.')
-    .replace(/Unexpected parameter ".*?" in/s, 'Unexpected parameter in');
+  const message = error.message.startsWith('Unexpected parameter')
+    ? 'Unexpected parameter in the request body.'
+    : error.message.replace(/ but (?:received|given) .*$/s, '.');
   return status === 405
     ? sohError('METHOD_NOT_ALLOWED', 'Operations are accepted only by POST.', { headers: { Allow: 'POST' } })
     : sohError('GRAPHQL_PARSE_FAILED', `The request does not parse: ${message}`);

@@ -129,7 +129,8 @@ export interface FederationOptions {
   deadlineMs?: number;
   fixtures?: Record<NodeId, object[]>;
   exporter?: SpanExporter;
-  gateway?: Partial<GatewayConfig>;
+  /** Gateway settings; `nodes` replaces the started nodes' URLs one by one. */
+  gateway?: Partial<Omit<GatewayConfig, 'nodes'>> & { nodes?: Partial<GatewayConfig['nodes']> };
   nodeEnv?: NodeJS.ProcessEnv;
 }
 
@@ -163,7 +164,8 @@ async function startFederationOnce(options: FederationOptions): Promise<Federati
     mkdirSync(join(dataDir, 'idp'));
     const env = { SOH_DATA_DIR: dataDir, OTEL_TRACES_SAMPLER: 'always_on', ...options.nodeEnv };
     const fixtures = options.fixtures ?? FIXTURES;
-    await Promise.all(
+    // Every import ends before a failure is raised, so that none still writes into a removed directory.
+    const imports = await Promise.allSettled(
       NODE_IDS.map(async (id) => {
         const file = join(dataDir, `${id}.ndjson`);
         writeFileSync(file, ndjson(fixtures[id]));
@@ -171,6 +173,8 @@ async function startFederationOnce(options: FederationOptions): Promise<Federati
         if (result.code !== 0) throw new Error(`import into ${id} failed: ${result.stderr}`);
       }),
     );
+    const failedImport = imports.find((outcome) => outcome.status === 'rejected');
+    if (failedImport) throw failedImport.reason;
     // The gateway's keys exist before any node starts, so nodes can take its JWKS from a file.
     const keys = new GatewayKeys(dataDir);
     const jwksFile = join(dataDir, 'gateway-jwks.json');
@@ -185,17 +189,19 @@ async function startFederationOnce(options: FederationOptions): Promise<Federati
     issuer = new TestIssuer('https://idp.test.example', ['*'], join(dataDir, 'idp', 'all.json'));
     politieIssuer = new TestIssuer('https://idp.politie.test.example', ['politie'], join(dataDir, 'idp', 'politie.json'));
     await Promise.all([issuer.writeJwks(), politieIssuer.writeJwks()]);
+    // Node URLs the test gives replace those of the started nodes one by one.
+    const { nodes: nodeUrls, ...gatewayOptions } = options.gateway ?? {};
     const config = gatewayConfig.parse({
       port: 0,
       dataDir,
       policyDir: fileURLToPath(new URL('../../policies/', import.meta.url)),
-      nodes: Object.fromEntries(started.map((node) => [node.id, node.url])),
       issuers: [
         { issuer: issuer.issuer, orgs: issuer.orgs, jwksFile: issuer.jwksFile },
         { issuer: politieIssuer.issuer, orgs: politieIssuer.orgs, jwksFile: politieIssuer.jwksFile },
       ],
       deadlineMs: options.deadlineMs ?? 5_000,
-      ...options.gateway,
+      ...gatewayOptions,
+      nodes: { ...Object.fromEntries(started.map((node) => [node.id, node.url])), ...nodeUrls },
     });
     gateway = await startGateway(config);
   } catch (error) {
@@ -249,16 +255,17 @@ export async function startTracedFederation(exporter: SpanExporter): Promise<Tra
     else process.env['OTEL_TRACES_SAMPLER'] = savedSampler;
   };
   process.env['OTEL_TRACES_SAMPLER'] = 'always_on';
-  const sink = await startOtlpSink();
+  let sink: OtlpSink | undefined;
   let federation: Federation;
   try {
+    sink = await startOtlpSink();
     federation = await startFederation({
       exporter,
       deadlineMs: 10_000,
       nodeEnv: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint, OTEL_BSP_SCHEDULE_DELAY: '100' },
     });
   } catch (error) {
-    await sink.close();
+    await sink?.close();
     await stopTelemetry();
     restoreSampler();
     throw error;
