@@ -41,12 +41,28 @@ export class TokenBuckets {
 
   /** Takes one request for `key`: null when allowed, otherwise the whole seconds until it would be. */
   take(key: string): number | null {
+    return this.takeAll([key]);
+  }
+
+  /**
+   * Takes one request for each key (a key named twice takes two), all or none: null when allowed,
+   * otherwise the whole seconds until all would be, and nothing is taken.
+   */
+  takeAll(keys: readonly string[]): number | null {
     const now = this.clock.now();
     if (now - this.lastSweep > SWEEP_INTERVAL_MS) this.sweep(now);
-    const tokens = this.tokensAt(key, now);
-    // (The epsilon keeps float dust from rounding a whole second up to the next.)
-    if (tokens < 1) return Math.max(1, Math.ceil(((1 - tokens) * 60) / this.limit.perMinute - 1e-9));
-    this.buckets.set(key, { tokens: tokens - 1, at: now });
+    const wanted = new Map<string, number>();
+    for (const key of keys) wanted.set(key, (wanted.get(key) ?? 0) + 1);
+    let waitSeconds = 0;
+    for (const [key, count] of wanted) {
+      // More at once than the bucket holds can never fit: refused, with the time a full bucket takes.
+      if (count > this.limit.burst) return Math.ceil((this.limit.burst * 60) / this.limit.perMinute);
+      const missing = count - this.tokensAt(key, now);
+      // (The epsilon keeps float dust from rounding a whole second up to the next.)
+      if (missing > 0) waitSeconds = Math.max(waitSeconds, Math.max(1, Math.ceil((missing * 60) / this.limit.perMinute - 1e-9)));
+    }
+    if (waitSeconds > 0) return waitSeconds;
+    for (const [key, count] of wanted) this.buckets.set(key, { tokens: this.tokensAt(key, now) - count, at: now });
     return null;
   }
 

@@ -37,6 +37,19 @@ describe('token buckets', () => {
   });
 });
 
+describe('token buckets taken together', () => {
+  it('take one request per key, a key named twice taking two, all or none', () => {
+    const clock = fixedClock(Date.parse('2026-06-01T00:00:00Z'));
+    const buckets = new TokenBuckets({ burst: 2, perMinute: 6 }, clock);
+    expect(buckets.takeAll(['a', 'a'])).toBeNull();
+    // 'b' would fit, 'a' would not: nothing is taken, and the wait is until 'a' fits.
+    expect(buckets.takeAll(['b', 'a'])).toBe(10);
+    expect([buckets.take('b'), buckets.take('b'), buckets.take('b')]).toEqual([null, null, 10]);
+    expect(buckets.takeAll(['c', 'c', 'c'])).toBe(20);
+    expect(buckets.take('c')).toBeNull();
+  });
+});
+
 describe('rate limits at the gateway (DESIGN §8)', () => {
   let federation: Federation;
 

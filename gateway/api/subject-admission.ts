@@ -76,14 +76,12 @@ export function useSubjectAdmission(options: {
         return;
       }
       if (partnerOfOrg(state.caller!.org) !== 'VEILIG_THUIS') return;
-      for (const subject of subjects) {
-        if (subject.field !== 'hitCheck' || typeof subject.bsn !== 'string') continue;
-        const retryAfter = options.subjectChecks.take(options.subjectRef(subject.bsn));
-        if (retryAfter === null) continue;
-        state.denial = { code: 'RATE_LIMITED', rule: 'per-subject rate limit (Veilig Thuis checks)' };
-        setResultAndStopExecution({ errors: [rateLimited('for this subject', retryAfter)] });
-        return;
-      }
+      const checked = subjects.filter((subject) => subject.field === 'hitCheck' && typeof subject.bsn === 'string');
+      // All of the request's checks are counted, or none: a refused request uses up no subject's turn.
+      const retryAfter = options.subjectChecks.takeAll(checked.map((subject) => options.subjectRef(subject.bsn as string)));
+      if (retryAfter === null) return;
+      state.denial = { code: 'RATE_LIMITED', rule: 'per-subject rate limit (Veilig Thuis checks)' };
+      setResultAndStopExecution({ errors: [rateLimited('for this subject', retryAfter)] });
     },
   };
 }
