@@ -3,6 +3,7 @@ import type { Plugin } from 'graphql-yoga';
 import type { ForeignOperation } from '../lib/audit/records.ts';
 import type { Clock } from '../lib/clock.ts';
 import { sohError } from '../lib/errors.ts';
+import { type SubjectRefFn, memoised } from '../lib/subject-ref.ts';
 import { Deadline } from './federation/deadline.ts';
 import type { GatewayRequestState } from './request-state.ts';
 
@@ -19,6 +20,7 @@ export function useRequestScope(options: {
   tracer: Tracer;
   clock: Clock;
   deadlineMs: number;
+  subjectRef: SubjectRefFn;
 }): Plugin {
   return {
     onRequestParse({ request }) {
@@ -32,6 +34,7 @@ export function useRequestScope(options: {
         span,
         foreign,
         deadline: new Deadline(options.clock, options.deadlineMs),
+        subjectRef: memoised(options.subjectRef),
         caller: null,
         purpose: null,
         operation: { name: null, documentHash: null, fields: [] },

@@ -4,6 +4,7 @@ import type { ForeignOperation, ProcessingRecord } from '../lib/audit/records.ts
 import type { ErrorCode } from '../lib/errors.ts';
 import type { Partner } from '../lib/partners.ts';
 import type { Purpose } from '../lib/policy/load.ts';
+import type { SubjectRefFn } from '../lib/subject-ref.ts';
 import type { Caller } from './auth/caller-token.ts';
 import type { Deadline } from './federation/deadline.ts';
 
@@ -17,6 +18,8 @@ export interface GatewayRequestState {
   purposeSpan?: Span;
   foreign: ForeignOperation | null;
   deadline: Deadline;
+  /** Subject references for this request: one HMAC per BSN, dropped with the request. */
+  subjectRef: SubjectRefFn;
   caller: Caller | null;
   purpose: Purpose | null;
   operation: { name: string | null; documentHash: string | null; fields: string[] };

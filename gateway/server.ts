@@ -58,7 +58,7 @@ export function createGateway(deps: GatewayDependencies): YogaServerInstance<obj
   const states = new WeakMap<Request, GatewayRequestState>();
   const stitched = buildStitchedPerson(deps.clients);
   const rateLimits = deps.rateLimits ?? DEFAULT_RATE_LIMITS;
-  const person = createPersonResolvers({ fetcher: new PersonFetcher(stitched), subjectRef: deps.subjectRef, clock: deps.clock, tracer: deps.tracer });
+  const person = createPersonResolvers({ fetcher: new PersonFetcher(stitched), clock: deps.clock, tracer: deps.tracer });
   const schema = makeExecutableSchema<GatewayContext>({
     typeDefs: schemaSource('gateway'),
     resolvers: {
@@ -76,14 +76,14 @@ export function createGateway(deps: GatewayDependencies): YogaServerInstance<obj
   const plugins: Plugin[] = [
     useHealthAndKeys(deps),
     ...(deps.routes ?? []),
-    useRequestScope({ states, tracer: deps.tracer, clock: deps.clock, deadlineMs: deps.deadlineMs }),
+    useRequestScope({ states, tracer: deps.tracer, clock: deps.clock, deadlineMs: deps.deadlineMs, subjectRef: deps.subjectRef }),
     useCallerAuthentication({ states, verify: deps.verifyCaller }),
     useCallerRateLimit({ states, buckets: new TokenBuckets(rateLimits.perCaller, deps.clock) }),
     deps.benchmarkDisable?.includes('purpose')
       ? useUnguardedPurpose(states, deps.policies)
       : usePurposeBinding({ states, policies: deps.policies, caseRefPattern: deps.caseRefPattern, schema, dev: deps.dev, tracer: deps.tracer }),
     useQueryLimits(deps.limits),
-    useSubjectAdmission({ states, subjectRef: deps.subjectRef, subjectChecks: new TokenBuckets(rateLimits.perSubject, deps.clock) }),
+    useSubjectAdmission({ states, subjectChecks: new TokenBuckets(rateLimits.perSubject, deps.clock) }),
     useErrorContract(),
     usePartnerErrors(states),
     deps.benchmarkDisable?.includes('audit') ? useSpanEnd(states) : useDurableAudit({

@@ -64,6 +64,7 @@ describe('the error contract (DESIGN §8)', () => {
       ['a document with a misspelt field (no suggestion)', JSON.stringify({ query: `{ hitCheck(subject: { bsn: "${bsn}" }) { anyHits } }` }), 'GRAPHQL_VALIDATION_FAILED', 400],
       ['a variable of the wrong type', JSON.stringify({ query: HIT_CHECK, variables: { bsn: Number(bsn) } }), 'BAD_USER_INPUT', 400],
       ['a BSN that fails the 11-check', JSON.stringify({ query: HIT_CHECK, variables: { bsn: '999998620' } }), 'BAD_USER_INPUT', 400],
+      ['a default BSN that fails the 11-check', JSON.stringify({ query: 'query Hit($bsn: String! = "999998620") { hitCheck(subject: { bsn: $bsn }) { anyHit } }' }), 'BAD_USER_INPUT', 400],
       [
         'a query deeper than the limit',
         JSON.stringify({ query: '{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } }' }),

@@ -1,10 +1,8 @@
 import { type Tracer, context as otelContext, trace } from '@opentelemetry/api';
-import { isValidBsn } from '../../lib/bsn.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { sohError } from '../../lib/errors.ts';
 import { PARTNER_INFO, PARTNERS, type Partner } from '../../lib/partners.ts';
 import { VERSION } from '../../lib/telemetry.ts';
-import { type SubjectRefFn, memoised } from '../../lib/subject-ref.ts';
 import type { PartnerAnswer, PersonArgs, PersonFetcher } from '../federation/person-fetcher.ts';
 import { type GatewayContext, type HitStatus, recordPartnerStatus } from '../request-state.ts';
 import { mergeBans } from './bans.ts';
@@ -12,18 +10,11 @@ import { activeBansSelection, contactBannedSelection, hitCheckSelection } from '
 
 export interface PersonResolverDeps {
   fetcher: PersonFetcher;
-  subjectRef: SubjectRefFn;
   clock: Clock;
   tracer: Tracer;
 }
 
 const BAN_PARTNERS = PARTNER_INFO.filter((info) => info.holdsBans).map((info) => info.partner);
-
-function requireBsn(subject: { bsn: string }, what: string): string {
-  // DESIGN §3: rejected before any node is asked; the message never repeats the value.
-  if (!isValidBsn(subject.bsn)) throw sohError('BAD_USER_INPUT', `${what} is not a valid BSN (9 digits passing the 11-check).`);
-  return subject.bsn;
-}
 
 function requireLocation(location: { lat: number; lon: number } | null | undefined) {
   if (location && (!(Math.abs(location.lat) <= 90) || !(Math.abs(location.lon) <= 180))) {
@@ -37,16 +28,12 @@ function triState(anyTrue: boolean, complete: boolean): boolean | null {
   return anyTrue ? true : complete ? false : null;
 }
 
-/** The public person queries: hitCheck, activeBans, contactBanned. */
+/**
+ * The public person queries: hitCheck, activeBans, contactBanned. Every BSN they are given has
+ * been admitted before the operation ran (./subject-admission.ts).
+ */
 export function createPersonResolvers(deps: PersonResolverDeps) {
   const { fetcher, clock, tracer } = deps;
-  const requestRefs = new WeakMap<GatewayContext['state'], SubjectRefFn>();
-  /** The request's subject references: one HMAC per BSN and request, dropped with the request. */
-  function refsOf(ctx: GatewayContext): SubjectRefFn {
-    let refs = requestRefs.get(ctx.state);
-    if (!refs) requestRefs.set(ctx.state, (refs = memoised(deps.subjectRef)));
-    return refs;
-  }
 
   async function ask(
     operation: string,
@@ -63,7 +50,7 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
       caller: state.caller!,
       deadline: state.deadline,
       span,
-      subjectRef: refsOf(ctx),
+      subjectRef: ctx.state.subjectRef,
     });
     span.end();
     for (const answer of answers) {
@@ -93,7 +80,7 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
         resource: { component: 'gateway', version: VERSION },
         attributes: {
           'dpl.core.processing_activity_id': state.purpose!.processingActivity,
-          'dpl.core.data_subject_id': refsOf(ctx)(subject.bsn),
+          'dpl.core.data_subject_id': ctx.state.subjectRef(subject.bsn),
           'dpl.core.data_subject_id_type': 'bsn-ref',
           'soh.partners': outcome,
           'soh.fields': state.operation.fields,
@@ -126,7 +113,7 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
 
   return {
     async hitCheck(_root: unknown, args: { subject: { bsn: string } }, ctx: GatewayContext) {
-      const bsn = requireBsn(args.subject, 'subject');
+      const bsn = args.subject.bsn;
       const answers = await ask('hitCheck', ctx, [{ bsn }], PARTNERS, hitCheckSelection(ctx.state.selected), {
         at: new Date(clock.now()).toISOString(),
       });
@@ -136,7 +123,7 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
         return { partner: answer.partner, status, contact: answer.answered ? (answer.record?.contact ?? null) : null };
       });
       const complete = partners.every((p) => p.status !== 'UNAVAILABLE');
-      return { subjectRef: refsOf(ctx)(bsn), complete, anyHit: triState(partners.some((p) => p.status === 'HIT'), complete), partners };
+      return { subjectRef: ctx.state.subjectRef(bsn), complete, anyHit: triState(partners.some((p) => p.status === 'HIT'), complete), partners };
     },
 
     async activeBans(
@@ -144,20 +131,20 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
       args: { subject: { bsn: string }; at?: string | null; location?: { lat: number; lon: number } | null },
       ctx: GatewayContext,
     ) {
-      const bsn = requireBsn(args.subject, 'subject');
+      const bsn = args.subject.bsn;
       const location = requireLocation(args.location);
       const at = atOrNow(args.at);
       const answers = await ask('activeBans', ctx, [{ bsn }], BAN_PARTNERS, activeBansSelection(ctx.state.selected), {
         at: at.iso,
         location,
       });
-      const bans = mergeBans(copies(answers), at.ms, refsOf(ctx)).map(({ protectsCounterpart: _p, ...ban }) => ({
+      const bans = mergeBans(copies(answers), at.ms, ctx.state.subjectRef).map(({ protectsCounterpart: _p, ...ban }) => ({
         ...ban,
         violatedAt: location ? (ban.violatedAt ?? null) : null,
       }));
       const partners = banPartners(answers, ctx, (answer) => (bans.some((ban) => ban.reportedBy.includes(answer.partner)) ? 'HIT' : 'NO_HIT'));
       const complete = partners.every((p) => p.status !== 'UNAVAILABLE');
-      return { subjectRef: refsOf(ctx)(bsn), complete, underActiveBan: triState(bans.length > 0, complete), bans, partners };
+      return { subjectRef: ctx.state.subjectRef(bsn), complete, underActiveBan: triState(bans.length > 0, complete), bans, partners };
     },
 
     async contactBanned(
@@ -165,14 +152,14 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
       args: { subject: { bsn: string }; counterpart: { bsn: string }; at?: string | null },
       ctx: GatewayContext,
     ) {
-      const bsn = requireBsn(args.subject, 'subject');
-      const counterpartBsn = requireBsn(args.counterpart, 'counterpart');
+      const bsn = args.subject.bsn;
+      const counterpartBsn = args.counterpart.bsn;
       const at = atOrNow(args.at);
       const answers = await ask('contactBanned', ctx, [{ bsn }, { bsn: counterpartBsn }], BAN_PARTNERS, contactBannedSelection(), {
         at: at.iso,
         counterpartBsn,
       });
-      const matching = mergeBans(copies(answers), at.ms, refsOf(ctx)).filter(
+      const matching = mergeBans(copies(answers), at.ms, ctx.state.subjectRef).filter(
         (ban) => (ban.kind === 'CONTACT' || ban.kind === 'HOUSE') && ban.protectsCounterpart,
       );
       const partners = banPartners(answers, ctx, (answer) => (matching.some((ban) => ban.reportedBy.includes(answer.partner)) ? 'HIT' : 'NO_HIT'));

@@ -1,9 +1,8 @@
-import { type DocumentNode, type FieldNode, Kind, type SelectionSetNode, type ValueNode, getOperationAST } from 'graphql';
+import { type DocumentNode, type FieldNode, type GraphQLSchema, Kind, type SelectionSetNode, type ValueNode, getOperationAST, getVariableValues } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { isValidBsn } from '../../lib/bsn.ts';
 import { sohError } from '../../lib/errors.ts';
 import { partnerOfOrg } from '../../lib/partners.ts';
-import type { SubjectRefFn } from '../../lib/subject-ref.ts';
 import { type TokenBuckets, rateLimited } from '../rate-limits.ts';
 import type { GatewayRequestState } from '../request-state.ts';
 
@@ -43,9 +42,15 @@ function bsnOf(value: ValueNode, variables: Record<string, unknown>): unknown {
   return bsn.kind === Kind.STRING ? bsn.value : undefined;
 }
 
-export function namedSubjects(document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown>): NamedSubject[] {
+/**
+ * Every person the operation names, with the BSN as execution will see it: variables coerced and
+ * their defaults applied. Variables that do not coerce name no one: execution refuses them itself.
+ */
+function namedSubjects(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined, raw: Record<string, unknown>): NamedSubject[] {
   const operation = getOperationAST(document, operationName);
   if (!operation) return [];
+  const { coerced: variables } = getVariableValues(schema, operation.variableDefinitions ?? [], raw);
+  if (!variables) return [];
   return rootFields(operation.selectionSet, document).flatMap((field) =>
     (SUBJECT_ARGUMENTS[field.name.value] ?? []).flatMap((argument) => {
       const value = field.arguments?.find((arg) => arg.name.value === argument)?.value;
@@ -60,15 +65,11 @@ export function namedSubjects(document: DocumentNode, operationName: string | nu
  * 11-check (BAD_USER_INPUT, DESIGN §3), and a Veilig Thuis hit check takes one request from its
  * subject's bucket (RATE_LIMITED, §8), keyed by the subject reference.
  */
-export function useSubjectAdmission(options: {
-  states: WeakMap<Request, GatewayRequestState>;
-  subjectRef: SubjectRefFn;
-  subjectChecks: TokenBuckets;
-}): Plugin {
+export function useSubjectAdmission(options: { states: WeakMap<Request, GatewayRequestState>; subjectChecks: TokenBuckets }): Plugin {
   return {
     onExecute({ args, setResultAndStopExecution }) {
       const state = options.states.get((args.contextValue as { request: Request }).request)!;
-      const subjects = namedSubjects(args.document, args.operationName, (args.variableValues ?? {}) as Record<string, unknown>);
+      const subjects = namedSubjects(args.schema, args.document, args.operationName, (args.variableValues ?? {}) as Record<string, unknown>);
       const invalid = subjects.find((subject) => typeof subject.bsn === 'string' && !isValidBsn(subject.bsn));
       if (invalid) {
         // The message never repeats the value.
@@ -78,7 +79,7 @@ export function useSubjectAdmission(options: {
       if (partnerOfOrg(state.caller!.org) !== 'VEILIG_THUIS') return;
       const checked = subjects.filter((subject) => subject.field === 'hitCheck' && typeof subject.bsn === 'string');
       // All of the request's checks are counted, or none: a refused request uses up no subject's turn.
-      const retryAfter = options.subjectChecks.takeAll(checked.map((subject) => options.subjectRef(subject.bsn as string)));
+      const retryAfter = options.subjectChecks.takeAll(checked.map((subject) => state.subjectRef(subject.bsn as string)));
       if (retryAfter === null) return;
       state.denial = { code: 'RATE_LIMITED', rule: 'per-subject rate limit (Veilig Thuis checks)' };
       setResultAndStopExecution({ errors: [rateLimited('for this subject', retryAfter)] });
