@@ -2,12 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { GatewayKeys } from '../gateway/auth/gateway-keys.ts';
 import { NODE_IDS, type NodeId } from '../lib/partners.ts';
-
-const SOH = fileURLToPath(new URL('../bin/soh.js', import.meta.url));
-const TSX = ['--import', 'tsx'];
+import { nodeArgsFor, sohArgs } from '../lib/project.ts';
 
 /** A process the benchmark started, with the URL it printed when ready. */
 export interface Started {
@@ -76,7 +73,7 @@ export async function startNodes(dataDir: string): Promise<Record<NodeId, Starte
   writeFileSync(jwksFile, JSON.stringify(new GatewayKeys(dataDir).jwks()));
   const env = { ...process.env, SOH_DATA_DIR: dataDir, SOH_NODE_PORT: '0', SOH_GATEWAY_JWKS_FILE: jwksFile };
   const nodes = await Promise.all(
-    NODE_IDS.map((id) => startProcess(id, process.execPath, [SOH, 'node', id], { env, ready: /listening on (http:\/\/[\d.:]+)/ })),
+    NODE_IDS.map((id) => startProcess(id, process.execPath, [...sohArgs(), 'node', id], { env, ready: /listening on (http:\/\/[\d.:]+)/ })),
   );
   return Object.fromEntries(nodes.map((node, index) => [NODE_IDS[index], node])) as Record<NodeId, Started>;
 }
@@ -87,7 +84,7 @@ export function nodeUrlEnv(nodes: Record<NodeId, Started>): Record<string, strin
 
 /** Our gateway as its own process (`soh gateway`), dev mode so that the dev issuer signs callers. */
 export function startOurGateway(name: string, dataDir: string, nodes: Record<NodeId, Started>, env: NodeJS.ProcessEnv): Promise<Started> {
-  return startProcess(name, process.execPath, [SOH, 'gateway'], {
+  return startProcess(name, process.execPath, [...sohArgs(), 'gateway'], {
     env: { ...process.env, ...nodeUrlEnv(nodes), SOH_DATA_DIR: dataDir, SOH_DEV: '1', SOH_GATEWAY_PORT: '0', ...env },
     ready: /gateway listening on (http:\/\/[\d.:]+)/,
   });
@@ -111,6 +108,5 @@ export function siblingGatewayDir(dataDir: string, name: string): string {
 
 /** A benchmark-only target written in TypeScript (bench/targets/*.ts). */
 export function startBenchTarget(name: string, script: string, env: NodeJS.ProcessEnv): Promise<Started> {
-  const file = fileURLToPath(new URL(`./targets/${script}`, import.meta.url));
-  return startProcess(name, process.execPath, [...TSX, file], { env: { ...process.env, ...env }, ready: /listening on (http:\/\/[\d.:]+)/ });
+  return startProcess(name, process.execPath, nodeArgsFor(`bench/targets/${script}`), { env: { ...process.env, ...env }, ready: /listening on (http:\/\/[\d.:]+)/ });
 }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import { z } from 'zod';
 import { signDevToken } from '../lib/dev-issuer.ts';
+import { projectFile } from '../lib/project.ts';
 import { CALLERS } from './callers.ts';
 import { type Subject, requestBody } from './workload.ts';
 
@@ -13,7 +14,7 @@ import { type Subject, requestBody } from './workload.ts';
  * JSON line with throughput, exact latency percentiles and error counts.
  */
 type Run = Promise<{ errors: number; timeouts: number }> & { on(event: 'response', listener: (...args: never[]) => void): void };
-const autocannon = createRequire(new URL('./peers/package.json', import.meta.url))('autocannon') as (options: object) => Run;
+const autocannon = createRequire(projectFile('bench/peers/package.json'))('autocannon') as (options: object) => Run;
 
 const options = z
   .object({

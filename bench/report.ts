@@ -1,8 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { projectFile } from '../lib/project.ts';
 
-const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
+const RESULTS = projectFile('bench/results');
 
 export interface Measurement {
   target: string;

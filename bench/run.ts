@@ -4,12 +4,12 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { completeBsn } from '../lib/bsn.ts';
 import { dataDir } from '../lib/config.ts';
 import { signDevToken } from '../lib/dev-issuer.ts';
 import { NODE_IDS } from '../lib/partners.ts';
+import { nodeArgsFor, projectFile } from '../lib/project.ts';
 import { subjectRefs } from '../lib/subject-ref.ts';
 import { progressBar } from '../cli/progress.ts';
 import { parseOptions, positiveInt } from '../cli/usage.ts';
@@ -21,9 +21,7 @@ import { type Measurement, type Report, writeReport } from './report.ts';
 import { CALLERS } from './callers.ts';
 import { type Subject, type Workload, requestBody } from './workload.ts';
 
-const PEERS = fileURLToPath(new URL('./peers/', import.meta.url));
-const LOAD = fileURLToPath(new URL('./load.ts', import.meta.url));
-const SCALE = fileURLToPath(new URL('./node-scale.ts', import.meta.url));
+const PEERS = projectFile('bench/peers');
 
 /** One thing the load generator can be pointed at. */
 interface Target {
@@ -251,7 +249,7 @@ type LoadResult = Pick<Measurement, 'requests' | 'rps' | 'p50' | 'p95' | 'p99' |
 
 function runLoad(options: Record<string, unknown>): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', LOAD, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...nodeArgsFor('bench/load.ts'), JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let output = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     child.once('exit', (code) => {
@@ -263,7 +261,7 @@ function runLoad(options: Record<string, unknown>): Promise<LoadResult> {
 
 function nodeScale(persons: number): Report['scale'] {
   console.log(`node lookups at ${persons.toLocaleString('en')} persons`);
-  const result = spawnSync(process.execPath, ['--import', 'tsx', SCALE, String(persons)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
+  const result = spawnSync(process.execPath, [...nodeArgsFor('bench/node-scale.ts'), String(persons)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
   if (result.status !== 0) throw new Error('node-scale measurement failed');
   return JSON.parse(result.stdout.trim().split('\n').pop()!);
 }

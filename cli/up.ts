@@ -1,14 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { dataDir } from '../lib/config.ts';
 import { signDevToken } from '../lib/dev-issuer.ts';
+import { sohArgs } from '../lib/project.ts';
 import { PARTNER_INFO } from '../lib/partners.ts';
 import { findExamples } from '../nodes/seed-examples.ts';
 import { seedAll, seedParameters, storesSeeded } from '../nodes/seed-all.ts';
 import { progressBar } from './progress.ts';
 import { parseOptions, positiveInt } from './usage.ts';
-
-const SOH = fileURLToPath(new URL('../bin/soh.js', import.meta.url));
 
 async function waitHealthy(url: string, child: ChildProcess, name: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -26,7 +24,7 @@ async function waitHealthy(url: string, child: ChildProcess, name: string, timeo
 }
 
 function start(name: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, [SOH, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...sohArgs(), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const prefix = (line: string) => `[${name}] ${line}`;
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => process.stdout.write(chunk.trimEnd().split('\n').map(prefix).join('\n') + '\n'));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => process.stderr.write(chunk.trimEnd().split('\n').map(prefix).join('\n') + '\n'));
@@ -85,10 +83,10 @@ export async function run(args: string[]): Promise<void> {
       void stopAll().then(() => process.exit(1));
     });
   }
-  await printExamples(dir, gatewayUrl, Date.now() - started);
+  await printExamples(dir, gatewayUrl, children.filter(({ name }) => name !== 'gateway'), Date.now() - started);
 }
 
-async function printExamples(dir: string, gatewayUrl: string, millis: number): Promise<void> {
+async function printExamples(dir: string, gatewayUrl: string, nodes: readonly { name: string; url: string }[], millis: number): Promise<void> {
   const params = seedParameters(dir);
   const examples = params ? findExamples(params, Date.now()) : { hitBsn: null, locationBan: null, contactBan: null };
   const vt = await signDevToken(dir, { org: 'veilig-thuis-haaglanden', roles: ['vt-medewerker'], purpose: 'vt-hit-check', caseRef: 'VT-2026-000123', ttlSeconds: 3600 });
@@ -102,7 +100,7 @@ async function printExamples(dir: string, gatewayUrl: string, millis: number): P
   const lines = [
     '',
     `Samen onder Handbereik is up (dev mode) in ${(millis / 1000).toFixed(1)} s: gateway ${gatewayUrl}/graphql`,
-    `  nodes: ${PARTNER_INFO.map((i) => `${i.nodeId} :${i.defaultPort}`).join(', ')}   audit viewer: ${gatewayUrl}/audit   data: ${dir}`,
+    `  nodes: ${nodes.map(({ name, url }) => `${name} :${new URL(url).port}`).join(', ')}   audit viewer: ${gatewayUrl}/audit   data: ${dir}`,
     '',
     '# A Veilig Thuis worker checks whether partners know the subject of a report:',
     curl(vt, `{ hitCheck(subject: {bsn: "${hit}"}) { subjectRef complete anyHit partners { partner status contact { organisation unit phone } } } }`),

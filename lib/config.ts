@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { projectFile } from './project.ts';
 
 /** All state lives under one data directory (DESIGN §7): default ./.soh, env SOH_DATA_DIR. */
 export function dataDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -8,7 +8,7 @@ export function dataDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 export function policyDir(env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(env['SOH_POLICY_DIR'] ?? fileURLToPath(new URL('../policies/', import.meta.url)));
+  return resolve(env['SOH_POLICY_DIR'] ?? projectFile('policies'));
 }
 
 export const port = z.coerce.number().int().min(0).max(65535);

@@ -1,15 +1,15 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { buildSchema, type GraphQLSchema } from 'graphql';
+import { projectFile } from './project.ts';
 
-const SCHEMA_DIR = new URL('../schemas/', import.meta.url);
+const SCHEMA_DIR = projectFile('schemas');
 
 export function schemaSource(name: 'gateway' | 'node'): string {
-  return readFileSync(new URL(`${name}.graphql`, SCHEMA_DIR), 'utf8');
+  return readFileSync(join(SCHEMA_DIR, `${name}.graphql`), 'utf8');
 }
 
 /** The type structure of a schema file, for policy validation and field checks. */
 export function schemaShape(name: 'gateway' | 'node'): GraphQLSchema {
   return buildSchema(schemaSource(name));
 }
-
-export const POLICY_DIR = new URL('../policies/', import.meta.url);

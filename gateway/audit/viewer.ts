@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Plugin } from 'graphql-yoga';
+import { projectFile } from '../../lib/project.ts';
 
 /** The audit viewer page for privacy officers (GET /audit): static HTML that queries accessLog. */
 export function useAuditViewer(): Plugin {
@@ -7,7 +8,7 @@ export function useAuditViewer(): Plugin {
   return {
     onRequest({ url, request, endResponse }) {
       if (url.pathname !== '/audit' || request.method !== 'GET') return;
-      page ??= readFileSync(new URL('./viewer.html', import.meta.url), 'utf8');
+      page ??= readFileSync(projectFile('gateway/audit/viewer.html'), 'utf8');
       endResponse(
         new Response(page, {
           headers: {

@@ -1,13 +1,17 @@
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { StoredKey } from '../keys.ts';
+import { ownModule } from '../project.ts';
 import type { SignedHead } from './chain.ts';
 import type { AuditRecord } from './records.ts';
 import { AuditWriter } from './writer.ts';
 
-const THREAD = new URL('./writer-thread.ts', import.meta.url).href;
-// The thread loads TypeScript like the rest of the process does (through tsx's loader).
-const BOOTSTRAP = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD)}); })`;
+const THREAD = ownModule('lib/audit/writer-thread.ts');
+// The thread loads its code the way the rest of the process does: from the sources through tsx's
+// loader, or from the build as it is.
+const BOOTSTRAP = THREAD.pathname.endsWith('.ts')
+  ? `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD.href)}); })`
+  : `import(${JSON.stringify(THREAD.href)})`;
 
 /**
  * One component's append-only, hash-chained audit log (see AuditWriter). Appends made in the same

@@ -1,0 +1,114 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PARTNER_INFO } from '../lib/partners.ts';
+
+/**
+ * `npm start` (`soh up`) as a user meets it: the whole federation comes up, and the example
+ * requests it prints answer. Both forms are checked: from the TypeScript sources (what `npm start`
+ * runs) and from the compiled build in dist/ (`npm run build`, what production and the benchmark run).
+ */
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const FORMS = [
+  { form: 'the sources', entry: join(ROOT, 'bin/soh.js') },
+  { form: 'the compiled build', entry: join(ROOT, 'dist/cli/main.js') },
+];
+
+beforeAll(async () => {
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  await promisify(execFile)(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT });
+}, 120_000);
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+/** The example requests `soh up` prints: a comment line, then a curl command with token and body. */
+function printedExamples(output: string): Map<string, { url: string; token: string; body: string }> {
+  const examples = new Map<string, { url: string; token: string; body: string }>();
+  const pattern = /^# (.+):\ncurl -s (\S+) .*Bearer ([\w.-]+)" \\\n {2}-d '(.+)'$/gm;
+  for (const [, comment, url, token, body] of output.matchAll(pattern)) examples.set(comment!, { url: url!, token: token!, body: body! });
+  return examples;
+}
+
+const nodePortVariable = (nodeId: string) => `SOH_NODE_PORT_${nodeId.toUpperCase().replace('-', '_')}`;
+
+describe.each(FORMS)('soh up from $form', ({ entry }) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'soh-up-'));
+  const ports: Record<string, string> = {};
+  let child: ChildProcess;
+  let output = '';
+
+  beforeAll(async () => {
+    ports['SOH_GATEWAY_PORT'] = String(await freePort());
+    for (const info of PARTNER_INFO) ports[nodePortVariable(info.nodeId)] = String(await freePort());
+    child = spawn(process.execPath, [entry, 'up', '--persons', '2000'], {
+      env: { ...process.env, SOH_DATA_DIR: dataDir, ...ports },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`soh up did not come up: ${output}`)), 90_000);
+      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+        output += chunk;
+        if (output.includes('Ctrl-C stops everything.')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+      child.once('exit', (code) => reject(new Error(`soh up exited with ${code}: ${output}`)));
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const send = async (example: { url: string; token: string; body: string }) => {
+    const response = await fetch(example.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${example.token}` },
+      body: example.body,
+    });
+    return { status: response.status, body: (await response.json()) as { data?: Record<string, any>; errors?: unknown[] } };
+  };
+
+  it('prints where everything listens, on the ports it was given', () => {
+    expect(output).toContain(`is up (dev mode)`);
+    expect(output).toContain(`gateway http://127.0.0.1:${ports['SOH_GATEWAY_PORT']}/graphql`);
+    for (const info of PARTNER_INFO) expect(output).toContain(`${info.nodeId} :${ports[nodePortVariable(info.nodeId)]}`);
+  });
+
+  it("answers the printed examples, and the privacy officer's example shows the ban check just made", async () => {
+    const examples = printedExamples(output);
+    const hitCheck = examples.get('A Veilig Thuis worker checks whether partners know the subject of a report');
+    expect(hitCheck).toBeDefined();
+    const hit = await send(hitCheck!);
+    expect(hit.status).toBe(200);
+    expect(hit.body.errors).toBeUndefined();
+    expect(hit.body.data!['hitCheck']).toMatchObject({ complete: true, anyHit: true });
+
+    const bans = await send(examples.get('A police officer checks for active bans, and whether this location violates one')!);
+    expect(bans.body.data!['activeBans']).toMatchObject({ complete: true, underActiveBan: true });
+
+    const review = await send(examples.get("The police privacy officer reviews every access to that person")!);
+    expect(review.body.errors).toBeUndefined();
+    const accesses = review.body.data!['accessLog'].edges.map((edge: { node: Record<string, unknown> }) => edge.node);
+    expect(accesses).toContainEqual(expect.objectContaining({ purpose: 'police-ban-enforcement', decision: 'ALLOW', outcome: 'ALLOWED' }));
+  });
+});
