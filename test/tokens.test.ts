@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Caller } from '../gateway/auth/caller-token.ts';
 import { DownstreamTokens } from '../gateway/auth/downstream-token.ts';
 import { GatewayKeys } from '../gateway/auth/gateway-keys.ts';
-import { systemClock } from '../lib/clock.ts';
+import { fixedClock, systemClock } from '../lib/clock.ts';
 import { AT, PERSONS } from './support/fixtures.ts';
 import { type Federation, startFederation } from './support/federation.ts';
 
@@ -237,6 +237,25 @@ describe('caller tokens (DESIGN §4)', () => {
       expect(jwks.keys.map((key) => key.kid)).toContain(header.kid);
       // The published set holds public keys only.
       expect(jwks.keys.every((key) => key.d === undefined)).toBe(true);
+    });
+
+    it('is signed once per caller and node while it has well over a deadline of life left, then renewed', async () => {
+      const clock = fixedClock(Date.parse('2026-11-24T10:00:00Z'));
+      const tokens = new DownstreamTokens(new GatewayKeys(federation.dataDir), clock);
+      const caller = (sub: string): Caller => ({ iss: federation.issuer.issuer, sub, org: 'politie', roles: ['politie-medewerker'], purpose: 'police-ban-enforcement', caseRef: 'PL-1', jti: randomUUID() });
+
+      const [first, concurrent] = await Promise.all([tokens.mint('om', caller('worker-1')), tokens.mint('om', caller('worker-1'))]);
+      expect(concurrent).toBe(first);
+      expect(await tokens.mint('politie', caller('worker-1'))).not.toBe(first);
+      expect(await tokens.mint('om', caller('worker-2'))).not.toBe(first);
+
+      const { exp } = decodeJwt(first);
+      clock.set((exp! - 16) * 1000);
+      expect(await tokens.mint('om', caller('worker-1'))).toBe(first);
+      clock.set((exp! - 15) * 1000);
+      const renewed = await tokens.mint('om', caller('worker-1'));
+      expect(renewed).not.toBe(first);
+      expect(decodeJwt(renewed).exp).toBe(exp! + 45);
     });
   });
 });
