@@ -25,6 +25,12 @@ export function nodeArgsFor(sourcePath: string): string[] {
   return compiled ? [file] : ['--import', 'tsx', file];
 }
 
+/** Code for a worker thread (`new Worker(code, { eval: true })`) that runs one of our modules as this process does. */
+export function workerSource(sourcePath: string): string {
+  const url = JSON.stringify(ownModule(sourcePath).href);
+  return compiled ? `import(${url})` : `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${url}); })`;
+}
+
 /** Node's arguments to run the `soh` command in the same form as this process. */
 export function sohArgs(): string[] {
   return [compiled ? fileURLToPath(ownModule('cli/main.ts')) : projectFile('bin/soh.js')];

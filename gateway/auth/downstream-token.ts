@@ -35,7 +35,9 @@ export class DownstreamTokens {
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(cacheKey, { token, exp });
     // A failed signature is not kept: the next request tries again.
-    token.catch(() => this.cache.get(cacheKey)?.token === token && this.cache.delete(cacheKey));
+    token.catch(() => {
+      if (this.cache.get(cacheKey)?.token === token) this.cache.delete(cacheKey);
+    });
     return token;
   }
 

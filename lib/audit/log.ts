@@ -1,17 +1,12 @@
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { StoredKey } from '../keys.ts';
-import { ownModule } from '../project.ts';
+import { workerSource } from '../project.ts';
 import type { SignedHead } from './chain.ts';
 import type { AuditRecord } from './records.ts';
 import { AuditWriter } from './writer.ts';
 
-const THREAD = ownModule('lib/audit/writer-thread.ts');
-// The thread loads its code the way the rest of the process does: from the sources through tsx's
-// loader, or from the build as it is.
-const BOOTSTRAP = THREAD.pathname.endsWith('.ts')
-  ? `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD.href)}); })`
-  : `import(${JSON.stringify(THREAD.href)})`;
+const WRITER_THREAD = workerSource('lib/audit/writer-thread.ts');
 
 /**
  * One component's append-only, hash-chained audit log (see AuditWriter). Appends made in the same
@@ -57,7 +52,7 @@ export class AuditLog {
 
   private thread(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(BOOTSTRAP, {
+    const worker = new Worker(WRITER_THREAD, {
       eval: true,
       workerData: { file: this.file, key: { kid: this.key.kid, privateKey: this.key.privateKey }, maxBytes: this.options.maxBytes },
     });
