@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { GatewayKeys } from '../gateway/auth/gateway-keys.ts';
 import { NODE_IDS, type NodeId } from '../lib/partners.ts';
-import { nodeArgsFor, sohArgs } from '../lib/project.ts';
+import { GATEWAY_NODE_FLAGS, nodeArgsFor, sohArgs } from '../lib/project.ts';
 
 /** A process the benchmark started, with the URL it printed when ready. */
 export interface Started {
@@ -82,15 +82,9 @@ export function nodeUrlEnv(nodes: Record<NodeId, Started>): Record<string, strin
   return Object.fromEntries(NODE_IDS.map((id) => [`SOH_NODE_URL_${id.toUpperCase().replace('-', '_')}`, nodes[id].url]));
 }
 
-/**
- * The gateway's heap limit in production (README, "Production build"). Its live heap is about
- * 35 MiB; unbounded, V8 lets old space grow to some 150 MiB under load before it collects.
- */
-const GATEWAY_HEAP = '--max-old-space-size=192';
-
-/** Our gateway as its own process (`soh gateway`), dev mode so that the dev issuer signs callers. */
+/** Our gateway as its own process (`soh gateway`) with its production settings, dev mode so that the dev issuer signs callers. */
 export function startOurGateway(name: string, dataDir: string, nodes: Record<NodeId, Started>, env: NodeJS.ProcessEnv): Promise<Started> {
-  return startProcess(name, process.execPath, [GATEWAY_HEAP, ...sohArgs(), 'gateway'], {
+  return startProcess(name, process.execPath, [...GATEWAY_NODE_FLAGS, ...sohArgs(), 'gateway'], {
     env: { ...process.env, ...nodeUrlEnv(nodes), SOH_DATA_DIR: dataDir, SOH_DEV: '1', SOH_GATEWAY_PORT: '0', ...env },
     ready: /gateway listening on (http:\/\/[\d.:]+)/,
   });

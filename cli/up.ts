@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dataDir } from '../lib/config.ts';
 import { signDevToken } from '../lib/dev-issuer.ts';
-import { sohArgs } from '../lib/project.ts';
+import { GATEWAY_NODE_FLAGS, sohArgs } from '../lib/project.ts';
 import { PARTNER_INFO } from '../lib/partners.ts';
 import { findExamples } from '../nodes/seed-examples.ts';
 import { seedAll, seedParameters, storesSeeded } from '../nodes/seed-all.ts';
@@ -23,8 +23,8 @@ async function waitHealthy(url: string, child: ChildProcess, name: string, timeo
   throw new Error(`${name} did not become healthy within ${timeoutMs / 1000} s`);
 }
 
-function start(name: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, [...sohArgs(), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(name: string, args: string[], env: NodeJS.ProcessEnv, nodeFlags: readonly string[] = []): ChildProcess {
+  const child = spawn(process.execPath, [...nodeFlags, ...sohArgs(), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const prefix = (line: string) => `[${name}] ${line}`;
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => process.stdout.write(chunk.trimEnd().split('\n').map(prefix).join('\n') + '\n'));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => process.stderr.write(chunk.trimEnd().split('\n').map(prefix).join('\n') + '\n'));
@@ -68,7 +68,7 @@ export async function run(args: string[]): Promise<void> {
     });
   }
   const nodeUrls = Object.fromEntries(children.map(({ name, url }) => [`SOH_NODE_URL_${name.toUpperCase().replace('-', '_')}`, url]));
-  children.push({ name: 'gateway', url: gatewayUrl, child: start('gateway', ['gateway'], { ...env, ...nodeUrls, SOH_DEV: '1', SOH_GATEWAY_PORT: String(gatewayPort) }) });
+  children.push({ name: 'gateway', url: gatewayUrl, child: start('gateway', ['gateway'], { ...env, ...nodeUrls, SOH_DEV: '1', SOH_GATEWAY_PORT: String(gatewayPort) }, GATEWAY_NODE_FLAGS) });
   try {
     await Promise.all(children.map(({ name, child, url }) => waitHealthy(url, child, name)));
   } catch (error) {
