@@ -1,24 +1,25 @@
-import { batchDelegateToSchema } from '@graphql-tools/batch-delegate';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { stitchSchemas } from '@graphql-tools/stitch';
 import type { SubschemaConfig } from '@graphql-tools/delegate';
-import type { GraphQLSchema } from 'graphql';
+import type { GraphQLResolveInfo, GraphQLSchema } from 'graphql';
 import { DateTimeScalar, JSONScalar } from '../../lib/graphql/scalars.ts';
 import { PARTNER_INFO, type Partner } from '../../lib/partners.ts';
 import { schemaSource } from '../../lib/schemas.ts';
 import type { NodeCallContext, NodeClient } from './node-client.ts';
+import { loadRecord } from './records-batch.ts';
 
 /**
  * The internal stitched schema: a `Person` keyed by BSN with one field per node, each resolved by
  * batched delegation to that node's `records` query, so that all persons asked for in one round
- * go to each node in one request. Every node speaks the same API, so the stitched root fields
- * of the nodes overlap; nothing reads them: each Person field names its node's subschema.
+ * go to each node in one request (./records-batch.ts, through the node subschema's executor).
+ * Every node speaks the same API, so the stitched root fields of the nodes overlap; nothing
+ * reads them.
  *
  * Never exposed: the public API (schemas/gateway.graphql) reads it through `PersonFetcher`.
  */
 export function buildStitchedPerson(clients: ReadonlyMap<Partner, NodeClient>): GraphQLSchema {
   const nodeSchema = makeExecutableSchema({ typeDefs: schemaSource('node'), resolvers: { DateTime: DateTimeScalar, JSON: JSONScalar } });
-  const subschemas = new Map<Partner, SubschemaConfig>();
+  const subschemas = new Map<Partner, SubschemaConfig<unknown, unknown, unknown, NodeCallContext>>();
   for (const info of PARTNER_INFO) {
     const client = clients.get(info.partner);
     if (!client) continue;
@@ -46,16 +47,8 @@ export function buildStitchedPerson(clients: ReadonlyMap<Partner, NodeClient>): 
         personFields.map((info) => [
           info.personField,
           {
-            resolve: (person: { bsn: string }, args: Record<string, unknown>, context: unknown, resolveInfo: never) =>
-              batchDelegateToSchema({
-                schema: subschemas.get(info.partner)! as never,
-                operation: 'query' as never,
-                fieldName: 'records',
-                key: person.bsn,
-                argsFromKeys: (bsns: readonly string[]) => ({ bsns, subjectRefs: bsns.map((context as NodeCallContext).subjectRef), ...args }),
-                context,
-                info: resolveInfo,
-              }),
+            resolve: (person: { bsn: string }, args: Record<string, unknown>, context: NodeCallContext, resolveInfo: GraphQLResolveInfo) =>
+              loadRecord(clients.get(info.partner)!, person.bsn, args, context, resolveInfo),
           },
         ]),
       ),

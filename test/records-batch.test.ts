@@ -1,0 +1,132 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { type Server, createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { trace } from '@opentelemetry/api';
+import { type FieldNode, type OperationDefinitionNode, execute, parse } from 'graphql';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { GatewayKeys } from '../gateway/auth/gateway-keys.ts';
+import { DownstreamTokens } from '../gateway/auth/downstream-token.ts';
+import { Deadline } from '../gateway/federation/deadline.ts';
+import { type NodeCallContext, NodeClient } from '../gateway/federation/node-client.ts';
+import { buildStitchedPerson } from '../gateway/federation/stitched-person.ts';
+import { systemClock } from '../lib/clock.ts';
+import { subjectRefs } from '../lib/subject-ref.ts';
+import { PERSONS } from './support/fixtures.ts';
+
+/**
+ * The stitched Person's batched delegation against a node that answers what each test tells it
+ * to, so that a partner's malformed or partly failed answers can be played: every Person of one
+ * round goes to the node in one `records` request, and each answer (or failure) reaches the
+ * person it belongs to.
+ */
+interface Received {
+  query: string;
+  variables: { bsns: string[]; subjectRefs: string[]; at: string; location: unknown; counterpartBsn: unknown };
+}
+
+const TWO_PERSONS = parse(`query Two($a: String!, $b: String!, $at: DateTime!) {
+  a: person(bsn: $a) { politie(at: $at) { __typename contact { organisation } } }
+  b: person(bsn: $b) { politie(at: $at) { __typename contact { organisation } } }
+}`);
+const AT = '2026-06-01T00:00:00Z';
+
+describe('batched delegation to a node', () => {
+  let dataDir: string;
+  let server: Server;
+  let client: NodeClient;
+  let received: Received[];
+  let answer: (variables: Received['variables']) => object;
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'soh-batch-'));
+    server = createServer((request, response) => {
+      let body = '';
+      request.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      request.on('end', () => {
+        const parsed = JSON.parse(body) as Received;
+        received.push(parsed);
+        response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer(parsed.variables)));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address() as { port: number };
+    client = new NodeClient('politie', `http://127.0.0.1:${address.port}`, {
+      tokens: new DownstreamTokens(new GatewayKeys(dataDir), systemClock),
+      tracer: trace.getTracer('test'),
+      clock: systemClock,
+    });
+  });
+
+  afterAll(async () => {
+    await client.close();
+    await new Promise((resolve) => server.close(resolve));
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  beforeEach(() => {
+    received = [];
+  });
+
+  async function askTwo(a: string, b: string) {
+    const schema = buildStitchedPerson(new Map([['POLITIE', client]]));
+    const context: NodeCallContext = {
+      caller: { iss: 'https://idp.test.example', sub: 'tester', org: 'politie', roles: ['politie-medewerker'], purpose: 'police-ban-enforcement', caseRef: 'PL-1', jti: 'j' },
+      deadline: new Deadline(systemClock, 5_000),
+      span: trace.getTracer('test').startSpan('test'),
+      subjectRef: subjectRefs(Buffer.alloc(32, 7)),
+    };
+    try {
+      return await execute({ schema, document: TWO_PERSONS, variableValues: { a, b, at: AT }, contextValue: context });
+    } finally {
+      context.deadline.dispose();
+    }
+  }
+
+  it('sends all persons of a round in one records request, in order, and gives each its own record', async () => {
+    answer = ({ bsns }) => ({ data: { records: bsns.map((bsn) => (bsn === PERSONS.subject ? { __typename: 'NodeRecord', contact: { organisation: 'politie' } } : null)) } });
+    const result = await askTwo(PERSONS.subject, PERSONS.unknown);
+
+    expect(received).toHaveLength(1);
+    const [request] = received;
+    expect(request!.variables.bsns).toEqual([PERSONS.subject, PERSONS.unknown]);
+    expect(request!.variables.subjectRefs).toEqual([PERSONS.subject, PERSONS.unknown].map(subjectRefs(Buffer.alloc(32, 7))));
+    expect(request!.variables.at).toBe(AT);
+    const [operation] = parse(request!.query).definitions as [OperationDefinitionNode];
+    const [root] = operation.selectionSet.selections as [FieldNode];
+    expect(root.name.value).toBe('records');
+    expect(root.arguments!.map((argument) => argument.name.value)).toEqual(['bsns', 'subjectRefs', 'at', 'location', 'counterpartBsn']);
+    expect(result.errors).toBeUndefined();
+    expect(result.data).toEqual({ a: { politie: { __typename: 'NodeRecord', contact: { organisation: 'politie' } } }, b: { politie: null } });
+  });
+
+  it('fails only the person a node error is located at', async () => {
+    answer = () => ({
+      data: { records: [{ __typename: 'NodeRecord', contact: { organisation: 'politie' } }, null] },
+      errors: [{ message: 'lookup failed', path: ['records', 1], extensions: { code: 'INTERNAL' } }],
+    });
+    const result = await askTwo(PERSONS.subject, PERSONS.victim);
+
+    expect(received).toHaveLength(1);
+    expect(result.data).toEqual({ a: { politie: { __typename: 'NodeRecord', contact: { organisation: 'politie' } } }, b: { politie: null } });
+    expect(result.errors).toHaveLength(1);
+    expect(result.errors![0]!.path).toEqual(['b', 'politie']);
+    expect(result.errors![0]!.originalError).toMatchObject({ name: 'NodeUnavailable', reason: 'INTERNAL' });
+  });
+
+  it('fails every person on an error the node does not locate', async () => {
+    answer = () => ({ data: null, errors: [{ message: 'token refused', extensions: { code: 'UNAUTHENTICATED' } }] });
+    const result = await askTwo(PERSONS.subject, PERSONS.victim);
+
+    expect(result.errors?.map((error) => error.path)).toEqual([['a', 'politie'], ['b', 'politie']]);
+    for (const error of result.errors!) expect(error.originalError).toMatchObject({ name: 'NodeUnavailable', reason: 'UNAUTHENTICATED' });
+  });
+
+  it('fails every person when the answer does not hold one entry per BSN asked', async () => {
+    answer = () => ({ data: { records: [{ __typename: 'NodeRecord', contact: { organisation: 'politie' } }] } });
+    const result = await askTwo(PERSONS.subject, PERSONS.victim);
+
+    expect(result.data).toEqual({ a: { politie: null }, b: { politie: null } });
+    for (const error of result.errors!) expect(error.originalError).toMatchObject({ name: 'NodeUnavailable', reason: 'answer does not match the request' });
+  });
+});
