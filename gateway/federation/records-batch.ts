@@ -74,12 +74,8 @@ async function fetchRecords(
     location: args['location'] ?? null,
     counterpartBsn: args['counterpartBsn'] ?? null,
   };
-  let result: ExecutionResult<{ records?: unknown[] }>;
-  try {
-    result = (await client.executor({ document, variables, context })) as ExecutionResult<{ records?: unknown[] }>;
-  } catch (error) {
-    return bsns.map(() => error);
-  }
+  // A call that fails outright rejects the batch, and DataLoader fails every person in it.
+  const result = (await client.executor({ document, variables, context })) as ExecutionResult<{ records?: unknown[] }>;
   const records = result.data?.records;
   const failedAt = new Map<number, Error>();
   for (const error of result.errors ?? []) {

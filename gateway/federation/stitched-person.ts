@@ -44,13 +44,16 @@ export function buildStitchedPerson(clients: ReadonlyMap<Partner, NodeClient>): 
     resolvers: {
       Query: { person: (_root: unknown, { bsn }: { bsn: string }) => ({ bsn }) },
       Person: Object.fromEntries(
-        personFields.map((info) => [
-          info.personField,
-          {
-            resolve: (person: { bsn: string }, args: Record<string, unknown>, context: NodeCallContext, resolveInfo: GraphQLResolveInfo) =>
-              loadRecord(clients.get(info.partner)!, person.bsn, args, context, resolveInfo),
-          },
-        ]),
+        personFields.map((info) => {
+          const client = clients.get(info.partner)!;
+          return [
+            info.personField,
+            {
+              resolve: (person: { bsn: string }, args: Record<string, unknown>, context: NodeCallContext, resolveInfo: GraphQLResolveInfo) =>
+                loadRecord(client, person.bsn, args, context, resolveInfo),
+            },
+          ];
+        }),
       ),
     },
   });
