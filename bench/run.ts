@@ -41,6 +41,7 @@ export async function run(args: string[]): Promise<number> {
   const { values } = parseOptions(args, {
     persons: { type: 'string' },
     seconds: { type: 'string' },
+    warmup: { type: 'string' },
     rounds: { type: 'string' },
     connections: { type: 'string' },
     'scale-persons': { type: 'string' },
@@ -48,6 +49,9 @@ export async function run(args: string[]): Promise<number> {
   });
   const persons = positiveInt(values.persons, 'persons', 1_000_000);
   const seconds = positiveInt(values.seconds, 'seconds', 10);
+  // A gateway's JIT takes about a minute of load to settle (Hive's as much as ours), so every
+  // target is warmed longer than one measured round.
+  const warmupSeconds = positiveInt(values.warmup, 'warmup', 30);
   const rounds = positiveInt(values.rounds, 'rounds', 5);
   const connections = positiveInt(values.connections, 'connections', 10);
   const scalePersons = positiveInt(values['scale-persons'], 'scale-persons', 1_000_000);
@@ -95,11 +99,11 @@ export async function run(args: string[]): Promise<number> {
     for (const target of targets) await checkAnswers(target, dir, subjects);
 
     const nodePids = Object.values(nodes).map((node) => node.child.pid!);
-    const load = (target: Target, rate?: number) =>
-      measure(target, { dir, subjectsFile, connections, seconds, rate, nodePids });
+    const load = (target: Target, rate?: number, loadSeconds = seconds) =>
+      measure(target, { dir, subjectsFile, connections, seconds: loadSeconds, rate, nodePids });
 
-    console.log('warming up');
-    for (const target of targets) await load({ ...target }, undefined).then(() => undefined, () => undefined);
+    console.log(`warming up (${warmupSeconds} s per target)`);
+    for (const target of targets) await load(target, undefined, warmupSeconds).then(() => undefined, () => undefined);
 
     const closed: Measurement[][] = [];
     for (let round = 1; round <= rounds; round++) {
@@ -122,7 +126,7 @@ export async function run(args: string[]): Promise<number> {
     const report: Report = {
       commit: gitCommit(),
       machine: machine(),
-      settings: { persons, seconds, rounds, connections, rate },
+      settings: { persons, seconds, warmupSeconds, rounds, connections, rate },
       hive: hive instanceof Error ? { ran: false, reason: hive.message } : { ran: true },
       seeding,
       targets: targets.map((target) => target.name),
