@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import type { Server } from 'node:http';
 import { AuditLog } from '../lib/audit/log.ts';
 import { type Clock, systemClock } from '../lib/clock.ts';
 import { DEV_ISSUER, devIssuerJwks } from '../lib/dev-issuer.ts';
@@ -9,7 +8,7 @@ import { loadPolicies } from '../lib/policy/load.ts';
 import { schemaShape } from '../lib/schemas.ts';
 import { subjectRefs } from '../lib/subject-ref.ts';
 import { startTelemetry } from '../lib/telemetry.ts';
-import { listen } from '../nodes/runtime/server.ts';
+import { listen, startOrRelease } from '../nodes/runtime/server.ts';
 import { callerTokenVerifier, issuerKeys, type TrustedIssuer } from './auth/caller-token.ts';
 import { DownstreamTokens } from './auth/downstream-token.ts';
 import { GatewayKeys } from './auth/gateway-keys.ts';
@@ -46,25 +45,32 @@ export async function startGateway(config: GatewayConfig, clock: Clock = systemC
   }
   const auditFile = join(home, 'audit.db');
   const audit = new AuditLog(auditFile, keys.signing, { maxBytes: config.auditMaxBytes });
-  const subjectRef = subjectRefs(loadOrCreateSecret(join(home, 'subject-ref.key')));
-  const gateway = createGateway({
-    policies,
-    clients,
-    keys,
-    audit,
-    auditFile,
-    verifyCaller: callerTokenVerifier(issuers, config, clock),
-    subjectRef,
-    clock,
-    tracer,
-    dev: config.dev,
-    deadlineMs: config.deadlineMs,
-    caseRefPattern: new RegExp(config.caseRefPattern),
-    rateLimits: config.rateLimits,
-    routes: [useAuditViewer()],
-    benchmarkDisable: config.benchmarkDisable,
+  const release = async () => {
+    await Promise.all([...clients.values()].map((client) => client.close()));
+    await audit.close();
+  };
+  // A gateway that fails to start (port taken, bad key file) leaves no audit thread or pool behind.
+  const server = await startOrRelease(release, async () => {
+    const subjectRef = subjectRefs(loadOrCreateSecret(join(home, 'subject-ref.key')));
+    const gateway = createGateway({
+      policies,
+      clients,
+      keys,
+      audit,
+      auditFile,
+      verifyCaller: callerTokenVerifier(issuers, config, clock),
+      subjectRef,
+      clock,
+      tracer,
+      dev: config.dev,
+      deadlineMs: config.deadlineMs,
+      caseRefPattern: new RegExp(config.caseRefPattern),
+      rateLimits: config.rateLimits,
+      routes: [useAuditViewer()],
+      benchmarkDisable: config.benchmarkDisable,
+    });
+    return listen(gateway, config.port, config.host);
   });
-  const server: Server = await listen(gateway, config.port, config.host);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   return {
@@ -73,8 +79,7 @@ export async function startGateway(config: GatewayConfig, clock: Clock = systemC
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.all([...clients.values()].map((client) => client.close()));
-      await audit.close();
+      await release();
     },
   };
 }

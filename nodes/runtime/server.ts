@@ -203,3 +203,17 @@ export function listen(handler: Parameters<typeof createServer>[1], port: number
     server.listen(port, host, () => resolve(server));
   });
 }
+
+/**
+ * Runs the last steps of a start-up; if they fail, releases what the earlier steps opened (audit
+ * thread, store, pools) before the error goes on, so that a failed start leaves nothing running.
+ */
+export async function startOrRelease<T>(release: () => Promise<void>, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    // The start-up error is the one to report; a failure to release adds nothing to it.
+    await release().catch(() => undefined);
+    throw error;
+  }
+}

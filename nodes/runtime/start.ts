@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import type { Server } from 'node:http';
 import { z } from 'zod';
 import { AuditLog } from '../../lib/audit/log.ts';
 import { type Clock, systemClock } from '../../lib/clock.ts';
@@ -11,7 +10,7 @@ import { startTelemetry } from '../../lib/telemetry.ts';
 import { openStore } from '../store/open.ts';
 import type { NodeDefinition } from './definition.ts';
 import { gatewayKeys, gatewayTokenVerifier } from './gateway-token.ts';
-import { createNodeApp, listen } from './server.ts';
+import { createNodeApp, listen, startOrRelease } from './server.ts';
 
 const nodeConfig = z.strictObject({
   port: port.optional(),
@@ -58,19 +57,26 @@ export async function startNode(definition: NodeDefinition, config: NodeConfig, 
   const auditFile = join(home, 'audit.db');
   const [auditKey] = loadOrCreateKeys(join(home, 'keys'), `${definition.id}-audit`);
   const audit = new AuditLog(auditFile, auditKey!, { maxBytes: config.auditMaxBytes });
-  const app = createNodeApp({
-    definition,
-    store,
-    policies,
-    audit,
-    auditFile,
-    verifyToken: gatewayTokenVerifier({ nodeId: definition.id, keys: gatewayKeys(
-        config.gatewayJwksFile ? { jwks: readJwksFile(config.gatewayJwksFile, 'SOH_GATEWAY_JWKS_FILE') } : { jwksUrl: config.gatewayJwksUrl },
-      ), clock }),
-    clock,
-    tracer: startTelemetry(definition.id),
+  const release = async () => {
+    await audit.close();
+    await store.close();
+  };
+  // A node that fails to start (port taken, bad JWKS file) leaves no audit thread or store open.
+  const server = await startOrRelease(release, async () => {
+    const app = createNodeApp({
+      definition,
+      store,
+      policies,
+      audit,
+      auditFile,
+      verifyToken: gatewayTokenVerifier({ nodeId: definition.id, keys: gatewayKeys(
+          config.gatewayJwksFile ? { jwks: readJwksFile(config.gatewayJwksFile, 'SOH_GATEWAY_JWKS_FILE') } : { jwksUrl: config.gatewayJwksUrl },
+        ), clock }),
+      clock,
+      tracer: startTelemetry(definition.id),
+    });
+    return listen(app, config.port ?? definition.defaultPort, config.host);
   });
-  const server: Server = await listen(app, config.port ?? definition.defaultPort, config.host);
   const address = server.address();
   const boundPort = typeof address === 'object' && address ? address.port : 0;
   return {
@@ -79,8 +85,7 @@ export async function startNode(definition: NodeDefinition, config: NodeConfig, 
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await audit.close();
-      await store.close();
+      await release();
     },
   };
 }
