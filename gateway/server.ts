@@ -5,6 +5,7 @@ import type { AuditLog } from '../lib/audit/log.ts';
 import { useDurableAudit } from '../lib/audit/plugin.ts';
 import type { Clock } from '../lib/clock.ts';
 import { errorCode } from '../lib/errors.ts';
+import { useRequestBodyLimit } from '../lib/graphql/body-limit.ts';
 import { maskError, useErrorContract } from '../lib/graphql/error-contract.ts';
 import { DateTimeScalar, JSONScalar } from '../lib/graphql/scalars.ts';
 import type { Partner } from '../lib/partners.ts';
@@ -82,6 +83,7 @@ export function createGateway(deps: GatewayDependencies): YogaServerInstance<obj
     deps.benchmarkDisable?.includes('purpose')
       ? useUnguardedPurpose(states, deps.policies)
       : usePurposeBinding({ states, policies: deps.policies, caseRefPattern: deps.caseRefPattern, schema, dev: deps.dev, tracer: deps.tracer }),
+    useRequestBodyLimit(),
     useQueryLimits(deps.limits),
     useSubjectAdmission({ states, subjectChecks: new TokenBuckets(rateLimits.perSubject, deps.clock) }),
     useErrorContract(),
@@ -111,6 +113,7 @@ export function createGateway(deps: GatewayDependencies): YogaServerInstance<obj
     graphiql: deps.dev ? { title: 'Samen onder Handbereik (dev)' } : false,
     landingPage: false,
     maskedErrors: { maskError },
+    maxRequestBodySize: false,
     logging: false,
     plugins,
   });

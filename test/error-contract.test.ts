@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PERSONS } from './support/fixtures.ts';
 import { type Federation, type GraphQLBody, startFederation } from './support/federation.ts';
 import { accessRecordsOf, nodeTokenMinter } from './support/node-calls.ts';
+import { MAX_REQUEST_BYTES } from '../lib/graphql/body-limit.ts';
 
 // DESIGN §8: a request that fails as a whole gets the contract's code and HTTP status, whatever
 // the Accept header, with a message that never quotes the input (a BSN) and never a stack trace.
@@ -18,7 +19,8 @@ interface Answer {
   body: GraphQLBody;
 }
 
-async function post(url: string, token: string | null, body: string, init: { method?: string; accept?: string } = {}): Promise<Answer> {
+/** Posts `body` with its Content-Length, or, `chunked`, as a stream without one. */
+async function post(url: string, token: string | null, body: string, init: { method?: string; accept?: string; chunked?: boolean } = {}): Promise<Answer> {
   const response = await fetch(`${url}/graphql`, {
     method: init.method ?? 'POST',
     headers: {
@@ -26,12 +28,25 @@ async function post(url: string, token: string | null, body: string, init: { met
       ...(init.accept ? { accept: init.accept } : {}),
       ...(token ? { authorization: `Bearer ${token}` } : {}),
     },
-    ...(init.method === 'GET' ? {} : { body }),
-  });
+    ...(init.method === 'GET' ? {} : init.chunked ? { body: inChunks(body), duplex: 'half' } : { body }),
+  } as RequestInit);
   const text = await response.text();
   return { status: response.status, headers: response.headers, text, body: text ? (JSON.parse(text) as GraphQLBody) : {} };
 }
 
+function inChunks(text: string): ReadableStream<Uint8Array> {
+  const bytes = new TextEncoder().encode(text);
+  let offset = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (offset >= bytes.length) return controller.close();
+      controller.enqueue(bytes.subarray(offset, (offset += 16 * 1024)));
+    },
+  });
+}
+
+/** A hit check padded past the request body limit with an unused variable. */
+const oversized = (bsn: string) => JSON.stringify({ query: HIT_CHECK, variables: { bsn, padding: 'x'.repeat(MAX_REQUEST_BYTES) } });
 
 /** What every whole-request failure must look like: one error, the code, the status, nothing leaked. */
 function expectRefused(answer: Answer, code: string, status: number) {
@@ -82,6 +97,19 @@ describe('the error contract (DESIGN §8)', () => {
       }
     });
 
+    it('refuses a body larger than the limit, whether its length is declared or it comes in chunks', async () => {
+      const token = await federation.issuer.token();
+      expectRefused(await post(federation.gatewayUrl, token, oversized(bsn)), 'GRAPHQL_PARSE_FAILED', 400);
+      expectRefused(await post(federation.gatewayUrl, token, oversized(bsn), { chunked: true }), 'GRAPHQL_PARSE_FAILED', 400);
+    });
+
+    it('answers a chunked body within the limit as any other', async () => {
+      const token = await federation.issuer.token();
+      const answer = await post(federation.gatewayUrl, token, JSON.stringify({ query: HIT_CHECK, variables: { bsn } }), { chunked: true });
+      expect(answer.status).toBe(200);
+      expect(answer.body.data).toEqual({ hitCheck: { complete: true, anyHit: true } });
+    });
+
     it('answers a method other than POST with 405 METHOD_NOT_ALLOWED and Allow: POST', async () => {
       const token = await federation.issuer.token();
       for (const method of ['GET', 'PUT', 'DELETE']) {
@@ -112,6 +140,13 @@ describe('the error contract (DESIGN §8)', () => {
     it('refuses a body that is a JSON array of BSNs the same way', async () => {
       const token = await nodeTokenMinter(federation.dataDir)('politie', { purpose: 'police-ban-enforcement' });
       expectRefused(await post(federation.nodes.politie.url, token, `["${PERSONS.subject}"]`), 'GRAPHQL_PARSE_FAILED', 400);
+    });
+
+    it('refuses a body larger than the limit, declared or chunked', async () => {
+      const token = await nodeTokenMinter(federation.dataDir)('politie', { purpose: 'police-ban-enforcement' });
+      for (const chunked of [false, true]) {
+        expectRefused(await post(federation.nodes.politie.url, token, oversized(PERSONS.subject), { chunked }), 'GRAPHQL_PARSE_FAILED', 400);
+      }
     });
   });
 });

@@ -7,6 +7,7 @@ import { useDurableAudit } from '../../lib/audit/plugin.ts';
 import type { AuditRecord, NodeAccessRecord, ProcessingRecord } from '../../lib/audit/records.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { errorCode, sohError } from '../../lib/errors.ts';
+import { useRequestBodyLimit } from '../../lib/graphql/body-limit.ts';
 import { maskError, useErrorContract } from '../../lib/graphql/error-contract.ts';
 import { DateTimeScalar, JSONScalar } from '../../lib/graphql/scalars.ts';
 import { firstForbiddenField, selectedFields } from '../../lib/policy/field-set.ts';
@@ -157,8 +158,9 @@ export function createNodeApp(deps: NodeDependencies): YogaServerInstance<object
     graphiql: false,
     landingPage: false,
     maskedErrors: { maskError },
+    maxRequestBodySize: false,
     logging: false,
-    plugins: [useNodeRequestState, useGatewayToken, useErrorContract(), useReleasePolicy, useAudit, useHealth(deps)],
+    plugins: [useNodeRequestState, useGatewayToken, useRequestBodyLimit(), useErrorContract(), useReleasePolicy, useAudit, useHealth(deps)],
   });
 }
 
