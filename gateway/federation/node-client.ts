@@ -7,6 +7,7 @@ import type { SubjectRefFn } from '../../lib/subject-ref.ts';
 import type { Caller } from '../auth/caller-token.ts';
 import type { DownstreamTokens } from '../auth/downstream-token.ts';
 import { CircuitBreaker } from './breaker.ts';
+import { postJson } from './post-json.ts';
 import type { Deadline } from './deadline.ts';
 
 /** What a node call needs from the request it serves. */
@@ -82,15 +83,9 @@ export class NodeClient {
       const remaining = deadline.remainingMs();
       if (remaining <= 0) throw new NodeUnavailable(this.nodeId, 'deadline passed');
       try {
-        const response = await this.pool.request({
-          method: 'POST',
-          path: '/graphql',
-          headers,
-          body,
-          // The request's deadline alone bounds the call: undici's own timeouts are coarser.
-          signal: deadline.signal,
-        });
-        const text = await response.body.text();
+        // The request's deadline alone bounds the call: undici's own timeouts are coarser.
+        const response = await postJson(this.pool, '/graphql', headers, body, deadline.signal);
+        const text = response.text;
         if (response.statusCode >= 500) throw new NodeUnavailable(this.nodeId, `HTTP ${response.statusCode}`);
         const result = JSON.parse(text) as ExecutionResult;
         if (response.statusCode !== 200 && !result.errors?.length) throw new NodeUnavailable(this.nodeId, `HTTP ${response.statusCode}`);
