@@ -4,7 +4,7 @@ import type { StoredKey } from '../keys.ts';
 import { workerSource } from '../project.ts';
 import type { SignedHead } from './chain.ts';
 import type { AuditRecord } from './records.ts';
-import { AuditWriter } from './writer.ts';
+import { type AuditSearch, AuditWriter } from './writer.ts';
 
 const WRITER_THREAD = workerSource('lib/audit/writer-thread.ts');
 
@@ -25,7 +25,7 @@ export class AuditLog {
   constructor(
     readonly file: string,
     private readonly key: StoredKey,
-    private readonly options: { maxBytes?: number } = {},
+    private readonly options: { maxBytes?: number; search?: AuditSearch } = {},
   ) {
     // Create the file and tables now, so that start-up fails here if the log cannot be opened.
     new AuditWriter({ file, key, ...options }).close();
@@ -54,7 +54,7 @@ export class AuditLog {
     if (this.worker) return this.worker;
     const worker = new Worker(WRITER_THREAD, {
       eval: true,
-      workerData: { file: this.file, key: { kid: this.key.kid, privateKey: this.key.privateKey }, maxBytes: this.options.maxBytes },
+      workerData: { file: this.file, key: { kid: this.key.kid, privateKey: this.key.privateKey }, maxBytes: this.options.maxBytes, search: this.options.search },
     });
     worker.unref();
     worker.on('message', (reply: { ids: number[]; ok: boolean }) => {
@@ -101,6 +101,8 @@ export class AuditLog {
     const worker = this.worker;
     if (!worker) return;
     const exited = new Promise((resolve) => worker.once('exit', resolve));
+    // An idle writer is unref'd; closing must keep the process alive until its last commit is done.
+    worker.ref();
     worker.postMessage('close');
     await exited;
   }
