@@ -112,6 +112,7 @@ export function createGateway(deps: GatewayDependencies): YogaServerInstance<obj
     graphqlEndpoint: '/graphql',
     graphiql: deps.dev ? { title: 'Samen onder Handbereik (dev)' } : false,
     landingPage: false,
+    multipart: false,
     maskedErrors: { maskError },
     maxRequestBodySize: false,
     logging: false,

@@ -168,6 +168,18 @@ describe('canonical JSON (RFC 8785)', () => {
     expect(canonicalJson({})).toBe('{}');
   });
 
+  it('sorts integer-like keys as text, though JavaScript keeps them in numeric order', () => {
+    expect(canonicalJson({ a: 3, 9: 2, 10: 1 })).toBe('{"10":1,"9":2,"a":3}');
+    expect(canonicalJson([{ b: { 2: true, 10: false } }])).toBe('[{"b":{"10":false,"2":true}}]');
+  });
+
+  it('leaves out undefined members and refuses values JSON has no form for', () => {
+    expect(canonicalJson({ b: undefined, a: 1 })).toBe('{"a":1}');
+    expect(() => canonicalJson({ a: () => 1 })).toThrow(TypeError);
+    expect(() => canonicalJson([undefined])).toThrow(TypeError);
+    expect(() => canonicalJson({ n: 1n })).toThrow(TypeError);
+  });
+
   it.each([
     ['0000000000000000', '0'],
     ['8000000000000000', '0'],

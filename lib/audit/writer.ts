@@ -5,10 +5,18 @@ import Database from 'better-sqlite3';
 import { type ChainedRecord, ZERO_HASH, chain, signHead } from './chain.ts';
 import type { AuditRecord } from './records.ts';
 
+/**
+ * What a log is searched by. Every log finds the records of a trace; the gateway's also finds
+ * requests by subject, purpose and requester (accessLog, DESIGN §7). A node is only ever asked
+ * for traces, and each index it does not need would cost every one of its commits a B-tree write.
+ */
+export type AuditSearch = 'traces' | 'access-log';
+
 export interface WriterOptions {
   file: string;
   key: { kid: string; privateKey: KeyObject };
   maxBytes?: number;
+  search?: AuditSearch;
 }
 
 /**
@@ -27,7 +35,7 @@ export class AuditWriter {
     this.db = new Database(options.file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
-    createTables(this.db);
+    createTables(this.db, options.search ?? 'access-log');
     if (options.maxBytes) {
       const pageSize = Number(this.db.pragma('page_size', { simple: true }));
       this.db.pragma(`max_page_count = ${Math.max(1, Math.floor(options.maxBytes / pageSize))}`);
@@ -70,7 +78,13 @@ export class AuditWriter {
   }
 }
 
-function createTables(db: Database.Database): void {
+const ACCESS_LOG_INDEXES = `
+  CREATE INDEX IF NOT EXISTS records_subject ON records (subject_ref) WHERE subject_ref IS NOT NULL;
+  CREATE INDEX IF NOT EXISTS records_purpose ON records (purpose, time) WHERE kind = 'access';
+  CREATE INDEX IF NOT EXISTS records_requester ON records (requester_sub, time) WHERE kind = 'access';
+`;
+
+function createTables(db: Database.Database, search: AuditSearch): void {
   db.exec(`
     CREATE TABLE IF NOT EXISTS records (
       seq INTEGER PRIMARY KEY,
@@ -84,9 +98,6 @@ function createTables(db: Database.Database): void {
       body TEXT NOT NULL
     );
     CREATE INDEX IF NOT EXISTS records_trace ON records (trace_id);
-    CREATE INDEX IF NOT EXISTS records_subject ON records (subject_ref) WHERE subject_ref IS NOT NULL;
-    CREATE INDEX IF NOT EXISTS records_purpose ON records (purpose, time) WHERE kind = 'access';
-    CREATE INDEX IF NOT EXISTS records_requester ON records (requester_sub, time) WHERE kind = 'access';
     CREATE TABLE IF NOT EXISTS head (
       id INTEGER PRIMARY KEY CHECK (id = 1),
       seq INTEGER NOT NULL,
@@ -95,6 +106,8 @@ function createTables(db: Database.Database): void {
       signature TEXT NOT NULL
     );
   `);
+  // A log written before its component needed fewer indexes drops the others: records stay as they are.
+  db.exec(search === 'access-log' ? ACCESS_LOG_INDEXES : 'DROP INDEX IF EXISTS records_subject; DROP INDEX IF EXISTS records_purpose; DROP INDEX IF EXISTS records_requester;');
 }
 
 function indexColumns(record: ChainedRecord & AuditRecord) {

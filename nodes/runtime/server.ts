@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { type Span, SpanKind, SpanStatusCode, ROOT_CONTEXT, type Tracer, propagation, trace } from '@opentelemetry/api';
+import { type Span, SpanKind, SpanStatusCode, ROOT_CONTEXT, type TextMapGetter, type Tracer, propagation } from '@opentelemetry/api';
 import type { GraphQLError } from 'graphql';
 import { createSchema, createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { AuditLog } from '../../lib/audit/log.ts';
@@ -50,6 +50,12 @@ export interface NodeContext {
   state: NodeRequestState;
 }
 
+/** Reads W3C trace context straight from the request's headers. */
+const HEADERS: TextMapGetter<Headers> = {
+  get: (headers, key) => headers.get(key) ?? undefined,
+  keys: (headers) => [...headers.keys()],
+};
+
 /** The common node API (DESIGN §5b) for one organisation: token check, release policy, audit. */
 export function createNodeApp(deps: NodeDependencies): YogaServerInstance<object, NodeContext> {
   const { definition, policies } = deps;
@@ -60,7 +66,7 @@ export function createNodeApp(deps: NodeDependencies): YogaServerInstance<object
 
   const useNodeRequestState: Plugin = {
     onRequestParse({ request }) {
-      const parent = propagation.extract(ROOT_CONTEXT, Object.fromEntries(request.headers));
+      const parent = propagation.extract(ROOT_CONTEXT, request.headers, HEADERS);
       const span = deps.tracer.startSpan(`node.request ${definition.id}`, { kind: SpanKind.SERVER }, parent);
       states.set(request, {
         startTime: deps.clock.now(),
@@ -157,6 +163,9 @@ export function createNodeApp(deps: NodeDependencies): YogaServerInstance<object
     context: ({ request }) => ({ state: stateOf(request)! }),
     graphiql: false,
     landingPage: false,
+    // Only the gateway calls a node, server to server: no browser origins, no file uploads.
+    cors: false,
+    multipart: false,
     maskedErrors: { maskError },
     maxRequestBodySize: false,
     logging: false,

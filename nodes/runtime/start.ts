@@ -56,7 +56,7 @@ export async function startNode(definition: NodeDefinition, config: NodeConfig, 
   const store = await openStore(definition.id, home, config.databaseUrl);
   const auditFile = join(home, 'audit.db');
   const [auditKey] = loadOrCreateKeys(join(home, 'keys'), `${definition.id}-audit`);
-  const audit = new AuditLog(auditFile, auditKey!, { maxBytes: config.auditMaxBytes });
+  const audit = new AuditLog(auditFile, auditKey!, { maxBytes: config.auditMaxBytes, search: 'traces' });
   const release = async () => {
     await audit.close();
     await store.close();
