@@ -82,6 +82,14 @@ describe('PostgresStore', () => {
     expect(await politie.lookup([B])).toEqual([{ contact: null, bans: [stored(b)] }]);
   });
 
+  it('reads no bans when the caller does not ask for them, and still knows the subject', async () => {
+    expect((await politie.lookup([B]))[0]?.bans).toHaveLength(1);
+    const [banned, known, unknown] = await politie.lookup([B, A, D], { withBans: false });
+    expect(banned).toEqual({ contact: null, bans: [] });
+    expect(known).toMatchObject({ contact: { organisation: 'Politie' }, bans: [] });
+    expect(unknown).toBeNull();
+  });
+
   it('does not overwrite a contact when a ban arrives for a known person', async () => {
     const [before] = await politie.lookup([A]);
     await politie.load([ban('ban-a-2', A), ban('ban-a-1', A)]);

@@ -39,7 +39,8 @@ export function createRecordsResolver(deps: NodeDependencies) {
     const span = tracer.startSpan('node.records', {}, trace.setSpan(otelContext.active(), state.span));
     const startTime = clock.now();
     try {
-      const found = await store.lookup(bsns);
+      // The fields this call selects, as the release check listed them: a hit check reads no bans.
+      const found = await store.lookup(bsns, { withBans: state.fieldsReleased.includes('NodeRecord.bans') });
       const records = found.map((person) =>
         person ? toNodeRecord(person, { defaultContact: definition.defaultContact, location, counterpartBsn }) : null,
       );

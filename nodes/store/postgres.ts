@@ -51,13 +51,14 @@ export class PostgresStore implements NodeStore {
     return store;
   }
 
-  async lookup(bsns: readonly string[]): Promise<(PersonRecord | null)[]> {
+  async lookup(bsns: readonly string[], { withBans = true }: { withBans?: boolean } = {}): Promise<(PersonRecord | null)[]> {
     if (bsns.length === 0) return [];
     // COLLATE "C" orders ban ids bytewise, as SQLite does, whatever the database's locale.
+    const bans = withBans
+      ? `COALESCE((SELECT jsonb_agg(b.body ORDER BY b.id COLLATE "C") FROM "${this.schema}".bans b WHERE b.bsn = s.bsn), '[]'::jsonb)`
+      : `'[]'::jsonb`;
     const { rows } = await this.pool.query<{ bsn: string; contact: PersonRecord['contact']; bans: Ban[] }>(
-      `SELECT s.bsn, s.contact,
-              COALESCE((SELECT jsonb_agg(b.body ORDER BY b.id COLLATE "C") FROM "${this.schema}".bans b WHERE b.bsn = s.bsn),
-                       '[]'::jsonb) AS bans
+      `SELECT s.bsn, s.contact, ${bans} AS bans
          FROM "${this.schema}".subjects s
         WHERE s.bsn = ANY($1::text[])`,
       [[...new Set(bsns)]],

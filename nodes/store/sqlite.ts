@@ -35,19 +35,19 @@ export class SqliteStore implements NodeStore {
     this.bansByBsn = this.db.prepare('SELECT body FROM bans WHERE bsn = ? ORDER BY id');
   }
 
-  lookupSync(bsns: readonly string[]): (PersonRecord | null)[] {
+  lookupSync(bsns: readonly string[], { withBans = true }: { withBans?: boolean } = {}): (PersonRecord | null)[] {
     return bsns.map((bsn) => {
       const subject = this.subjectByBsn.get(bsn);
       if (!subject) return null;
       return {
         contact: subject.contact ? JSON.parse(subject.contact) : null,
-        bans: this.bansByBsn.all(bsn).map((row) => JSON.parse(row.body) as Ban),
+        bans: withBans ? this.bansByBsn.all(bsn).map((row) => JSON.parse(row.body) as Ban) : [],
       };
     });
   }
 
-  async lookup(bsns: readonly string[]): Promise<(PersonRecord | null)[]> {
-    return this.lookupSync(bsns);
+  async lookup(bsns: readonly string[], options?: { withBans?: boolean }): Promise<(PersonRecord | null)[]> {
+    return this.lookupSync(bsns, options);
   }
 
   async load(records: Iterable<ImportRecord>): Promise<number> {

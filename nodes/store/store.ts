@@ -12,8 +12,11 @@ export interface PersonRecord {
  * and PostgreSQL for an organisation's production infrastructure.
  */
 export interface NodeStore {
-  /** One entry per BSN, in order; null where the node does not know the person. */
-  lookup(bsns: readonly string[]): Promise<(PersonRecord | null)[]>;
+  /**
+   * One entry per BSN, in order; null where the node does not know the person. `withBans: false`
+   * skips reading bans (a hit check needs only whether and how to reach): `bans` is then empty.
+   */
+  lookup(bsns: readonly string[], options?: { withBans?: boolean }): Promise<(PersonRecord | null)[]>;
   /** Upserts all records in one transaction: persons by BSN, bans by id, own records by (type, id). */
   load(records: Iterable<ImportRecord>): Promise<number>;
   count(): Promise<{ persons: number; bans: number; ownRecords: number }>;
