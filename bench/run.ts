@@ -55,6 +55,8 @@ export async function run(args: string[]): Promise<number> {
   const rounds = positiveInt(values.rounds, 'rounds', 5);
   const connections = positiveInt(values.connections, 'connections', 10);
   const scalePersons = positiveInt(values['scale-persons'], 'scale-persons', 1_000_000);
+  // Read now, beside the build this run measures: the tree may change while the run goes on.
+  const commit = gitCommit();
   const dir = join(dataDir(), 'bench');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
 
@@ -124,7 +126,7 @@ export async function run(args: string[]): Promise<number> {
     const scale = values['skip-scale'] ? null : nodeScale(scalePersons);
 
     const report: Report = {
-      commit: gitCommit(),
+      commit,
       machine: machine(),
       settings: { persons, seconds, warmupSeconds, rounds, connections, rate },
       hive: hive instanceof Error ? { ran: false, reason: hive.message } : { ran: true },
