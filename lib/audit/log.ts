@@ -7,6 +7,7 @@ import type { AuditRecord } from './records.ts';
 import { type AuditSearch, AuditWriter } from './writer.ts';
 
 const WRITER_THREAD = workerSource('lib/audit/writer-thread.ts');
+const WRITER_YOUNG_GENERATION_MB = 4;
 
 /**
  * One component's append-only, hash-chained audit log (see AuditWriter). Appends made in the same
@@ -55,6 +56,9 @@ export class AuditLog {
     const worker = new Worker(WRITER_THREAD, {
       eval: true,
       workerData: { file: this.file, key: { kid: this.key.kid, privateKey: this.key.privateKey }, maxBytes: this.options.maxBytes, search: this.options.search },
+      // The writer allocates a few kilobytes per commit. Without a bound of its own its heap would
+      // take the process's young-generation settings, sized for the request-serving thread.
+      resourceLimits: { maxYoungGenerationSizeMb: WRITER_YOUNG_GENERATION_MB },
     });
     worker.unref();
     worker.on('message', (reply: { ids: number[]; ok: boolean }) => {
