@@ -35,8 +35,10 @@ export function workerSource(sourcePath: string): string {
  * Node's runtime settings for a gateway process (README, "Production build"), as `soh up` and the
  * benchmark start it, and measured there. The live heap is about 35 MiB, so old space is bounded.
  * V8 sizes the young generation from that bound, which left it small and scavenges frequent, so
- * it is set to 24 MiB, the most that keeps peak RSS under load below 256 MiB. A replica has one
- * or two cores, and parallel GC helper threads compete with the event loop for them.
+ * it is set to 24 MiB (32 showed no steady gain over it). These flags would also size every
+ * worker thread's heap; the audit log clears them before it starts its writer (lib/audit/log.ts).
+ * A replica has one or two cores, and parallel GC helper threads compete with the event loop for
+ * them.
  */
 export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-old-space-size=192', '--min-semi-space-size=24', '--max-semi-space-size=24', '--single-threaded-gc'];
 
