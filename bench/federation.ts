@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { GatewayKeys } from '../gateway/auth/gateway-keys.ts';
 import { NODE_IDS, type NodeId } from '../lib/partners.ts';
-import { GATEWAY_NODE_FLAGS, nodeArgsFor, sohArgs } from '../lib/project.ts';
+import { GATEWAY_NODE_FLAGS, nodeArgsFor, serviceEnv, sohArgs } from '../lib/project.ts';
 
 /** A process the benchmark started, with the URL it printed when ready. */
 export interface Started {
@@ -71,7 +71,7 @@ export async function freePort(): Promise<number> {
 export async function startNodes(dataDir: string): Promise<Record<NodeId, Started>> {
   const jwksFile = join(dataDir, 'gateway-jwks.json');
   writeFileSync(jwksFile, JSON.stringify(new GatewayKeys(dataDir).jwks()));
-  const env = { ...process.env, SOH_DATA_DIR: dataDir, SOH_NODE_PORT: '0', SOH_GATEWAY_JWKS_FILE: jwksFile };
+  const env = serviceEnv({ ...process.env, SOH_DATA_DIR: dataDir, SOH_NODE_PORT: '0', SOH_GATEWAY_JWKS_FILE: jwksFile });
   const nodes = await Promise.all(
     NODE_IDS.map((id) => startProcess(id, process.execPath, [...sohArgs(), 'node', id], { env, ready: /listening on (http:\/\/[\d.:]+)/ })),
   );
@@ -85,7 +85,7 @@ export function nodeUrlEnv(nodes: Record<NodeId, Started>): Record<string, strin
 /** Our gateway as its own process (`soh gateway`) with its production settings, dev mode so that the dev issuer signs callers. */
 export function startOurGateway(name: string, dataDir: string, nodes: Record<NodeId, Started>, env: NodeJS.ProcessEnv): Promise<Started> {
   return startProcess(name, process.execPath, [...GATEWAY_NODE_FLAGS, ...sohArgs(), 'gateway'], {
-    env: { ...process.env, ...nodeUrlEnv(nodes), SOH_DATA_DIR: dataDir, SOH_DEV: '1', SOH_GATEWAY_PORT: '0', ...env },
+    env: serviceEnv({ ...process.env, ...nodeUrlEnv(nodes), SOH_DATA_DIR: dataDir, SOH_DEV: '1', SOH_GATEWAY_PORT: '0', ...env }),
     ready: /gateway listening on (http:\/\/[\d.:]+)/,
   });
 }
@@ -106,7 +106,7 @@ export function siblingGatewayDir(dataDir: string, name: string): string {
   return dir;
 }
 
-/** A benchmark-only target written in TypeScript (bench/targets/*.ts). */
+/** A benchmark-only target written in TypeScript (bench/targets/*.ts), in the same environment as ours. */
 export function startBenchTarget(name: string, script: string, env: NodeJS.ProcessEnv): Promise<Started> {
-  return startProcess(name, process.execPath, nodeArgsFor(`bench/targets/${script}`), { env: { ...process.env, ...env }, ready: /listening on (http:\/\/[\d.:]+)/ });
+  return startProcess(name, process.execPath, nodeArgsFor(`bench/targets/${script}`), { env: serviceEnv({ ...process.env, ...env }), ready: /listening on (http:\/\/[\d.:]+)/ });
 }

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dataDir } from '../lib/config.ts';
 import { signDevToken } from '../lib/dev-issuer.ts';
-import { GATEWAY_NODE_FLAGS, sohArgs } from '../lib/project.ts';
+import { GATEWAY_NODE_FLAGS, serviceEnv, sohArgs } from '../lib/project.ts';
 import { PARTNER_INFO } from '../lib/partners.ts';
 import { findExamples } from '../nodes/seed-examples.ts';
 import { seedAll, seedParameters, storesSeeded } from '../nodes/seed-all.ts';
@@ -24,7 +24,7 @@ async function waitHealthy(url: string, child: ChildProcess, name: string, timeo
 }
 
 function start(name: string, args: string[], env: NodeJS.ProcessEnv, nodeFlags: readonly string[] = []): ChildProcess {
-  const child = spawn(process.execPath, [...nodeFlags, ...sohArgs(), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeFlags, ...sohArgs(), ...args], { env: serviceEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   const prefix = (line: string) => `[${name}] ${line}`;
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => process.stdout.write(chunk.trimEnd().split('\n').map(prefix).join('\n') + '\n'));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => process.stderr.write(chunk.trimEnd().split('\n').map(prefix).join('\n') + '\n'));

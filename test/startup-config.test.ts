@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { serviceEnv } from '../lib/project.ts';
 
 const SOH = fileURLToPath(new URL('../bin/soh.js', import.meta.url));
 const home = mkdtempSync(join(tmpdir(), 'soh-startup-'));
@@ -51,5 +52,13 @@ describe('the gateway refuses to start on a bad issuer JWKS file', () => {
     expect(stderr).toContain('https://idp.politie.example');
     expect(stderr).toContain('does not exist');
     expect(stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('the processes soh up and the benchmark start', () => {
+  it('run with NODE_ENV=production unless the caller chose a NODE_ENV', () => {
+    expect(serviceEnv({ SOH_DATA_DIR: home }).NODE_ENV).toBe('production');
+    expect(serviceEnv({ SOH_DATA_DIR: home, NODE_ENV: 'test' }).NODE_ENV).toBe('test');
+    expect(serviceEnv({ SOH_DATA_DIR: home }).SOH_DATA_DIR).toBe(home);
   });
 });
