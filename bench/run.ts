@@ -18,6 +18,7 @@ import { type Started, freePort, siblingGatewayDir, startBenchTarget, startNodes
 import { keepNodeTokenFresh } from './node-token.ts';
 import { processTree, treeCpuMicros, treeRssBytes } from './procstat.ts';
 import { type Measurement, type Report, writeReport } from './report.ts';
+import { roundOrder } from './round-order.ts';
 import { CALLERS } from './callers.ts';
 import { type Subject, type Workload, requestBody } from './workload.ts';
 
@@ -111,7 +112,7 @@ export async function run(args: string[]): Promise<number> {
     for (let round = 1; round <= rounds; round++) {
       console.log(`fixed concurrency (${connections} connections), round ${round}/${rounds}`);
       closed.push([]);
-      for (const target of rotate(targets, round)) closed[round - 1]!.push(await load(target));
+      for (const target of roundOrder(targets, round)) closed[round - 1]!.push(await load(target));
     }
     const ourMax = median(closed.map((measurements) => measurements.find((m) => m.target === targets[0]!.name)!.rps));
     const rate = Math.max(1, Math.round(ourMax / 2));
@@ -121,7 +122,7 @@ export async function run(args: string[]): Promise<number> {
     for (let round = 1; round <= rounds; round++) {
       console.log(`fixed arrival rate (${rate} req/s, half our full gateway's maximum), round ${round}/${rounds}`);
       open.push([]);
-      for (const target of rotate(openTargets, round)) open[round - 1]!.push(await load(target, rate));
+      for (const target of roundOrder(openTargets, round)) open[round - 1]!.push(await load(target, rate));
     }
     const scale = values['skip-scale'] ? null : nodeScale(scalePersons);
 
@@ -289,11 +290,6 @@ async function startOtlpSink(): Promise<{ url: string; spans(): number; close():
 }
 
 /** Round r starts at a different target, so that no target always runs right after another. */
-function rotate<T>(items: readonly T[], round: number): T[] {
-  const shift = (round - 1) % items.length;
-  return [...items.slice(shift), ...items.slice(0, shift)];
-}
-
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
