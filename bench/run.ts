@@ -289,7 +289,6 @@ async function startOtlpSink(): Promise<{ url: string; spans(): number; close():
   return { url: `http://127.0.0.1:${port}`, spans: () => exports, close: () => server.close() };
 }
 
-/** Round r starts at a different target, so that no target always runs right after another. */
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
