@@ -9,6 +9,8 @@ import { type AuditSearch, AuditWriter } from './writer.ts';
 
 const WRITER_THREAD = workerSource('lib/audit/writer-thread.ts');
 const WRITER_YOUNG_GENERATION_MB = 4;
+const CHECKPOINTER_THREAD = workerSource('lib/audit/checkpointer-thread.ts');
+const CHECKPOINT_INTERVAL_MS = 50;
 
 /**
  * A process started with semi-space flags (GATEWAY_NODE_FLAGS) would give every worker the same
@@ -26,10 +28,12 @@ function leaveYoungGenerationToResourceLimits(): void {
  * One component's append-only, hash-chained audit log (see AuditWriter). Appends made in the same
  * tick travel to the writer thread as one batch; each append's promise settles only once the
  * commit holding it is durable, so no answer leaves before its record. A failed write rejects
- * (the caller fails closed) and makes `healthy` false until a write succeeds again.
+ * (the caller fails closed) and makes `healthy` false until a write succeeds again. A second
+ * thread checkpoints the WAL in the background (checkpointer-thread.ts).
  */
 export class AuditLog {
   private worker: Worker | null = null;
+  private readonly checkpointer: Worker;
   private nextId = 1;
   private queued: AuditRecord[] = [];
   private queuedWaiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
@@ -45,6 +49,9 @@ export class AuditLog {
     new AuditWriter({ file, key, ...options }).close();
     // Start the writer thread now: loading it takes longer than a request may wait.
     this.thread();
+    this.checkpointer = new Worker(CHECKPOINTER_THREAD, { eval: true, workerData: { file, intervalMs: CHECKPOINT_INTERVAL_MS }, resourceLimits: { maxYoungGenerationSizeMb: 1 } });
+    // Background work: it never keeps the process alive, and a checkpoint cut short is safe.
+    this.checkpointer.unref();
   }
 
   get healthy(): boolean {
@@ -115,14 +122,18 @@ export class AuditLog {
   }
 
   async close(): Promise<void> {
-    const worker = this.worker;
-    if (!worker) return;
-    const exited = new Promise((resolve) => worker.once('exit', resolve));
-    // An idle writer is unref'd; closing must keep the process alive until its last commit is done.
-    worker.ref();
-    worker.postMessage('close');
-    await exited;
+    await Promise.all([this.checkpointer, this.worker].map((worker) => worker && closeThread(worker)));
   }
+}
+
+/** Asks a thread to finish its work and exit; waits until it has. */
+function closeThread(worker: Worker): Promise<void> {
+  if (worker.threadId === -1) return Promise.resolve();
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  // Idle threads are unref'd; closing must keep the process alive until the last commit is done.
+  worker.ref();
+  worker.postMessage('close');
+  return exited;
 }
 
 export class AuditWriteError extends Error {
