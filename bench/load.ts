@@ -24,6 +24,8 @@ const options = z
     dataDir: z.string(),
     connections: z.number().int().positive(),
     seconds: z.number().positive(),
+    /** Load sent before the measured window opens, so that a target is measured at work, not waking up. */
+    leadInSeconds: z.number().nonnegative().default(0),
     rate: z.number().positive().optional(),
     callerTokens: z.boolean(),
   })
@@ -35,7 +37,7 @@ const bodies = subjects.map((subject) => requestBody(options.workload, subject, 
 const tokens: string[] = [];
 if (options.callerTokens && options.workload !== 'person') {
   const caller = CALLERS[options.workload];
-  const count = Math.min(20_000, Math.ceil(options.seconds * (options.rate ?? 2_000)));
+  const count = Math.min(20_000, Math.ceil((options.leadInSeconds + options.seconds) * (options.rate ?? 2_000)));
   for (let i = 0; i < count; i++) tokens.push(await signDevToken(options.dataDir, { ...caller, sub: `bench-${i % 500}`, ttlSeconds: 900 }));
 }
 
@@ -53,16 +55,30 @@ function request(index: number): { headers: Record<string, string>; body: string
 
 const failedResponse = (status: number, body: string) => status !== 200 || body.includes('"errors"');
 
-/** Fixed concurrency (closed loop): autocannon keeps `connections` requests in flight. */
+/** Tells the benchmark that the measured window opens now (it starts counting CPU time here). */
+function announceMeasuring(): void {
+  console.log(JSON.stringify({ phase: 'measuring' }));
+}
+
+/**
+ * Fixed concurrency (closed loop): autocannon keeps `connections` requests in flight; responses
+ * count from the end of the lead-in on.
+ */
 async function closedLoop() {
   let sent = 0;
   let failed = 0;
+  let measuring = false;
   const latencies: number[] = [];
-  const started = process.hrtime.bigint();
+  let started = process.hrtime.bigint();
+  setTimeout(() => {
+    measuring = true;
+    started = process.hrtime.bigint();
+    announceMeasuring();
+  }, options.leadInSeconds * 1_000);
   const instance = autocannon({
     url: options.url,
     connections: options.connections,
-    duration: options.seconds,
+    duration: options.leadInSeconds + options.seconds,
     timeout: 10,
     requests: [
       {
@@ -70,12 +86,14 @@ async function closedLoop() {
         path: '/graphql',
         setupRequest: (base: Record<string, unknown>) => ({ ...base, ...request(sent++) }),
         onResponse(status: number, body: string) {
-          if (failedResponse(status, body)) failed++;
+          if (measuring && failedResponse(status, body)) failed++;
         },
       },
     ],
   });
-  instance.on('response', (_client: unknown, _status: number, _bytes: number, responseTime: number) => latencies.push(responseTime));
+  instance.on('response', (_client: unknown, _status: number, _bytes: number, responseTime: number) => {
+    if (measuring) latencies.push(responseTime);
+  });
   const result = await instance;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   return { requests: latencies.length, rps: latencies.length / seconds, ...percentiles(latencies), errors: failed + result.errors + result.timeouts };
@@ -90,22 +108,28 @@ async function closedLoop() {
 async function openLoop(rate: number) {
   const pool = new Pool(options.url, { connections: options.connections, keepAliveTimeout: 30_000 });
   const intervalMs = 1_000 / rate;
-  const total = Math.round(options.seconds * rate);
+  const leadIn = Math.round(options.leadInSeconds * rate);
+  const total = leadIn + Math.round(options.seconds * rate);
   const latencies: number[] = [];
   let failed = 0;
   const inFlight = new Set<Promise<void>>();
   const start = performance.now();
+  const measuredFrom = start + leadIn * intervalMs;
+  setTimeout(announceMeasuring, Math.max(0, measuredFrom - performance.now()));
   const send = (index: number, due: number) => {
     const { headers, body } = request(index);
+    // Only requests due inside the measured window count.
+    const measured = index >= leadIn;
     const done = pool
       .request({ method: 'POST', path: '/graphql', headers, body, headersTimeout: 10_000, bodyTimeout: 10_000 })
       .then(async (response) => {
         const text = await response.body.text();
+        if (!measured) return;
         if (failedResponse(response.statusCode, text)) failed++;
         latencies.push(performance.now() - due);
       })
       .catch(() => {
-        failed++;
+        if (measured) failed++;
       })
       .finally(() => inFlight.delete(done));
     inFlight.add(done);
@@ -116,7 +140,7 @@ async function openLoop(rate: number) {
     if (index < total) await new Promise((resolve) => setTimeout(resolve, Math.max(0, start + index * intervalMs - performance.now())));
   }
   await Promise.all(inFlight);
-  const seconds = (performance.now() - start) / 1_000;
+  const seconds = (performance.now() - measuredFrom) / 1_000;
   await pool.close();
   return { requests: latencies.length, rps: latencies.length / seconds, ...percentiles(latencies), errors: failed };
 }

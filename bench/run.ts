@@ -43,6 +43,7 @@ export async function run(args: string[]): Promise<number> {
     persons: { type: 'string' },
     seconds: { type: 'string' },
     warmup: { type: 'string' },
+    'lead-in': { type: 'string' },
     rounds: { type: 'string' },
     connections: { type: 'string' },
     'scale-persons': { type: 'string' },
@@ -53,6 +54,10 @@ export async function run(args: string[]): Promise<number> {
   // A gateway's JIT takes about a minute of load to settle (Hive's as much as ours), so every
   // target is warmed longer than one measured round.
   const warmupSeconds = positiveInt(values.warmup, 'warmup', 30);
+  // A target that sat idle while the others ran wakes slowly on this kind of machine: in A/B runs
+  // its first 10 s after a switch ran at 0.63–0.74 of the req/s of its next 10 s (four cases of
+  // five). So every measured round opens with a few seconds of the same load, unmeasured.
+  const leadInSeconds = positiveInt(values['lead-in'], 'lead-in', 5);
   const rounds = positiveInt(values.rounds, 'rounds', 5);
   const connections = positiveInt(values.connections, 'connections', 10);
   const scalePersons = positiveInt(values['scale-persons'], 'scale-persons', 1_000_000);
@@ -102,11 +107,11 @@ export async function run(args: string[]): Promise<number> {
     for (const target of targets) await checkAnswers(target, dir, subjects);
 
     const nodePids = Object.values(nodes).map((node) => node.child.pid!);
-    const load = (target: Target, rate?: number, loadSeconds = seconds) =>
-      measure(target, { dir, subjectsFile, connections, seconds: loadSeconds, rate, nodePids });
+    const load = (target: Target, rate?: number) => measure(target, { dir, subjectsFile, connections, seconds, leadInSeconds, rate, nodePids });
 
     console.log(`warming up (${warmupSeconds} s per target)`);
-    for (const target of targets) await load(target, undefined, warmupSeconds).then(() => undefined, () => undefined);
+    const warmUp = (target: Target) => measure(target, { dir, subjectsFile, connections, seconds: warmupSeconds, leadInSeconds: 0, nodePids });
+    for (const target of targets) await warmUp(target).then(() => undefined, () => undefined);
 
     const closed: Measurement[][] = [];
     for (let round = 1; round <= rounds; round++) {
@@ -129,7 +134,7 @@ export async function run(args: string[]): Promise<number> {
     const report: Report = {
       commit,
       machine: machine(),
-      settings: { persons, seconds, warmupSeconds, rounds, connections, rate },
+      settings: { persons, seconds, warmupSeconds, leadInSeconds, rounds, connections, rate },
       hive: hive instanceof Error ? { ran: false, reason: hive.message } : { ran: true },
       seeding,
       targets: targets.map((target) => target.name),
@@ -221,30 +226,36 @@ async function checkAnswers(target: Target, dir: string, subjects: Subject[]): P
 
 async function measure(
   target: Target,
-  options: { dir: string; subjectsFile: string; connections: number; seconds: number; rate?: number | undefined; nodePids: number[] },
+  options: { dir: string; subjectsFile: string; connections: number; seconds: number; leadInSeconds: number; rate?: number | undefined; nodePids: number[] },
 ): Promise<Measurement> {
   const tree = processTree(target.process.child.pid!);
-  const cpuBefore = treeCpuMicros(tree);
-  const nodeCpuBefore = treeCpuMicros(options.nodePids);
+  let cpuBefore = treeCpuMicros(tree);
+  let nodeCpuBefore = treeCpuMicros(options.nodePids);
   let peakRss = treeRssBytes(tree);
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, treeRssBytes(tree))), 250);
   try {
-    const result = await runLoad({
+    const load = {
       url: target.process.url,
       workload: target.workload,
       subjectsFile: options.subjectsFile,
       dataDir: options.dir,
       connections: options.rate ? Math.max(options.connections, 50) : options.connections,
       seconds: options.seconds,
+      leadInSeconds: options.leadInSeconds,
       ...(options.rate ? { rate: options.rate } : {}),
       callerTokens: target.callerTokens,
-    });
+    };
+    // CPU counts from the moment the measured window opens to the moment the results come back.
+    const { result, cpuAfter, nodeCpuAfter } = await runLoad(load, () => {
+      cpuBefore = treeCpuMicros(tree);
+      nodeCpuBefore = treeCpuMicros(options.nodePids);
+    }).then((result) => ({ result, cpuAfter: treeCpuMicros(tree), nodeCpuAfter: treeCpuMicros(options.nodePids) }));
     const requests = Math.max(1, result.requests);
     return {
       target: target.name,
       ...result,
-      cpuMicrosPerRequest: (treeCpuMicros(tree) - cpuBefore) / requests,
-      nodeCpuMicrosPerRequest: (treeCpuMicros(options.nodePids) - nodeCpuBefore) / requests,
+      cpuMicrosPerRequest: (cpuAfter - cpuBefore) / requests,
+      nodeCpuMicrosPerRequest: (nodeCpuAfter - nodeCpuBefore) / requests,
       peakRssMiB: peakRss / (1024 * 1024),
     };
   } finally {
@@ -254,14 +265,23 @@ async function measure(
 
 type LoadResult = Pick<Measurement, 'requests' | 'rps' | 'p50' | 'p95' | 'p99' | 'errors'>;
 
-function runLoad(options: Record<string, unknown>): Promise<LoadResult> {
+/** Runs bench/load.ts; it prints a `measuring` line when its measured window opens, then the results. */
+function runLoad(options: Record<string, unknown>, onMeasuring: () => void): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...nodeArgsFor('bench/load.ts'), JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    let buffered = '';
+    let result: LoadResult | null = null;
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (buffered + chunk).split('\n');
+      buffered = lines.pop()!;
+      for (const line of lines.filter(Boolean)) {
+        const message = JSON.parse(line) as LoadResult | { phase: 'measuring' };
+        if ('phase' in message) onMeasuring();
+        else resolve((result = message));
+      }
+    });
     child.once('exit', (code) => {
-      if (code !== 0) return reject(new Error(`load generator exited with ${code}`));
-      resolve(JSON.parse(output.trim().split('\n').pop()!) as LoadResult);
+      if (code !== 0 || !result) reject(new Error(`load generator exited with ${code}`));
     });
   });
 }
