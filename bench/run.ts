@@ -107,11 +107,11 @@ export async function run(args: string[]): Promise<number> {
     for (const target of targets) await checkAnswers(target, dir, subjects);
 
     const nodePids = Object.values(nodes).map((node) => node.child.pid!);
-    const load = (target: Target, rate?: number) => measure(target, { dir, subjectsFile, connections, seconds, leadInSeconds, rate, nodePids });
+    const load = (target: Target, rate?: number, timing = { seconds, leadInSeconds }) =>
+      measure(target, { dir, subjectsFile, connections, ...timing, rate, nodePids });
 
     console.log(`warming up (${warmupSeconds} s per target)`);
-    const warmUp = (target: Target) => measure(target, { dir, subjectsFile, connections, seconds: warmupSeconds, leadInSeconds: 0, nodePids });
-    for (const target of targets) await warmUp(target).then(() => undefined, () => undefined);
+    for (const target of targets) await load(target, undefined, { seconds: warmupSeconds, leadInSeconds: 0 }).then(() => undefined, () => undefined);
 
     const closed: Measurement[][] = [];
     for (let round = 1; round <= rounds; round++) {
@@ -229,8 +229,7 @@ async function measure(
   options: { dir: string; subjectsFile: string; connections: number; seconds: number; leadInSeconds: number; rate?: number | undefined; nodePids: number[] },
 ): Promise<Measurement> {
   const tree = processTree(target.process.child.pid!);
-  let cpuBefore = treeCpuMicros(tree);
-  let nodeCpuBefore = treeCpuMicros(options.nodePids);
+  const cpu = () => ({ gateway: treeCpuMicros(tree), nodes: treeCpuMicros(options.nodePids) });
   let peakRss = treeRssBytes(tree);
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, treeRssBytes(tree))), 250);
   try {
@@ -246,16 +245,15 @@ async function measure(
       callerTokens: target.callerTokens,
     };
     // CPU counts from the moment the measured window opens to the moment the results come back.
-    const { result, cpuAfter, nodeCpuAfter } = await runLoad(load, () => {
-      cpuBefore = treeCpuMicros(tree);
-      nodeCpuBefore = treeCpuMicros(options.nodePids);
-    }).then((result) => ({ result, cpuAfter: treeCpuMicros(tree), nodeCpuAfter: treeCpuMicros(options.nodePids) }));
+    let before = cpu();
+    const result = await runLoad(load, () => (before = cpu()));
+    const after = cpu();
     const requests = Math.max(1, result.requests);
     return {
       target: target.name,
       ...result,
-      cpuMicrosPerRequest: (cpuAfter - cpuBefore) / requests,
-      nodeCpuMicrosPerRequest: (nodeCpuAfter - nodeCpuBefore) / requests,
+      cpuMicrosPerRequest: (after.gateway - before.gateway) / requests,
+      nodeCpuMicrosPerRequest: (after.nodes - before.nodes) / requests,
       peakRssMiB: peakRss / (1024 * 1024),
     };
   } finally {
