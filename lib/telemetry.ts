@@ -33,7 +33,10 @@ export function startTelemetry(component: string, options: { exporter?: SpanExpo
       spanProcessors,
       ...(env['OTEL_TRACES_SAMPLER'] ? {} : { sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(0.1) }) }),
     });
-    provider.register();
+    // No context manager: every span names its parent explicitly (the request's span, kept in the
+    // request state), so nothing reads an ambient context. On Node 20 the default
+    // AsyncLocalStorage manager would put an async hook on every promise of every request.
+    provider.register({ contextManager: null });
   }
   return trace.getTracer(`soh-${component}`, VERSION);
 }

@@ -1,4 +1,4 @@
-import { type Tracer, context as otelContext, trace } from '@opentelemetry/api';
+import { ROOT_CONTEXT, type Tracer, trace } from '@opentelemetry/api';
 import type { Clock } from '../../lib/clock.ts';
 import { sohError } from '../../lib/errors.ts';
 import { PARTNER_INFO, PARTNERS, type Partner } from '../../lib/partners.ts';
@@ -44,7 +44,7 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
     args: PersonArgs,
   ): Promise<PartnerAnswer[]> {
     const { state } = ctx;
-    const span = tracer.startSpan(operation, {}, trace.setSpan(otelContext.active(), state.span));
+    const span = tracer.startSpan(operation, {}, trace.setSpan(ROOT_CONTEXT, state.span));
     const startTime = clock.now();
     const answers = await fetcher.fetch(subjects[0]!.bsn, partners, selection, args, {
       caller: state.caller!,

@@ -1,4 +1,4 @@
-import { SpanKind, SpanStatusCode, type Tracer, context as otelContext, propagation, trace } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, type Tracer, propagation, trace } from '@opentelemetry/api';
 import type { ExecutionRequest, ExecutionResult, Executor } from '@graphql-tools/utils';
 import { type DocumentNode, print } from 'graphql';
 import { Pool } from 'undici';
@@ -57,7 +57,7 @@ export class NodeClient {
     let query = printed.get(request.document);
     if (!query) printed.set(request.document, (query = print(request.document)));
     const body = JSON.stringify({ query, variables: request.variables });
-    const parent = trace.setSpan(otelContext.active(), call.span);
+    const parent = trace.setSpan(ROOT_CONTEXT, call.span);
     const span = this.deps.tracer.startSpan(`node.call ${this.nodeId}`, { kind: SpanKind.CLIENT, attributes: { 'soh.node': this.nodeId } }, parent);
     try {
       const headers: Record<string, string> = {
