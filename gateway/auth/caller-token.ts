@@ -17,7 +17,7 @@ export interface Caller {
   iss: string;
   sub: string;
   org: string;
-  roles: string[];
+  roles: readonly string[];
   purpose: string;
   caseRef: string | null;
   jti: string;
@@ -49,6 +49,8 @@ const claims = z.object({
   purpose: z.string().min(1).max(128),
   case_ref: z.string().max(256).optional(),
   jti: z.string().min(1).max(256),
+  exp: z.number(),
+  iat: z.number(),
 });
 
 export function issuerKeys(source: { issuer: string; jwksUrl?: string; jwksFile?: string }): JWTVerifyGetKey {
@@ -64,15 +66,47 @@ function typAllowed(typ: unknown, issuer: TrustedIssuer): boolean {
   return normalised === 'at+jwt' || (issuer.acceptJwtTyp && normalised === 'jwt');
 }
 
-/** Verifies a caller's bearer token: size cap, algorithm and type allow-lists, issuer, keys, claims. */
+/**
+ * A verified token is remembered for at most this long, even when it lives longer: a key that an
+ * issuer withdraws from its JWKS stops admitting its tokens within this time.
+ */
+export const REMEMBER_SECONDS = 300;
+// About 2 MB of tokens at most; a token that fell out is simply verified again.
+const REMEMBERED_LIMIT = 4_000;
+
+/** A verified token's caller and the times that still decide whether the token holds. */
+interface Remembered {
+  caller: Caller;
+  exp: number;
+  iat: number;
+  forgetAt: number;
+}
+
+/**
+ * Verifies a caller's bearer token: size cap, algorithm and type allow-lists, issuer, keys, claims.
+ * A caller's system sends the same token with every request of its session, so a token that
+ * verified is remembered (by its exact text, signature included) until it expires, grows older
+ * than the maximum token age, or REMEMBER_SECONDS pass; only the time checks run again.
+ */
 export function callerTokenVerifier(issuers: readonly TrustedIssuer[], policy: CallerTokenPolicy, clock: Clock) {
   const byIssuer = new Map(issuers.map((issuer) => [issuer.issuer, issuer]));
+  const remembered = new Map<string, Remembered>();
+  const stillHolds = (entry: Remembered, now: number) =>
+    now < entry.forgetAt && now < entry.exp + policy.clockToleranceSeconds && now - entry.iat <= policy.maxTokenAgeSeconds + policy.clockToleranceSeconds;
+
   return async (authorization: string | null): Promise<Caller> => {
     if (!authorization) throw unauthenticated('no bearer token');
     const match = /^Bearer[ ]+([^ ]+)$/i.exec(authorization);
     if (!match) throw unauthenticated('the Authorization header is not "Bearer <token>"');
     const token = match[1]!;
     if (token.length > policy.maxTokenBytes) throw unauthenticated('the token is larger than allowed');
+    const now = Math.floor(clock.now() / 1000);
+    const known = remembered.get(token);
+    if (known) {
+      if (stillHolds(known, now)) return known.caller;
+      // Verified again below, so that the refusal names the reason (expired, too old).
+      remembered.delete(token);
+    }
     let header: ReturnType<typeof decodeProtectedHeader>;
     let unverified: ReturnType<typeof decodeJwt>;
     try {
@@ -103,11 +137,16 @@ export function callerTokenVerifier(issuers: readonly TrustedIssuer[], policy: C
     }
     const parsed = claims.safeParse(payload);
     if (!parsed.success) throw unauthenticated(`the token lacks a valid ${parsed.error.issues[0]?.path.join('.') ?? 'claim'} claim`);
-    const { sub, org, roles, purpose, case_ref, jti } = parsed.data;
+    const { sub, org, roles, purpose, case_ref, jti, exp, iat } = parsed.data;
     if (!issuer.orgs.some((pattern) => orgMatches(pattern, org))) {
       throw unauthenticated('the token issuer may not speak for this organisation');
     }
-    return { iss: issuer.issuer, sub, org, roles, purpose, caseRef: case_ref ?? null, jti };
+    // Shared by every request that presents this token: nobody may change it.
+    const caller: Caller = Object.freeze({ iss: issuer.issuer, sub, org, roles: Object.freeze([...roles]), purpose, caseRef: case_ref ?? null, jti });
+    // Bounded: the longest-remembered token goes first (a Map iterates in insertion order).
+    if (remembered.size >= REMEMBERED_LIMIT) remembered.delete(remembered.keys().next().value!);
+    remembered.set(token, { caller, exp, iat, forgetAt: now + REMEMBER_SECONDS });
+    return caller;
   };
 }
 

@@ -40,7 +40,7 @@ export interface GatewayAccessRecord {
   component: 'gateway';
   trace_id: string;
   time: string;
-  requester: { org: string; sub: string; roles: string[] };
+  requester: { org: string; sub: string; roles: readonly string[] };
   purpose: string;
   processingActivity: string;
   legalBasis: string;
