@@ -88,10 +88,13 @@ describe('tracing across the gateway and the node processes', () => {
       const calls = spans.filter((span) => span.name.startsWith('node.call '));
       return calls.length >= nodes.length ? spans : undefined;
     }, 'the gateway node-call spans');
+    // Both spans of every node: a node's server span ends after its resolution span and may be
+    // exported in a later batch, and left behind it would land in the next test's window.
     const nodeSpans = await eventually(() => {
-      const spans = sink.spans.slice(sinkBefore);
-      const resolutions = spans.filter((span) => span.name === 'node.records' && span.traceId === traceId);
-      return resolutions.length >= nodes.length ? spans : undefined;
+      const spans = sink.spans.slice(sinkBefore).filter((span) => span.traceId === traceId);
+      const resolutions = spans.filter((span) => span.name === 'node.records');
+      const servers = spans.filter((span) => span.name.startsWith('node.request '));
+      return resolutions.length >= nodes.length && servers.length >= nodes.length ? sink.spans.slice(sinkBefore) : undefined;
     }, 'every node span of the trace');
     return { response, root, traceId, gatewaySpans, nodeSpans };
   }
