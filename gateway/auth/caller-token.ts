@@ -67,8 +67,8 @@ function typAllowed(typ: unknown, issuer: TrustedIssuer): boolean {
 }
 
 /**
- * A verified token is remembered for at most this long, even when it lives longer: a key that an
- * issuer withdraws from its JWKS stops admitting its tokens within this time.
+ * A verified token is remembered for at most this long, even when it lives longer, so that it
+ * meets its issuer's current key set again at least this often (a withdrawn key stops admitting it).
  */
 export const REMEMBER_SECONDS = 300;
 // About 2 MB of tokens at most; a token that fell out is simply verified again.
