@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { Clock } from '../../lib/clock.ts';
 import { unauthenticated } from '../../lib/errors.ts';
 import { readJwksFile } from '../../lib/keys.ts';
+import { RememberedTokens } from '../../lib/remembered-tokens.ts';
 import { orgMatches } from '../../lib/policy/load.ts';
 
 /** Who is asking, as their organisation's identity provider vouches for it (DESIGN §4). */
@@ -90,9 +91,7 @@ interface Remembered {
  */
 export function callerTokenVerifier(issuers: readonly TrustedIssuer[], policy: CallerTokenPolicy, clock: Clock) {
   const byIssuer = new Map(issuers.map((issuer) => [issuer.issuer, issuer]));
-  const remembered = new Map<string, Remembered>();
-  const stillHolds = (entry: Remembered, now: number) =>
-    now < entry.forgetAt && now < entry.exp + policy.clockToleranceSeconds && now - entry.iat <= policy.maxTokenAgeSeconds + policy.clockToleranceSeconds;
+  const remembered = new RememberedTokens<Remembered>(REMEMBERED_LIMIT);
 
   return async (authorization: string | null): Promise<Caller> => {
     if (!authorization) throw unauthenticated('no bearer token');
@@ -101,12 +100,12 @@ export function callerTokenVerifier(issuers: readonly TrustedIssuer[], policy: C
     const token = match[1]!;
     if (token.length > policy.maxTokenBytes) throw unauthenticated('the token is larger than allowed');
     const now = Math.floor(clock.now() / 1000);
-    const known = remembered.get(token);
-    if (known) {
-      if (stillHolds(known, now)) return known.caller;
-      // Verified again below, so that the refusal names the reason (expired, too old).
-      remembered.delete(token);
-    }
+    // One that no longer holds is verified again below, so that the refusal names the reason.
+    const known = remembered.get(
+      token,
+      (entry) => now < entry.forgetAt && now < entry.exp + policy.clockToleranceSeconds && now - entry.iat <= policy.maxTokenAgeSeconds + policy.clockToleranceSeconds,
+    );
+    if (known) return known.caller;
     let header: ReturnType<typeof decodeProtectedHeader>;
     let unverified: ReturnType<typeof decodeJwt>;
     try {
@@ -143,8 +142,6 @@ export function callerTokenVerifier(issuers: readonly TrustedIssuer[], policy: C
     }
     // Shared by every request that presents this token: nobody may change it.
     const caller: Caller = Object.freeze({ iss: issuer.issuer, sub, org, roles: Object.freeze([...roles]), purpose, caseRef: case_ref ?? null, jti });
-    // Bounded: the longest-remembered token goes first (a Map iterates in insertion order).
-    if (remembered.size >= REMEMBERED_LIMIT) remembered.delete(remembered.keys().next().value!);
     remembered.set(token, { caller, exp, iat, forgetAt: now + REMEMBER_SECONDS });
     return caller;
   };

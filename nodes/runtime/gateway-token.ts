@@ -2,6 +2,7 @@ import { type JWTVerifyGetKey, createLocalJWKSet, createRemoteJWKSet, jwtVerify 
 import { z } from 'zod';
 import type { Clock } from '../../lib/clock.ts';
 import { unauthenticated } from '../../lib/errors.ts';
+import { RememberedTokens } from '../../lib/remembered-tokens.ts';
 
 /** The caller's identity as the gateway vouches for it in the downstream token (DESIGN §4). */
 export const downstreamClaims = z.object({
@@ -33,14 +34,14 @@ export function gatewayKeys(source: { jwksUrl?: string; jwks?: { keys: object[] 
  * the same caller for a few seconds, so verified tokens are remembered until they expire.
  */
 export function gatewayTokenVerifier(options: { nodeId: string; keys: JWTVerifyGetKey; clock: Clock }) {
-  const verified = new Map<string, DownstreamClaims>();
+  const verified = new RememberedTokens<DownstreamClaims>(CACHE_LIMIT);
   return async (authorization: string | null): Promise<DownstreamClaims> => {
     const match = authorization ? /^Bearer ([A-Za-z0-9_.-]+)$/.exec(authorization) : null;
     if (!match) throw unauthenticated('a gateway-minted bearer token is required');
     const token = match[1]!;
     const nowSeconds = Math.floor(options.clock.now() / 1000);
-    const cached = verified.get(token);
-    if (cached && cached.exp > nowSeconds) return cached;
+    const cached = verified.get(token, (claims) => claims.exp > nowSeconds);
+    if (cached) return cached;
     let payload: unknown;
     try {
       ({ payload } = await jwtVerify(token, options.keys, {
@@ -59,10 +60,6 @@ export function gatewayTokenVerifier(options: { nodeId: string; keys: JWTVerifyG
     const claims = downstreamClaims.safeParse(payload);
     if (!claims.success || claims.data.exp - claims.data.iat > MAX_LIFETIME_SECONDS) {
       throw unauthenticated('the gateway token lacks required claims or lives too long');
-    }
-    if (verified.size >= CACHE_LIMIT) {
-      for (const [key, value] of verified) if (value.exp <= nowSeconds) verified.delete(key);
-      if (verified.size >= CACHE_LIMIT) verified.clear();
     }
     verified.set(token, claims.data);
     return claims.data;
