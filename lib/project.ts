@@ -14,7 +14,7 @@ export function projectFile(relative: string): string {
   return fileURLToPath(new URL(relative, ROOT));
 }
 
-/** One of our modules, given by its source path (`lib/audit/writer-thread.ts`), as this process runs it. */
+/** One of our modules, given by its source path (`lib/audit/checkpointer-thread.ts`), as this process runs it. */
 export function ownModule(sourcePath: string): URL {
   return new URL(compiled ? `dist/${sourcePath.replace(/\.ts$/, '.js')}` : sourcePath, ROOT);
 }

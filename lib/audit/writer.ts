@@ -12,6 +12,9 @@ import type { AuditRecord } from './records.ts';
  */
 export type AuditSearch = 'traces' | 'access-log';
 
+/** About 40 MiB of WAL: the checkpoint thread copies it back long before (checkpointer-thread.ts). */
+const BACKSTOP_CHECKPOINT_FRAMES = 10_000;
+
 export interface WriterOptions {
   file: string;
   key: { kid: string; privateKey: KeyObject };
@@ -20,9 +23,12 @@ export interface WriterOptions {
 }
 
 /**
- * The synchronous core of an audit log: one SQLite file (WAL, synchronous=FULL, so a committed
- * record is on disk), records chained in commit order, and the head re-signed in the same commit.
- * It runs in the log's worker thread, so that waiting for the disk never blocks a request.
+ * The synchronous core of an audit log: one SQLite file in WAL mode, records chained in commit
+ * order, and the head re-signed in the same commit. A commit writes its WAL frames into the page
+ * cache and does not wait for the disk (synchronous=NORMAL: SQLite itself syncs only around
+ * checkpoints); AuditLog makes commits durable with an fdatasync of the WAL before it
+ * acknowledges them. Checkpoints belong to the log's checkpoint thread; the writer copies the
+ * WAL back itself only as a backstop, when it has grown far past what that thread lets it reach.
  */
 export class AuditWriter {
   private readonly db: Database.Database;
@@ -34,8 +40,11 @@ export class AuditWriter {
     mkdirSync(dirname(options.file), { recursive: true, mode: 0o700 });
     this.db = new Database(options.file);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_FRAMES}`);
     createTables(this.db, options.search ?? 'access-log');
+    // At start-up, off the request path: the database file holds its tables from the first moment.
+    this.db.pragma('wal_checkpoint(PASSIVE)');
     if (options.maxBytes) {
       const pageSize = Number(this.db.pragma('page_size', { simple: true }));
       this.db.pragma(`max_page_count = ${Math.max(1, Math.floor(options.maxBytes / pageSize))}`);

@@ -1,0 +1,121 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { AuditLog, AuditWriteError } from '../lib/audit/log.ts';
+import type { NodeAccessRecord } from '../lib/audit/records.ts';
+import { createKeyFile } from '../lib/keys.ts';
+
+// The log commits on the event loop into the page cache and acknowledges an append only after an
+// fdatasync of its WAL has returned. Here fdatasync is held back or made to fail, to show both.
+const sync = vi.hoisted(() => ({ held: [] as ((error: Error | null) => void)[], hold: false, fail: false, calls: 0 }));
+vi.mock('node:fs', async (importOriginal) => {
+  const fs = await importOriginal<typeof import('node:fs')>();
+  return {
+    ...fs,
+    fdatasync(fd: number, callback: (error: Error | null) => void) {
+      sync.calls++;
+      if (sync.fail) return setImmediate(() => callback(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })));
+      if (sync.hold) return sync.held.push((error) => (error ? callback(error) : fs.fdatasync(fd, callback)));
+      fs.fdatasync(fd, callback);
+    },
+  };
+});
+
+const dir = mkdtempSync(join(tmpdir(), 'soh-durability-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+beforeEach(() => Object.assign(sync, { held: [], hold: false, fail: false, calls: 0 }));
+
+function accessRecord(index: number): NodeAccessRecord {
+  return {
+    type: 'access',
+    component: 'politie',
+    trace_id: index.toString(16).padStart(32, '0'),
+    time: new Date(Date.UTC(2026, 11, 1, 12, 0, index)).toISOString(),
+    requester: { org: 'veilig-thuis', sub: 'medewerker-1', roles: ['vt-medewerker'] },
+    purpose: 'vt-hit-check',
+    decision: 'ALLOW',
+    fieldsReleased: ['Query.records'],
+    subjects: 1,
+    hits: 0,
+  };
+}
+
+const settled = async (promise: Promise<void>) => {
+  let state = 'pending';
+  promise.then(() => (state = 'resolved'), () => (state = 'rejected'));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  return state;
+};
+
+const storedSeqs = (file: string) => {
+  const db = new Database(file, { readonly: true });
+  try {
+    return (db.prepare('SELECT seq FROM records ORDER BY seq').all() as { seq: number }[]).map((row) => row.seq);
+  } finally {
+    db.close();
+  }
+};
+
+describe('audit log durability', () => {
+  it('acknowledges an append only once the fdatasync after its commit has returned', async () => {
+    const file = join(dir, 'held.db');
+    const log = new AuditLog(file, createKeyFile(join(dir, 'keys-held'), 'test'), { search: 'traces' });
+    try {
+      sync.hold = true;
+      const first = log.append(accessRecord(1));
+      expect(await settled(first)).toBe('pending');
+      // Committed, readable, but not yet acknowledged: the answer it describes still waits.
+      expect(storedSeqs(file)).toEqual([1]);
+      expect(sync.held).toHaveLength(1);
+      // Appends committed while that fdatasync runs wait for the next one, together.
+      const second = log.append(accessRecord(2));
+      const third = log.append(accessRecord(3));
+      expect(await settled(second)).toBe('pending');
+      sync.held.shift()!(null);
+      await first;
+      expect(await settled(third)).toBe('pending');
+      expect(sync.held).toHaveLength(1);
+      sync.hold = false;
+      sync.held.shift()!(null);
+      await Promise.all([second, third]);
+      expect(sync.calls).toBe(2);
+      expect(log.healthy).toBe(true);
+    } finally {
+      await log.close();
+    }
+    expect(storedSeqs(file)).toEqual([1, 2, 3]);
+  });
+
+  it('fails an append closed when fdatasync fails, and every later append too: the page cache can no longer be trusted', async () => {
+    const file = join(dir, 'failing.db');
+    const log = new AuditLog(file, createKeyFile(join(dir, 'keys-failing'), 'test'), { search: 'traces' });
+    try {
+      await log.append(accessRecord(1));
+      sync.fail = true;
+      await expect(log.append(accessRecord(2))).rejects.toBeInstanceOf(AuditWriteError);
+      expect(log.healthy).toBe(false);
+      sync.fail = false;
+      await expect(log.append(accessRecord(3))).rejects.toBeInstanceOf(AuditWriteError);
+      expect(log.healthy).toBe(false);
+    } finally {
+      await log.close();
+    }
+  });
+
+  it('close() waits until what was appended is durable', async () => {
+    const file = join(dir, 'closing.db');
+    const log = new AuditLog(file, createKeyFile(join(dir, 'keys-closing'), 'test'), { search: 'traces' });
+    sync.hold = true;
+    const appended = log.append(accessRecord(1));
+    const closing = log.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await settled(closing)).toBe('pending');
+    sync.hold = false;
+    sync.held.shift()!(null);
+    await Promise.all([appended, closing]);
+    expect(storedSeqs(file)).toEqual([1]);
+    await expect(log.append(accessRecord(2))).rejects.toBeInstanceOf(AuditWriteError);
+  });
+});
