@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../lib/audit/log.ts';
-import type { NodeAccessRecord } from '../lib/audit/records.ts';
 import { createKeyFile } from '../lib/keys.ts';
+import { nodeAccessRecord } from './support/audit-records.ts';
 import { eventually } from './support/otlp-sink.ts';
 
 // A log's WAL is copied back into its database by a background thread, so that no commit (and no
@@ -14,20 +14,6 @@ import { eventually } from './support/otlp-sink.ts';
 const dir = mkdtempSync(join(tmpdir(), 'soh-checkpoint-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function accessRecord(index: number): NodeAccessRecord {
-  return {
-    type: 'access',
-    component: 'politie',
-    trace_id: index.toString(16).padStart(32, '0'),
-    time: new Date(Date.UTC(2026, 11, 1, 12, 0, index)).toISOString(),
-    requester: { org: 'veilig-thuis', sub: 'medewerker-1', roles: ['vt-medewerker'] },
-    purpose: 'vt-hit-check',
-    decision: 'ALLOW',
-    fieldsReleased: ['Query.records'],
-    subjects: 1,
-    hits: 0,
-  };
-}
 
 /** The records the database file holds by itself, without its WAL (as after copying only that file). */
 function recordsInDatabaseFile(file: string): number {
@@ -47,11 +33,11 @@ describe('audit log checkpoints', () => {
     const log = new AuditLog(file, createKeyFile(join(dir, 'keys'), 'test'), { search: 'traces' });
     try {
       // Ten commits are a few dozen WAL frames: far below the 1,000 at which the writer itself would copy them.
-      for (let index = 1; index <= 10; index++) await log.append(accessRecord(index));
+      for (let index = 1; index <= 10; index++) await log.append(nodeAccessRecord(index));
       expect(existsSync(`${file}-wal`)).toBe(true);
       await eventually(() => (recordsInDatabaseFile(file) === 10 ? true : undefined), 'ten records in the database file');
       // The log goes on taking records after a checkpoint, in the same chain.
-      await log.append(accessRecord(11));
+      await log.append(nodeAccessRecord(11));
       await eventually(() => (recordsInDatabaseFile(file) === 11 ? true : undefined), 'the eleventh record in the database file');
     } finally {
       await log.close();
@@ -65,7 +51,7 @@ describe('audit log checkpoints', () => {
   it('closes both of its threads', async () => {
     const file = join(dir, 'closing.db');
     const log = new AuditLog(file, createKeyFile(join(dir, 'keys-closing'), 'test'), { search: 'traces' });
-    await log.append(accessRecord(1));
+    await log.append(nodeAccessRecord(1));
     await log.close();
     // The last connection to close copies the WAL back and removes it: neither thread still holds the file.
     expect(existsSync(`${file}-wal`)).toBe(false);

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AuditLog, AuditWriteError } from '../lib/audit/log.ts';
-import type { NodeAccessRecord } from '../lib/audit/records.ts';
 import { createKeyFile } from '../lib/keys.ts';
+import { nodeAccessRecord } from './support/audit-records.ts';
 
 // The log commits on the event loop into the page cache and acknowledges an append only after an
 // fdatasync of its WAL has returned. Here fdatasync is held back or made to fail, to show both.
@@ -27,20 +27,6 @@ const dir = mkdtempSync(join(tmpdir(), 'soh-durability-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 beforeEach(() => Object.assign(sync, { held: [], hold: false, fail: false, calls: 0 }));
 
-function accessRecord(index: number): NodeAccessRecord {
-  return {
-    type: 'access',
-    component: 'politie',
-    trace_id: index.toString(16).padStart(32, '0'),
-    time: new Date(Date.UTC(2026, 11, 1, 12, 0, index)).toISOString(),
-    requester: { org: 'veilig-thuis', sub: 'medewerker-1', roles: ['vt-medewerker'] },
-    purpose: 'vt-hit-check',
-    decision: 'ALLOW',
-    fieldsReleased: ['Query.records'],
-    subjects: 1,
-    hits: 0,
-  };
-}
 
 const settled = async (promise: Promise<void>) => {
   let state = 'pending';
@@ -64,14 +50,14 @@ describe('audit log durability', () => {
     const log = new AuditLog(file, createKeyFile(join(dir, 'keys-held'), 'test'), { search: 'traces' });
     try {
       sync.hold = true;
-      const first = log.append(accessRecord(1));
+      const first = log.append(nodeAccessRecord(1));
       expect(await settled(first)).toBe('pending');
       // Committed, readable, but not yet acknowledged: the answer it describes still waits.
       expect(storedSeqs(file)).toEqual([1]);
       expect(sync.held).toHaveLength(1);
       // Appends committed while that fdatasync runs wait for the next one, together.
-      const second = log.append(accessRecord(2));
-      const third = log.append(accessRecord(3));
+      const second = log.append(nodeAccessRecord(2));
+      const third = log.append(nodeAccessRecord(3));
       expect(await settled(second)).toBe('pending');
       sync.held.shift()!(null);
       await first;
@@ -92,12 +78,12 @@ describe('audit log durability', () => {
     const file = join(dir, 'failing.db');
     const log = new AuditLog(file, createKeyFile(join(dir, 'keys-failing'), 'test'), { search: 'traces' });
     try {
-      await log.append(accessRecord(1));
+      await log.append(nodeAccessRecord(1));
       sync.fail = true;
-      await expect(log.append(accessRecord(2))).rejects.toBeInstanceOf(AuditWriteError);
+      await expect(log.append(nodeAccessRecord(2))).rejects.toBeInstanceOf(AuditWriteError);
       expect(log.healthy).toBe(false);
       sync.fail = false;
-      await expect(log.append(accessRecord(3))).rejects.toBeInstanceOf(AuditWriteError);
+      await expect(log.append(nodeAccessRecord(3))).rejects.toBeInstanceOf(AuditWriteError);
       expect(log.healthy).toBe(false);
     } finally {
       await log.close();
@@ -108,7 +94,7 @@ describe('audit log durability', () => {
     const file = join(dir, 'closing.db');
     const log = new AuditLog(file, createKeyFile(join(dir, 'keys-closing'), 'test'), { search: 'traces' });
     sync.hold = true;
-    const appended = log.append(accessRecord(1));
+    const appended = log.append(nodeAccessRecord(1));
     const closing = log.close();
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(await settled(closing)).toBe('pending');
@@ -116,6 +102,6 @@ describe('audit log durability', () => {
     sync.held.shift()!(null);
     await Promise.all([appended, closing]);
     expect(storedSeqs(file)).toEqual([1]);
-    await expect(log.append(accessRecord(2))).rejects.toBeInstanceOf(AuditWriteError);
+    await expect(log.append(nodeAccessRecord(2))).rejects.toBeInstanceOf(AuditWriteError);
   });
 });
