@@ -9,6 +9,7 @@ import {
   TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { TimeOrderedIdGenerator } from './trace-ids.ts';
 
 export const VERSION = '0.1.0';
 
@@ -31,6 +32,7 @@ export function startTelemetry(component: string, options: { exporter?: SpanExpo
     provider = new NodeTracerProvider({
       resource: resourceFromAttributes({ 'service.name': `soh-${component}`, 'service.version': VERSION }),
       spanProcessors,
+      idGenerator: new TimeOrderedIdGenerator(),
       ...(env['OTEL_TRACES_SAMPLER'] ? {} : { sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(0.1) }) }),
     });
     // No context manager: every span names its parent explicitly (the request's span, kept in the

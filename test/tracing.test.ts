@@ -4,6 +4,7 @@ import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TimeOrderedIdGenerator } from '../lib/trace-ids.ts';
 import { AREA, AT, PERSONS } from './support/fixtures.ts';
 import { type Federation, type TracedFederation, startTracedFederation } from './support/federation.ts';
 import { type OtlpSink, eventually } from './support/otlp-sink.ts';
@@ -254,5 +255,39 @@ describe('tracing across the gateway and the node processes', () => {
     const first = await tracedRequest(vtToken, HIT_CHECK, { bsn: PERSONS.unknown }, ALL_NODES);
     const second = await tracedRequest(vtToken, HIT_CHECK, { bsn: PERSONS.unknown }, ALL_NODES);
     expect(first.traceId).not.toBe(second.traceId);
+  });
+
+  it('starts every trace id with the time of its request and ends it with random bits, so that audit logs index their records at the end', async () => {
+    const millis = (traceId: string) => Number.parseInt(traceId.slice(0, 12), 16);
+    const before = Date.now();
+    const first = await tracedRequest(vtToken, HIT_CHECK, { bsn: PERSONS.unknown }, ALL_NODES);
+    const second = await tracedRequest(vtToken, HIT_CHECK, { bsn: PERSONS.unknown }, ALL_NODES);
+    const after = Date.now();
+    for (const { traceId } of [first, second]) {
+      expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+      expect(millis(traceId)).toBeGreaterThanOrEqual(before);
+      expect(millis(traceId)).toBeLessThanOrEqual(after);
+    }
+    expect(millis(second.traceId)).toBeGreaterThanOrEqual(millis(first.traceId));
+    expect(first.traceId.slice(12)).not.toBe(second.traceId.slice(12));
+    // The nodes index their records under the same ids, in the same order.
+    for (const node of ALL_NODES) {
+      const traces = auditRecords(join(federation.dataDir, 'nodes', node, 'audit.db')).map((record) => record.trace_id);
+      expect(traces.indexOf(second.traceId), node).toBeGreaterThan(traces.indexOf(first.traceId));
+      expect(traces.indexOf(first.traceId), node).toBeGreaterThanOrEqual(0);
+    }
+  });
+});
+
+describe('trace ids', () => {
+  it('put the milliseconds first, as 12 hex digits, and 80 random bits after them; span ids stay random', () => {
+    const ids = new TimeOrderedIdGenerator(() => 0x18f3a2b4c5d);
+    const first = ids.generateTraceId();
+    const second = ids.generateTraceId();
+    expect(first).toMatch(/^018f3a2b4c5d[0-9a-f]{20}$/);
+    expect(second.slice(0, 12)).toBe('018f3a2b4c5d');
+    expect(first.slice(12)).not.toBe(second.slice(12));
+    expect(ids.generateSpanId()).toMatch(/^[0-9a-f]{16}$/);
+    expect(ids.generateSpanId()).not.toBe(ids.generateSpanId());
   });
 });
