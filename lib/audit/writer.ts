@@ -34,6 +34,8 @@ export class AuditWriter {
   private readonly db: Database.Database;
   private readonly insert: Database.Statement;
   private readonly writeHead: Database.Statement;
+  /** Built once: better-sqlite3 wraps a transaction function in four variants, each with its own properties. */
+  private readonly appendInOneCommit: (records: readonly AuditRecord[]) => void;
   private last: { seq: number; hash: string };
 
   constructor(private readonly options: WriterOptions) {
@@ -57,6 +59,16 @@ export class AuditWriter {
       `INSERT INTO head (id, seq, hash, kid, signature) VALUES (1, @seq, @hash, @kid, @signature)
        ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, kid = excluded.kid, signature = excluded.signature`,
     );
+    this.appendInOneCommit = this.db.transaction((records: readonly AuditRecord[]) => {
+      let previous = this.last;
+      for (const record of records) {
+        const chained = chain(record as unknown as Record<string, unknown>, previous) as ChainedRecord & AuditRecord;
+        this.insert.run(indexColumns(chained));
+        previous = chained;
+      }
+      this.writeHead.run(signHead(previous.seq, previous.hash, this.options.key));
+      this.last = previous;
+    });
     const row = this.db.prepare('SELECT body FROM records ORDER BY seq DESC LIMIT 1').get() as { body: string } | undefined;
     const lastRecord = row ? (JSON.parse(row.body) as ChainedRecord) : null;
     this.last = lastRecord ? { seq: lastRecord.seq, hash: lastRecord.hash } : { seq: 0, hash: ZERO_HASH };
@@ -66,17 +78,9 @@ export class AuditWriter {
   commit(records: readonly AuditRecord[]): void {
     const start = this.last;
     try {
-      this.db.transaction(() => {
-        let previous = start;
-        for (const record of records) {
-          const chained = chain(record as unknown as Record<string, unknown>, previous) as ChainedRecord & AuditRecord;
-          this.insert.run(indexColumns(chained));
-          previous = chained;
-        }
-        this.writeHead.run(signHead(previous.seq, previous.hash, this.options.key));
-        this.last = previous;
-      })();
+      this.appendInOneCommit(records);
     } catch (error) {
+      // The transaction rolled back: the chain goes on from where it was.
       this.last = start;
       throw error;
     }
