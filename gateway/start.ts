@@ -8,7 +8,7 @@ import { loadPolicies } from '../lib/policy/load.ts';
 import { schemaShape } from '../lib/schemas.ts';
 import { subjectRefs } from '../lib/subject-ref.ts';
 import { startTelemetry } from '../lib/telemetry.ts';
-import { listen, startOrRelease } from '../nodes/runtime/server.ts';
+import { closeGracefully, listen, startOrRelease } from '../lib/http-server.ts';
 import { callerTokenVerifier, issuerKeys, type TrustedIssuer } from './auth/caller-token.ts';
 import { DownstreamTokens } from './auth/downstream-token.ts';
 import { GatewayKeys } from './auth/gateway-keys.ts';
@@ -17,6 +17,9 @@ import { NodeClient } from './federation/node-client.ts';
 import { createGateway } from './server.ts';
 import { useAuditViewer } from './audit/viewer.ts';
 import { createLocalJWKSet } from 'jose';
+
+/** How long past the request deadline a stopping gateway waits for the last answers and their audit commits. */
+const DRAIN_MARGIN_MS = 1_000;
 
 export interface RunningGateway {
   url: string;
@@ -71,15 +74,16 @@ export async function startGateway(config: GatewayConfig, clock: Clock = systemC
     });
     return listen(gateway, config.port, config.host);
   });
+  let closing: Promise<void> | undefined;
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   return {
     url: `http://${config.host}:${port}`,
     port,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await release();
+    close() {
+      // A request in flight ends by its deadline; its audit commit follows within the margin.
+      closing ??= closeGracefully(server, config.deadlineMs + DRAIN_MARGIN_MS).then(release);
+      return closing;
     },
   };
 }

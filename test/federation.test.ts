@@ -1,6 +1,9 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AREA, AT, PERSONS } from './support/fixtures.ts';
 import { type Federation, startFederation } from './support/federation.ts';
+import { accessRecordsOf } from './support/node-calls.ts';
 
 const HIT_CHECK = `query Hit($bsn: String!) { hitCheck(subject: { bsn: $bsn }) {
   subjectRef complete anyHit partners { partner status contact { organisation unit phone } } } }`;
@@ -178,6 +181,33 @@ describe('the federation across real processes', () => {
         expect(elapsed).toBeLessThan(DEADLINE_MS + 1_000);
         expect(body.data!.contactBanned.banned).toBeNull();
         expect(body.data!.contactBanned.partners.find((p: any) => p.partner === 'POLITIE').status).toBe('UNAVAILABLE');
+      } finally {
+        politie.kill('SIGCONT');
+      }
+    });
+  });
+
+  // Last: it stops the gateway.
+  describe('a gateway that is stopped', () => {
+    it('answers the request in flight, audited, and only then closes; new connections are refused', async () => {
+      const politie = federation.nodes.politie.process;
+      politie.kill('SIGSTOP'); // the request now waits for its deadline
+      try {
+        const sub = `rolling-restart-${randomUUID()}`;
+        const token = await federation.issuer.token({ org: 'veilig-thuis-rotterdam-rijnmond', roles: ['vt-medewerker'], purpose: 'vt-hit-check', case_ref: 'VT-1', sub });
+        const inFlight = federation.query(token, HIT_CHECK, { bsn: PERSONS.subject });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const stopped = federation.gateway.close();
+
+        const { status, body } = await inFlight;
+        expect(status).toBe(200);
+        expect(body.data!.hitCheck.complete).toBe(false);
+        expect(body.data!.hitCheck.partners.find((p: any) => p.partner === 'POLITIE').status).toBe('UNAVAILABLE');
+        expect(body.data!.hitCheck.partners.find((p: any) => p.partner === 'VEILIG_THUIS').status).toBe('HIT');
+        await stopped;
+        const records = accessRecordsOf(join(federation.dataDir, 'gateway', 'audit.db'), sub);
+        expect(records).toEqual([expect.objectContaining({ decision: 'ALLOW', outcome: 'PARTIAL' })]);
+        await expect(federation.query(vtToken, HIT_CHECK, { bsn: PERSONS.subject })).rejects.toThrow();
       } finally {
         politie.kill('SIGCONT');
       }

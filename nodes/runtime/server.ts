@@ -1,4 +1,3 @@
-import { createServer, type Server } from 'node:http';
 import { type Span, SpanKind, SpanStatusCode, ROOT_CONTEXT, type TextMapGetter, type Tracer, propagation } from '@opentelemetry/api';
 import type { GraphQLError } from 'graphql';
 import { createSchema, createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
@@ -205,26 +204,4 @@ function useHealth(deps: NodeDependencies): Plugin {
       }
     },
   };
-}
-
-export function listen(handler: Parameters<typeof createServer>[1], port: number, host = '127.0.0.1'): Promise<Server> {
-  const server = createServer({ keepAliveTimeout: 65_000 }, handler);
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
-  });
-}
-
-/**
- * Runs the last steps of a start-up; if they fail, releases what the earlier steps opened (audit
- * thread, store, pools) before the error goes on, so that a failed start leaves nothing running.
- */
-export async function startOrRelease<T>(release: () => Promise<void>, start: () => Promise<T>): Promise<T> {
-  try {
-    return await start();
-  } catch (error) {
-    // The start-up error is the one to report; a failure to release adds nothing to it.
-    await release().catch(() => undefined);
-    throw error;
-  }
 }

@@ -10,7 +10,8 @@ import { startTelemetry } from '../../lib/telemetry.ts';
 import { openStore } from '../store/open.ts';
 import type { NodeDefinition } from './definition.ts';
 import { gatewayKeys, gatewayTokenVerifier } from './gateway-token.ts';
-import { createNodeApp, listen, startOrRelease } from './server.ts';
+import { closeGracefully, listen, startOrRelease } from '../../lib/http-server.ts';
+import { createNodeApp } from './server.ts';
 
 const nodeConfig = z.strictObject({
   port: port.optional(),
@@ -42,6 +43,9 @@ export function nodeConfigFromEnv(env: NodeJS.ProcessEnv = process.env): NodeCon
     'the environment (SOH_NODE_*)',
   );
 }
+
+/** How long a stopping node lets its requests in flight finish: each is one store lookup and one audit commit. */
+const DRAIN_MS = 5_000;
 
 export interface RunningNode {
   url: string;
@@ -77,15 +81,15 @@ export async function startNode(definition: NodeDefinition, config: NodeConfig, 
     });
     return listen(app, config.port ?? definition.defaultPort, config.host);
   });
+  let closing: Promise<void> | undefined;
   const address = server.address();
   const boundPort = typeof address === 'object' && address ? address.port : 0;
   return {
     url: `http://${config.host}:${boundPort}`,
     port: boundPort,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await release();
+    close() {
+      closing ??= closeGracefully(server, DRAIN_MS).then(release);
+      return closing;
     },
   };
 }
