@@ -463,13 +463,25 @@ describe('accessLog for privacy officers (DESIGN §5, §7)', () => {
           expect(record.attributes['dpl.core.data_subject_id']).toMatch(/^[A-Za-z0-9_-]{22}$/);
           for (const bsn of ALL_BSNS) expect(JSON.stringify(record)).not.toContain(bsn);
         }
-        // Every node's record is about the subject; the contact check's gateway records name both persons.
+        // Every record is about the subject, except that the contact check processes both persons:
+        // the gateway and every node it asked write one record about each.
         const refs = new Set(edge.node.records.map((record: any) => record.attributes['dpl.core.data_subject_id']));
         expect(refs.has(subjectRef)).toBe(true);
         if (edge.node.requester.sub === subs.contact) {
           const gateway = edge.node.records.filter((record: any) => record.component === 'gateway');
-          expect(gateway).toHaveLength(2);
           expect(gateway.map((record: any) => record.name)).toEqual(['contactBanned', 'contactBanned']);
+          const counterpartRef = gateway[1].attributes['dpl.core.data_subject_id'];
+          expect(counterpartRef).not.toBe(subjectRef);
+          expect(refs).toEqual(new Set([subjectRef, counterpartRef]));
+          for (const component of ['politie', 'om', 'reclassering']) {
+            const own = edge.node.records.filter((record: any) => record.component === component);
+            expect(own.map((record: any) => record.attributes['dpl.core.data_subject_id']), component).toEqual([subjectRef, counterpartRef]);
+          }
+          // Probation holds the contact ban that protects the counterpart: it says so about them, and releases nothing else.
+          const probationOnCounterpart = edge.node.records.find(
+            (record: any) => record.component === 'reclassering' && record.attributes['dpl.core.data_subject_id'] === counterpartRef,
+          );
+          expect(probationOnCounterpart.attributes).toMatchObject({ 'soh.outcome': 'HIT', 'soh.fields_released': ['NodeBan.protectsCounterpart'] });
         } else {
           expect(refs).toEqual(new Set([subjectRef]));
         }

@@ -16,8 +16,8 @@ import { callNode, nodeAccessRecords, nodeTokenMinter } from './support/node-cal
 // node answers PURPOSE_FORBIDS_FIELD. These tests bypass the gateway and talk to each node as the
 // gateway would, with tokens signed by the gateway's own key (which the nodes trust).
 
-const RECORDS = `query NAME($bsns: [String!]!, $refs: [String!]!, $at: DateTime!, $location: GeoPointInput, $counterpart: String) {
-  records(bsns: $bsns, subjectRefs: $refs, at: $at, location: $location, counterpartBsn: $counterpart) { SELECTION } }`;
+const RECORDS = `query NAME($bsns: [String!]!, $refs: [String!]!, $at: DateTime!, $location: GeoPointInput, $counterpart: String, $counterpartRef: String) {
+  records(bsns: $bsns, subjectRefs: $refs, at: $at, location: $location, counterpartBsn: $counterpart, counterpartRef: $counterpartRef) { SELECTION } }`;
 /**
  * A records document. Each gets its own operation name, so that every test's decision is made for
  * that request alone; the test "a refusal is never replayed" reuses one document on purpose.
@@ -31,6 +31,7 @@ const VARIABLES = {
   at: AT.may2026,
   location: AREA.inside,
   counterpart: PERSONS.victim,
+  counterpartRef: 'ref-victim-0000000000000',
 };
 const PROCESSING_RECORDS = `{ processingRecords(traceIds: ["${'0'.repeat(32)}"]) { traceId name } }`;
 const isProcessingRecords = (query: string) => query.includes('processingRecords');
@@ -173,6 +174,16 @@ describe('release policies at the nodes, asked directly (DESIGN §6 step 3)', ()
       const { status, body } = await ask('reclassering', 'police-ban-enforcement', recordsOf('bans { id protectsCounterpart }'));
       expect(status).toBe(200);
       expect(body.data!.records[0].bans).toEqual([{ id: 'PN-10-000001-25/1', protectsCounterpart: true }]);
+    });
+
+    it('a counterpart comes with its subject reference, or the node refuses to process them', async () => {
+      const token = await mint('reclassering', { purpose: 'police-ban-enforcement' });
+      for (const variables of [{ ...VARIABLES, counterpartRef: null }, { ...VARIABLES, counterpart: null }]) {
+        const { body } = await callNode(federation.nodes.reclassering.url, token, recordsOf('bans { id protectsCounterpart }'), variables);
+        expect(body.data?.records ?? null).toBeNull();
+        expect(body.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })]);
+        expect(JSON.stringify(body)).not.toContain(PERSONS.victim);
+      }
     });
 
     it('the OM gives a Veilig Thuis worker its contact route', async () => {

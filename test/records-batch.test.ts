@@ -95,7 +95,8 @@ describe('batched delegation to a node', () => {
     const [operation] = parse(request!.query).definitions as [OperationDefinitionNode];
     const [root] = operation.selectionSet.selections as [FieldNode];
     expect(root.name.value).toBe('records');
-    expect(root.arguments!.map((argument) => argument.name.value)).toEqual(['bsns', 'subjectRefs', 'at', 'location', 'counterpartBsn']);
+    expect(root.arguments!.map((argument) => argument.name.value)).toEqual(['bsns', 'subjectRefs', 'at', 'location', 'counterpartBsn', 'counterpartRef']);
+    expect(request!.variables.counterpartRef).toBeNull();
     expect(result.errors).toBeUndefined();
     expect(result.data).toEqual({ a: { politie: { __typename: 'NodeRecord', contact: { organisation: 'politie' } } }, b: { politie: null } });
   });

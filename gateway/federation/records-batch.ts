@@ -46,8 +46,8 @@ function planOf(fieldNode: FieldNode): Plan {
     plan = {
       key: `${(fieldNode.arguments ?? []).map((argument) => print(argument)).join(',')}|${selection}`,
       document: parse(
-        `query Records($bsns: [String!]!, $subjectRefs: [String!]!, $at: DateTime!, $location: GeoPointInput, $counterpartBsn: String) {
-          records(bsns: $bsns, subjectRefs: $subjectRefs, at: $at, location: $location, counterpartBsn: $counterpartBsn) ${selection}
+        `query Records($bsns: [String!]!, $subjectRefs: [String!]!, $at: DateTime!, $location: GeoPointInput, $counterpartBsn: String, $counterpartRef: String) {
+          records(bsns: $bsns, subjectRefs: $subjectRefs, at: $at, location: $location, counterpartBsn: $counterpartBsn, counterpartRef: $counterpartRef) ${selection}
         }`,
       ),
     };
@@ -67,12 +67,14 @@ async function fetchRecords(
   args: Record<string, unknown>,
   context: NodeCallContext,
 ): Promise<unknown[]> {
+  const counterpartBsn = (args['counterpartBsn'] as string | null | undefined) ?? null;
   const variables = {
     bsns,
     subjectRefs: bsns.map(context.subjectRef),
     at: args['at'],
     location: args['location'] ?? null,
-    counterpartBsn: args['counterpartBsn'] ?? null,
+    counterpartBsn,
+    counterpartRef: counterpartBsn === null ? null : context.subjectRef(counterpartBsn),
   };
   // A call that fails outright rejects the batch, and DataLoader fails every person in it.
   const result = (await client.executor({ document, variables, context })) as ExecutionResult<{ records?: unknown[] }>;

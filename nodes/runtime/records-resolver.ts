@@ -7,6 +7,9 @@ import type { GeoPoint } from '../../lib/records.ts';
 import { toNodeRecord } from './node-record.ts';
 import type { NodeContext, NodeDependencies } from './server.ts';
 
+/** What a node tells about a counterpart: whether a ban protects them, and nothing else. */
+const PROTECTS_COUNTERPART = 'NodeBan.protectsCounterpart';
+
 /** The batch the gateway may ask in one call; more is a misbehaving client. */
 const MAX_BATCH = 500;
 
@@ -16,11 +19,14 @@ interface RecordsArgs {
   at: string;
   location?: GeoPoint | null;
   counterpartBsn?: string | null;
+  counterpartRef?: string | null;
 }
 
 /**
  * `records`: one entry per requested BSN, in order, null where the node does not know the person.
- * Writes one processing record per subject, keyed by the gateway's subject reference.
+ * Writes one processing record per subject, keyed by the gateway's subject reference, and one
+ * about the counterpart when one was given: matching them against protected persons processes
+ * them too.
  */
 export function createRecordsResolver(deps: NodeDependencies) {
   const { definition, store, policies, clock, tracer } = deps;
@@ -31,6 +37,10 @@ export function createRecordsResolver(deps: NodeDependencies) {
     if (!bsns.every(isValidBsn)) throw sohError('BAD_USER_INPUT', 'Every subject must be a valid BSN.');
     const counterpartBsn = args.counterpartBsn ?? null;
     if (counterpartBsn !== null && !isValidBsn(counterpartBsn)) throw sohError('BAD_USER_INPUT', 'counterpartBsn must be a valid BSN.');
+    const counterpartRef = args.counterpartRef ?? null;
+    if ((counterpartBsn === null) !== (counterpartRef === null)) {
+      throw sohError('BAD_USER_INPUT', 'counterpartBsn and counterpartRef go together: the counterpart is processed, and recorded by its reference.');
+    }
     const location = args.location ?? null;
     if (location && (Math.abs(location.lat) > 90 || Math.abs(location.lon) > 180)) {
       throw sohError('BAD_USER_INPUT', 'location must be WGS84 degrees (lat −90…90, lon −180…180).');
@@ -64,7 +74,23 @@ export function createRecordsResolver(deps: NodeDependencies) {
           fieldsReleased: person ? state.fieldsReleased : [],
         }));
       });
-      span.setAttribute('soh.subjects', bsns.length);
+      if (counterpartRef !== null) {
+        state.subjects++;
+        const bans = records.flatMap((record) => record?.bans ?? []);
+        state.processing.push(processingRecord({
+          component: definition.id,
+          traceId,
+          spanId,
+          parentSpanId,
+          startTime,
+          endTime,
+          activity,
+          subjectRef: counterpartRef,
+          outcome: bans.some((ban) => ban.protectsCounterpart) ? 'HIT' : 'NO_HIT',
+          fieldsReleased: bans.length > 0 && state.fieldsReleased.includes(PROTECTS_COUNTERPART) ? [PROTECTS_COUNTERPART] : [],
+        }));
+      }
+      span.setAttribute('soh.subjects', state.subjects);
       return records;
     } finally {
       span.end();
