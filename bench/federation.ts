@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { GatewayKeys } from '../gateway/auth/gateway-keys.ts';
 import { NODE_IDS, type NodeId } from '../lib/partners.ts';
-import { GATEWAY_NODE_FLAGS, nodeArgsFor, serviceEnv, sohArgs } from '../lib/project.ts';
+import { GATEWAY_NODE_FLAGS, SOURCE_NODE_FLAGS, nodeArgsFor, serviceEnv, sohArgs } from '../lib/project.ts';
 
 /** A process the benchmark started, with the URL it printed when ready. */
 export interface Started {
@@ -73,7 +73,7 @@ export async function startNodes(dataDir: string): Promise<Record<NodeId, Starte
   writeFileSync(jwksFile, JSON.stringify(new GatewayKeys(dataDir).jwks()));
   const env = serviceEnv({ ...process.env, SOH_DATA_DIR: dataDir, SOH_NODE_PORT: '0', SOH_GATEWAY_JWKS_FILE: jwksFile });
   const nodes = await Promise.all(
-    NODE_IDS.map((id) => startProcess(id, process.execPath, [...sohArgs(), 'node', id], { env, ready: /listening on (http:\/\/[\d.:]+)/ })),
+    NODE_IDS.map((id) => startProcess(id, process.execPath, [...SOURCE_NODE_FLAGS, ...sohArgs(), 'node', id], { env, ready: /listening on (http:\/\/[\d.:]+)/ })),
   );
   return Object.fromEntries(nodes.map((node, index) => [NODE_IDS[index], node])) as Record<NodeId, Started>;
 }

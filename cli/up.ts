@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dataDir } from '../lib/config.ts';
 import { signDevToken } from '../lib/dev-issuer.ts';
-import { GATEWAY_NODE_FLAGS, serviceEnv, sohArgs } from '../lib/project.ts';
+import { GATEWAY_NODE_FLAGS, SOURCE_NODE_FLAGS, serviceEnv, sohArgs } from '../lib/project.ts';
 import { PARTNER_INFO } from '../lib/partners.ts';
 import { findExamples } from '../nodes/seed-examples.ts';
 import { seedAll, seedParameters, storesSeeded } from '../nodes/seed-all.ts';
@@ -64,7 +64,7 @@ export async function run(args: string[]): Promise<void> {
     children.push({
       name: info.nodeId,
       url,
-      child: start(info.nodeId, ['node', info.nodeId], { ...env, SOH_NODE_PORT: String(port), SOH_GATEWAY_JWKS_URL: `${gatewayUrl}/.well-known/jwks.json` }),
+      child: start(info.nodeId, ['node', info.nodeId], { ...env, SOH_NODE_PORT: String(port), SOH_GATEWAY_JWKS_URL: `${gatewayUrl}/.well-known/jwks.json` }, SOURCE_NODE_FLAGS),
     });
   }
   const nodeUrls = Object.fromEntries(children.map(({ name, url }) => [`SOH_NODE_URL_${name.toUpperCase().replace('-', '_')}`, url]));

@@ -22,7 +22,7 @@ import { PERSONS } from './support/fixtures.ts';
  */
 interface Received {
   query: string;
-  variables: { bsns: string[]; subjectRefs: string[]; at: string; location: unknown; counterpartBsn: unknown };
+  variables: { bsns: string[]; subjectRefs: string[]; at: string; location: unknown; counterpartBsn: unknown; counterpartRef: unknown };
 }
 
 const TWO_PERSONS = parse(`query Two($a: String!, $b: String!, $at: DateTime!) {
