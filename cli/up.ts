@@ -24,7 +24,7 @@ async function waitHealthy(url: string, child: ChildProcess, name: string, timeo
 }
 
 function start(name: string, args: string[], env: NodeJS.ProcessEnv, nodeFlags: readonly string[] = []): ChildProcess {
-  const child = spawn(process.execPath, [...nodeFlags, ...sohArgs(), ...args], { env: serviceEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeFlags, ...sohArgs(), ...args], { env: serviceEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const prefix = (line: string) => `[${name}] ${line}`;
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => process.stdout.write(chunk.trimEnd().split('\n').map(prefix).join('\n') + '\n'));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => process.stderr.write(chunk.trimEnd().split('\n').map(prefix).join('\n') + '\n'));
@@ -50,13 +50,28 @@ export async function run(args: string[]): Promise<void> {
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
   const children: { name: string; child: ChildProcess; url: string }[] = [];
   let stopping = false;
+  const stop = (names: (name: string) => boolean) =>
+    Promise.all(
+      children
+        .filter(({ name, child }) => names(name) && child.exitCode === null && child.signalCode === null)
+        .map(({ child }) => {
+          const exited = new Promise((resolve) => child.once('exit', resolve));
+          child.kill('SIGTERM');
+          return exited;
+        }),
+    );
+  // The gateway first: it answers what it has in flight while the nodes are still there to ask.
   const stopAll = async () => {
     stopping = true;
-    for (const { child } of children) if (child.exitCode === null) child.kill('SIGTERM');
-    await Promise.all(children.map(({ child }) => (child.exitCode === null ? new Promise((resolve) => child.once('exit', resolve)) : null)));
+    await stop((name) => name === 'gateway');
+    await stop((name) => name !== 'gateway');
   };
-  process.once('SIGINT', () => void stopAll().then(() => process.exit(0)));
-  process.once('SIGTERM', () => void stopAll().then(() => process.exit(0)));
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => void stopAll().then(() => process.exit(0)));
+  // The children run in process groups of their own (so that a terminal's Ctrl-C reaches this
+  // process alone and the order above holds); if this process ends any other way, they end with it.
+  process.once('exit', () => {
+    for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  });
 
   for (const info of PARTNER_INFO) {
     const port = Number(process.env[`SOH_NODE_PORT_${info.nodeId.toUpperCase().replace('-', '_')}`] ?? info.defaultPort);

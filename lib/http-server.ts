@@ -1,7 +1,39 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
-export function listen(handler: Parameters<typeof createServer>[1], port: number, host = '127.0.0.1'): Promise<Server> {
-  const server = createServer({ keepAliveTimeout: 65_000 }, handler);
+type Handler = (request: IncomingMessage, response: ServerResponse) => unknown;
+
+/**
+ * The requests a server is working on, each until its handler has settled: yoga's handler settles
+ * after it has answered, and it goes on (writing the audit record) even when its client has gone.
+ */
+interface InFlight {
+  responses: Set<ServerResponse>;
+  settled: (() => void)[];
+}
+
+const inFlightOf = new WeakMap<Server, InFlight>();
+
+export function listen(handler: Handler, port: number, host = '127.0.0.1'): Promise<Server> {
+  const inFlight: InFlight = { responses: new Set(), settled: [] };
+  const server = createServer({ keepAliveTimeout: 65_000 }, (request, response) => {
+    inFlight.responses.add(response);
+    const done = () => {
+      inFlight.responses.delete(response);
+      if (inFlight.responses.size === 0) for (const resolve of inFlight.settled.splice(0)) resolve();
+    };
+    let result: unknown;
+    try {
+      result = handler(request, response);
+    } catch (error) {
+      done();
+      throw error;
+    }
+    void Promise.resolve(result).then(done, (error: unknown) => {
+      done();
+      throw error;
+    });
+  });
+  inFlightOf.set(server, inFlight);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve(server));
@@ -13,20 +45,34 @@ const IDLE_SWEEP_MS = 25;
 
 /**
  * Stops a server the way a rolling restart needs: it takes no new connections at once, answers
- * every request already in flight (and any that arrives on a connection already open, telling the
- * client to reconnect elsewhere with `Connection: close`), and cuts what is still running after
- * `graceMs`. A ban check that was asked before the stop gets its answer, and its audit record.
+ * every request already in flight (and any that arrives on a connection already open), each with
+ * `Connection: close` where its headers have not gone yet so that the client reconnects elsewhere,
+ * and cuts the connections still open after `graceMs`. It resolves only when every handler has
+ * settled (waiting at most another `graceMs` for those that were cut), so that what they write to
+ * an audit log is written before the caller closes it.
  */
-export function closeGracefully(server: Server, graceMs: number): Promise<void> {
+export async function closeGracefully(server: Server, graceMs: number): Promise<void> {
+  const inFlight = inFlightOf.get(server);
+  for (const response of inFlight?.responses ?? []) if (!response.headersSent) response.setHeader('connection', 'close');
   server.prependListener('request', (_request, response) => response.setHeader('connection', 'close'));
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  // A connection busy when the stop began stays open after its answer (keep-alive): close it then.
+  // A connection whose answer had begun before the stop stays open after it (keep-alive): close it then.
   const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
   const cut = setTimeout(() => server.closeAllConnections(), graceMs);
-  return closed.finally(() => {
+  try {
+    await closed;
+    if (inFlight && inFlight.responses.size > 0) {
+      let giveUp: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => inFlight.settled.push(resolve)),
+        new Promise<void>((resolve) => (giveUp = setTimeout(resolve, graceMs))),
+      ]);
+      clearTimeout(giveUp);
+    }
+  } finally {
     clearInterval(sweep);
     clearTimeout(cut);
-  });
+  }
 }
 
 /**

@@ -189,7 +189,7 @@ describe('the federation across real processes', () => {
 
   // Last: it stops the gateway.
   describe('a gateway that is stopped', () => {
-    it('answers the request in flight, audited, and only then closes; new connections are refused', async () => {
+    it('refuses new connections at once, answers the request in flight, audited, and only then closes', async () => {
       const politie = federation.nodes.politie.process;
       politie.kill('SIGSTOP'); // the request now waits for its deadline
       try {
@@ -198,6 +198,8 @@ describe('the federation across real processes', () => {
         const inFlight = federation.query(token, HIT_CHECK, { bsn: PERSONS.subject });
         await new Promise((resolve) => setTimeout(resolve, 300));
         const stopped = federation.gateway.close();
+        // While it drains, the gateway takes no new connection.
+        await expect(federation.query(vtToken, HIT_CHECK, { bsn: PERSONS.subject })).rejects.toThrow();
 
         const { status, body } = await inFlight;
         expect(status).toBe(200);
@@ -207,7 +209,6 @@ describe('the federation across real processes', () => {
         await stopped;
         const records = accessRecordsOf(join(federation.dataDir, 'gateway', 'audit.db'), sub);
         expect(records).toEqual([expect.objectContaining({ decision: 'ALLOW', outcome: 'PARTIAL' })]);
-        await expect(federation.query(vtToken, HIT_CHECK, { bsn: PERSONS.subject })).rejects.toThrow();
       } finally {
         politie.kill('SIGCONT');
       }

@@ -111,4 +111,22 @@ describe.each(FORMS)('soh up from $form', ({ entry }) => {
     const accesses = review.body.data!['accessLog'].edges.map((edge: { node: Record<string, unknown> }) => edge.node);
     expect(accesses).toContainEqual(expect.objectContaining({ purpose: 'police-ban-enforcement', decision: 'ALLOW', outcome: 'ALLOWED' }));
   });
+
+  // Last: it stops the federation.
+  it('stops the gateway and every node on Ctrl-C, which reaches `soh up` alone', async () => {
+    const listening = () =>
+      Promise.all(
+        Object.values(ports).map((port) =>
+          fetch(`http://127.0.0.1:${port}/healthz`).then(
+            () => true,
+            () => false,
+          ),
+        ),
+      );
+    expect(await listening()).toEqual(Object.values(ports).map(() => true));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(await listening()).toEqual(Object.values(ports).map(() => false));
+  });
 });

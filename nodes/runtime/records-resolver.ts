@@ -75,8 +75,12 @@ export function createRecordsResolver(deps: NodeDependencies) {
         }));
       });
       if (counterpartRef !== null) {
-        state.subjects++;
+        // What this node knows of the counterpart: that a ban of the subject it holds names them,
+        // whatever the ban's kind or status (the gateway decides which bans count at `at`).
         const bans = records.flatMap((record) => record?.bans ?? []);
+        const protectedByAny = bans.some((ban) => ban.protectsCounterpart);
+        state.subjects++;
+        if (protectedByAny) state.hits++;
         state.processing.push(processingRecord({
           component: definition.id,
           traceId,
@@ -86,7 +90,7 @@ export function createRecordsResolver(deps: NodeDependencies) {
           endTime,
           activity,
           subjectRef: counterpartRef,
-          outcome: bans.some((ban) => ban.protectsCounterpart) ? 'HIT' : 'NO_HIT',
+          outcome: protectedByAny ? 'HIT' : 'NO_HIT',
           fieldsReleased: bans.length > 0 && state.fieldsReleased.includes(PROTECTS_COUNTERPART) ? [PROTECTS_COUNTERPART] : [],
         }));
       }
