@@ -66,9 +66,16 @@ export async function run(args: string[]): Promise<void> {
     await stop((name) => name === 'gateway');
     await stop((name) => name !== 'gateway');
   };
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => void stopAll().then(() => process.exit(0)));
-  // The children run in process groups of their own (so that a terminal's Ctrl-C reaches this
-  // process alone and the order above holds); if this process ends any other way, they end with it.
+  let signals = 0;
+  const onSignal = () => {
+    // A second Ctrl-C skips the order: everything still running is told to stop now.
+    if (++signals > 1) void stop(() => true);
+    else void stopAll().then(() => process.exit(0));
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
+  // The children run in process groups of their own, so that a terminal's Ctrl-C reaches this
+  // process alone and the order above holds. If it exits for another reason (an error), they are
+  // stopped with it; a signal it cannot catch (SIGKILL) leaves them running.
   process.once('exit', () => {
     for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   });

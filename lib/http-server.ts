@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => unknown;
 
@@ -7,16 +8,17 @@ type Handler = (request: IncomingMessage, response: ServerResponse) => unknown;
  * after it has answered, and it goes on (writing the audit record) even when its client has gone.
  */
 interface InFlight {
-  responses: Set<ServerResponse>;
+  /** Each answer in flight, with the connection its request came on, in the order they came. */
+  responses: Map<ServerResponse, Socket>;
   settled: (() => void)[];
 }
 
 const inFlightOf = new WeakMap<Server, InFlight>();
 
 export function listen(handler: Handler, port: number, host = '127.0.0.1'): Promise<Server> {
-  const inFlight: InFlight = { responses: new Set(), settled: [] };
+  const inFlight: InFlight = { responses: new Map(), settled: [] };
   const server = createServer({ keepAliveTimeout: 65_000 }, (request, response) => {
-    inFlight.responses.add(response);
+    inFlight.responses.set(response, request.socket);
     const done = () => {
       inFlight.responses.delete(response);
       if (inFlight.responses.size === 0) for (const resolve of inFlight.settled.splice(0)) resolve();
@@ -45,16 +47,20 @@ const IDLE_SWEEP_MS = 25;
 
 /**
  * Stops a server the way a rolling restart needs: it takes no new connections at once, answers
- * every request already in flight (and any that arrives on a connection already open), each with
- * `Connection: close` where its headers have not gone yet so that the client reconnects elsewhere,
- * and cuts the connections still open after `graceMs`. It resolves only when every handler has
+ * every request already in flight and any that arrives on a connection already open, the last
+ * answer on each connection with `Connection: close` (where its headers have not gone yet) so that
+ * the client reconnects elsewhere, and cuts the connections still open after `graceMs`. It resolves only when every handler has
  * settled (waiting at most another `graceMs` for those that were cut), so that what they write to
  * an audit log is written before the caller closes it.
  */
 export async function closeGracefully(server: Server, graceMs: number): Promise<void> {
   const inFlight = inFlightOf.get(server);
-  for (const response of inFlight?.responses ?? []) if (!response.headersSent) response.setHeader('connection', 'close');
-  server.prependListener('request', (_request, response) => response.setHeader('connection', 'close'));
+  if (inFlight) for (const socket of new Set(inFlight.responses.values())) closeAfterLastAnswer(inFlight, socket);
+  // Runs before the handler, which adds the new answer to those in flight.
+  server.prependListener('request', (request, response) => {
+    if (inFlight) closeAfterLastAnswer(inFlight, request.socket, false);
+    response.setHeader('connection', 'close');
+  });
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   // A connection whose answer had begun before the stop stays open after it (keep-alive): close it then.
   const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
@@ -73,6 +79,21 @@ export async function closeGracefully(server: Server, graceMs: number): Promise<
     clearInterval(sweep);
     clearTimeout(cut);
   }
+}
+
+/**
+ * Says `Connection: close` on the last answer in flight on a connection (or, with `markLast`
+ * false, on none of them: a later one will say it), and takes it back from the earlier ones: Node
+ * closes the connection after such an answer and drops the requests queued behind it.
+ */
+function closeAfterLastAnswer(inFlight: InFlight, socket: Socket, markLast = true): void {
+  let last: ServerResponse | undefined;
+  for (const [response, on] of inFlight.responses) {
+    if (on !== socket || response.headersSent) continue;
+    response.removeHeader('connection');
+    last = response;
+  }
+  if (markLast) last?.setHeader('connection', 'close');
 }
 
 /**
