@@ -58,9 +58,9 @@ export function createRecordsResolver(deps: NodeDependencies) {
       const { traceId, spanId } = span.spanContext();
       const parentSpanId = state.span.spanContext().spanId;
       const endTime = clock.now();
-      state.subjects += bsns.length;
-      found.forEach((person, index) => {
-        if (person) state.hits++;
+      const record = (subjectRef: string, hit: boolean, fieldsReleased: string[]) => {
+        state.subjects++;
+        if (hit) state.hits++;
         state.processing.push(processingRecord({
           component: definition.id,
           traceId,
@@ -69,30 +69,18 @@ export function createRecordsResolver(deps: NodeDependencies) {
           startTime,
           endTime,
           activity,
-          subjectRef: subjectRefs[index]!,
-          outcome: person ? 'HIT' : 'NO_HIT',
-          fieldsReleased: person ? state.fieldsReleased : [],
+          subjectRef,
+          outcome: hit ? 'HIT' : 'NO_HIT',
+          fieldsReleased,
         }));
-      });
+      };
+      found.forEach((person, index) => record(subjectRefs[index]!, Boolean(person), person ? state.fieldsReleased : []));
       if (counterpartRef !== null) {
         // What this node knows of the counterpart: that a ban of the subject it holds names them,
         // whatever the ban's kind or status (the gateway decides which bans count at `at`).
-        const bans = records.flatMap((record) => record?.bans ?? []);
-        const protectedByAny = bans.some((ban) => ban.protectsCounterpart);
-        state.subjects++;
-        if (protectedByAny) state.hits++;
-        state.processing.push(processingRecord({
-          component: definition.id,
-          traceId,
-          spanId,
-          parentSpanId,
-          startTime,
-          endTime,
-          activity,
-          subjectRef: counterpartRef,
-          outcome: protectedByAny ? 'HIT' : 'NO_HIT',
-          fieldsReleased: bans.length > 0 && state.fieldsReleased.includes(PROTECTS_COUNTERPART) ? [PROTECTS_COUNTERPART] : [],
-        }));
+        const bans = records.flatMap((nodeRecord) => nodeRecord?.bans ?? []);
+        const released = bans.length > 0 && state.fieldsReleased.includes(PROTECTS_COUNTERPART) ? [PROTECTS_COUNTERPART] : [];
+        record(counterpartRef, bans.some((ban) => ban.protectsCounterpart), released);
       }
       span.setAttribute('soh.subjects', state.subjects);
       return records;
