@@ -49,9 +49,9 @@ const IDLE_SWEEP_MS = 25;
  * Stops a server the way a rolling restart needs: it takes no new connections at once, answers
  * every request already in flight and any that arrives on a connection already open, the last
  * answer on each connection with `Connection: close` (where its headers have not gone yet) so that
- * the client reconnects elsewhere, and cuts the connections still open after `graceMs`. It resolves only when every handler has
- * settled (waiting at most another `graceMs` for those that were cut), so that what they write to
- * an audit log is written before the caller closes it.
+ * the client reconnects elsewhere, and cuts the connections still open after `graceMs`. It
+ * resolves only when every handler has settled (waiting at most another `graceMs` for those that
+ * were cut), so that what they write to an audit log is written before the caller closes it.
  */
 export async function closeGracefully(server: Server, graceMs: number): Promise<void> {
   const inFlight = inFlightOf.get(server);
