@@ -8,7 +8,7 @@ import { loadPolicies } from '../lib/policy/load.ts';
 import { schemaShape } from '../lib/schemas.ts';
 import { subjectRefs } from '../lib/subject-ref.ts';
 import { startTelemetry } from '../lib/telemetry.ts';
-import { closeGracefully, listen, startOrRelease } from '../lib/http-server.ts';
+import { listen, startOrRelease, stopper } from '../lib/http-server.ts';
 import { callerTokenVerifier, issuerKeys, type TrustedIssuer } from './auth/caller-token.ts';
 import { DownstreamTokens } from './auth/downstream-token.ts';
 import { GatewayKeys } from './auth/gateway-keys.ts';
@@ -74,16 +74,12 @@ export async function startGateway(config: GatewayConfig, clock: Clock = systemC
     });
     return listen(gateway, config.port, config.host);
   });
-  let closing: Promise<void> | undefined;
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   return {
     url: `http://${config.host}:${port}`,
     port,
-    close() {
-      // A request in flight ends by its deadline; its audit commit follows within the margin.
-      closing ??= closeGracefully(server, config.deadlineMs + DRAIN_MARGIN_MS).then(release);
-      return closing;
-    },
+    // A request in flight ends by its deadline; its audit commit follows within the margin.
+    close: stopper(server, config.deadlineMs + DRAIN_MARGIN_MS, release),
   };
 }

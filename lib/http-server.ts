@@ -82,6 +82,15 @@ export async function closeGracefully(server: Server, graceMs: number): Promise<
 }
 
 /**
+ * The `close()` of a running component: stops its server gracefully, then releases what the
+ * server used (audit log, store, pools). Called again, it returns the same stop.
+ */
+export function stopper(server: Server, graceMs: number, release: () => Promise<void>): () => Promise<void> {
+  let stopping: Promise<void> | undefined;
+  return () => (stopping ??= closeGracefully(server, graceMs).then(release));
+}
+
+/**
  * Says `Connection: close` on the last answer in flight on a connection (or, with `markLast`
  * false, on none of them: a later one will say it), and takes it back from the earlier ones: Node
  * closes the connection after such an answer and drops the requests queued behind it.

@@ -5,6 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { closeGracefully, listen } from '../lib/http-server.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A raw HTTP/1.1 response that tells the client to close the connection. */
+const SAYS_CLOSE = /^connection: close\r$/im;
 
 /**
  * A server that answers each request after `delayMs` (never, when null), and whose handler goes
@@ -83,7 +85,7 @@ describe('stopping a server (closeGracefully)', () => {
     await stopped;
     expect(responses).toHaveLength(1);
     expect(responses[0]).toMatch(/^200 /);
-    expect(responses[0]).toMatch(/^connection: close\r$/im);
+    expect(responses[0]).toMatch(SAYS_CLOSE);
     expect(responses[0]!.endsWith('answered')).toBe(true);
     expect(Date.now() - started).toBeLessThan(2_000);
   });
@@ -99,8 +101,8 @@ describe('stopping a server (closeGracefully)', () => {
     await stopped;
     expect(responses).toHaveLength(2);
     expect(responses.every((response) => response.startsWith('200') && response.endsWith('answered'))).toBe(true);
-    expect(responses[0]).not.toMatch(/^connection: close\r$/im);
-    expect(responses[1]).toMatch(/^connection: close\r$/im);
+    expect(responses[0]).not.toMatch(SAYS_CLOSE);
+    expect(responses[1]).toMatch(SAYS_CLOSE);
   });
 
   it('answers requests queued on one connection before the stop, and only the last answer closes it', async () => {
@@ -115,7 +117,7 @@ describe('stopping a server (closeGracefully)', () => {
     await stopped;
     expect(responses).toHaveLength(2);
     expect(responses.every((response) => response.startsWith('200') && response.endsWith('answered'))).toBe(true);
-    expect(responses[1]).toMatch(/^connection: close\r$/im);
+    expect(responses[1]).toMatch(SAYS_CLOSE);
   });
 
   it('cuts a request still running after the grace period, and still waits for its handler to settle', async () => {

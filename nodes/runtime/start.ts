@@ -10,7 +10,7 @@ import { startTelemetry } from '../../lib/telemetry.ts';
 import { openStore } from '../store/open.ts';
 import type { NodeDefinition } from './definition.ts';
 import { gatewayKeys, gatewayTokenVerifier } from './gateway-token.ts';
-import { closeGracefully, listen, startOrRelease } from '../../lib/http-server.ts';
+import { listen, startOrRelease, stopper } from '../../lib/http-server.ts';
 import { createNodeApp } from './server.ts';
 
 const nodeConfig = z.strictObject({
@@ -81,15 +81,11 @@ export async function startNode(definition: NodeDefinition, config: NodeConfig, 
     });
     return listen(app, config.port ?? definition.defaultPort, config.host);
   });
-  let closing: Promise<void> | undefined;
   const address = server.address();
   const boundPort = typeof address === 'object' && address ? address.port : 0;
   return {
     url: `http://${config.host}:${boundPort}`,
     port: boundPort,
-    close() {
-      closing ??= closeGracefully(server, DRAIN_MS).then(release);
-      return closing;
-    },
+    close: stopper(server, DRAIN_MS, release),
   };
 }
