@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { GatewayKeys } from '../gateway/auth/gateway-keys.ts';
 import { NODE_IDS, type NodeId } from '../lib/partners.ts';
 import { GATEWAY_NODE_FLAGS, SOURCE_NODE_FLAGS, nodeArgsFor, serviceEnv, sohArgs } from '../lib/project.ts';
+import { pinned } from './cpus.ts';
 
 /** A process the benchmark started, with the URL it printed when ready. */
 export interface Started {
@@ -13,14 +14,14 @@ export interface Started {
   child: ChildProcess;
 }
 
-/** Spawns a process and waits for the line that says where it listens. */
+/** Spawns a process (on `cpus`, if given: ./cpus.ts) and waits for the line that says where it listens. */
 export function startProcess(
   name: string,
   command: string,
   args: string[],
-  options: { env: NodeJS.ProcessEnv; cwd?: string; ready: RegExp; timeoutMs?: number; url?: string },
+  options: { env: NodeJS.ProcessEnv; cwd?: string; ready: RegExp; timeoutMs?: number; url?: string; cpus?: string | null },
 ): Promise<Started> {
-  const child = spawn(command, args, { env: options.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(...pinned(options.cpus ?? null, command, args), { env: options.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -83,10 +84,11 @@ export function nodeUrlEnv(nodes: Record<NodeId, Started>): Record<string, strin
 }
 
 /** Our gateway as its own process (`soh gateway`) with its production settings, dev mode so that the dev issuer signs callers. */
-export function startOurGateway(name: string, dataDir: string, nodes: Record<NodeId, Started>, env: NodeJS.ProcessEnv): Promise<Started> {
+export function startOurGateway(name: string, dataDir: string, nodes: Record<NodeId, Started>, env: NodeJS.ProcessEnv, cpus: string | null = null): Promise<Started> {
   return startProcess(name, process.execPath, [...GATEWAY_NODE_FLAGS, ...sohArgs(), 'gateway'], {
     env: serviceEnv({ ...process.env, ...nodeUrlEnv(nodes), SOH_DATA_DIR: dataDir, SOH_DEV: '1', SOH_GATEWAY_PORT: '0', ...env }),
     ready: /gateway listening on (http:\/\/[\d.:]+)/,
+    cpus,
   });
 }
 
@@ -107,6 +109,6 @@ export function siblingGatewayDir(dataDir: string, name: string): string {
 }
 
 /** A benchmark-only target written in TypeScript (bench/targets/*.ts), in the same environment as ours. */
-export function startBenchTarget(name: string, script: string, env: NodeJS.ProcessEnv): Promise<Started> {
-  return startProcess(name, process.execPath, nodeArgsFor(`bench/targets/${script}`), { env: serviceEnv({ ...process.env, ...env }), ready: /listening on (http:\/\/[\d.:]+)/ });
+export function startBenchTarget(name: string, script: string, env: NodeJS.ProcessEnv, cpus: string | null = null): Promise<Started> {
+  return startProcess(name, process.execPath, nodeArgsFor(`bench/targets/${script}`), { env: serviceEnv({ ...process.env, ...env }), ready: /listening on (http:\/\/[\d.:]+)/, cpus });
 }

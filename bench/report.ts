@@ -22,6 +22,8 @@ export interface Measurement {
 export interface Report {
   commit: string;
   machine: { cpus: number; model: string; memoryGiB: number; node: string; loadAverage: number };
+  /** Which CPUs each kind of process ran on (./cpus.ts). */
+  pinning: string;
   settings: { persons: number; seconds: number; warmupSeconds: number; leadInSeconds: number; rounds: number; connections: number; rate: number };
   hive: { ran: boolean; reason?: string };
   seeding: { persons: number; records: number; seconds: number; recordsPerSecond: number; maxRssMiB: number; perNode: Record<string, number> } | null;
@@ -145,6 +147,7 @@ export function renderMarkdown(report: Report): string {
     `# Benchmark, commit ${report.commit}`,
     '',
     `Machine: ${m.cpus} × ${m.model}, ${m.memoryGiB} GiB, Node.js ${m.node}, load average ${f(m.loadAverage, 2)} at the end (shared machine: compare ratios, not absolute numbers).`,
+    `Pinning: ${report.pinning}.`,
     `Population ${f(s.persons)} persons; every target warmed for ${s.warmupSeconds} s, then ${s.rounds} interleaved rounds of ${s.seconds} s per target, each after ${s.leadInSeconds} s of unmeasured lead-in; medians over rounds, ratios are medians of per-round ratios.`,
     report.hive.ran ? '' : `Hive Gateway did not run: ${report.hive.reason}`,
     '',

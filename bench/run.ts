@@ -15,6 +15,7 @@ import { progressBar } from '../cli/progress.ts';
 import { parseOptions, positiveInt } from '../cli/usage.ts';
 import { seedAll, seedParameters, storeFile } from '../nodes/seed-all.ts';
 import { type Started, freePort, siblingGatewayDir, startBenchTarget, startNodes, startOurGateway, startProcess, stopProcess } from './federation.ts';
+import { detectCpuLayout, pinned } from './cpus.ts';
 import { keepNodeTokenFresh } from './node-token.ts';
 import { processTree, treeCpuMicros, treeRssBytes } from './procstat.ts';
 import { type Measurement, type Report, writeReport } from './report.ts';
@@ -64,6 +65,7 @@ export async function run(args: string[]): Promise<number> {
   // Read now, beside the build this run measures: the tree may change while the run goes on.
   const commit = gitCommit();
   const dir = join(dataDir(), 'bench');
+  const layout = detectCpuLayout();
   mkdirSync(dir, { recursive: true, mode: 0o700 });
 
   installPeers();
@@ -83,14 +85,15 @@ export async function run(args: string[]): Promise<number> {
     const benchEnv = { SOH_BENCH_NODES: JSON.stringify(Object.fromEntries(NODE_IDS.map((id) => [id, nodes[id].url]))), SOH_BENCH_TOKEN_FILE: tokenFile };
 
     console.log('starting targets');
-    const full = await startOurGateway('ours', dir, nodes, { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url });
-    const off = await startOurGateway('ours-off', siblingGatewayDir(dir, 'unguarded'), nodes, { SOH_BENCH_DISABLE: 'purpose,audit', OTEL_TRACES_SAMPLER: 'always_off' });
-    const noPolicy = await startOurGateway('ours-no-policy', siblingGatewayDir(dir, 'no-policy'), nodes, { SOH_BENCH_DISABLE: 'purpose', OTEL_EXPORTER_OTLP_ENDPOINT: sink.url });
-    const noAudit = await startOurGateway('ours-no-audit', siblingGatewayDir(dir, 'no-audit'), nodes, { SOH_BENCH_DISABLE: 'audit', OTEL_EXPORTER_OTLP_ENDPOINT: sink.url });
-    const plain = await startBenchTarget('plain-stitch', 'plain-stitch.ts', benchEnv);
-    const fanout = await startBenchTarget('fanout', 'fanout.ts', benchEnv);
+    const targetCpus = layout.target;
+    const full = await startOurGateway('ours', dir, nodes, { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url }, targetCpus);
+    const off = await startOurGateway('ours-off', siblingGatewayDir(dir, 'unguarded'), nodes, { SOH_BENCH_DISABLE: 'purpose,audit', OTEL_TRACES_SAMPLER: 'always_off' }, targetCpus);
+    const noPolicy = await startOurGateway('ours-no-policy', siblingGatewayDir(dir, 'no-policy'), nodes, { SOH_BENCH_DISABLE: 'purpose', OTEL_EXPORTER_OTLP_ENDPOINT: sink.url }, targetCpus);
+    const noAudit = await startOurGateway('ours-no-audit', siblingGatewayDir(dir, 'no-audit'), nodes, { SOH_BENCH_DISABLE: 'audit', OTEL_EXPORTER_OTLP_ENDPOINT: sink.url }, targetCpus);
+    const plain = await startBenchTarget('plain-stitch', 'plain-stitch.ts', benchEnv, targetCpus);
+    const fanout = await startBenchTarget('fanout', 'fanout.ts', benchEnv, targetCpus);
     started.push(full, off, noPolicy, noAudit, plain, fanout);
-    const hive = await startHive(dir, benchEnv).catch((error: Error) => error);
+    const hive = await startHive(dir, benchEnv, targetCpus).catch((error: Error) => error);
     if (!(hive instanceof Error)) started.push(hive);
     else console.error(`Hive Gateway could not be run: ${hive.message}`);
 
@@ -108,7 +111,7 @@ export async function run(args: string[]): Promise<number> {
 
     const nodePids = Object.values(nodes).map((node) => node.child.pid!);
     const load = (target: Target, rate?: number, timing = { seconds, leadInSeconds }) =>
-      measure(target, { dir, subjectsFile, connections, ...timing, rate, nodePids });
+      measure(target, { dir, subjectsFile, connections, ...timing, rate, nodePids, loadCpus: layout.load });
 
     console.log(`warming up (${warmupSeconds} s per target)`);
     for (const target of targets) await load(target, undefined, { seconds: warmupSeconds, leadInSeconds: 0 }).then(() => undefined, () => undefined);
@@ -134,6 +137,7 @@ export async function run(args: string[]): Promise<number> {
     const report: Report = {
       commit,
       machine: machine(),
+      pinning: layout.description,
       settings: { persons, seconds, warmupSeconds, leadInSeconds, rounds, connections, rate },
       hive: hive instanceof Error ? { ran: false, reason: hive.message } : { ran: true },
       seeding,
@@ -191,7 +195,7 @@ function sampleSubjects(dir: string): Subject[] {
   return [...known, ...unknown].map((bsn) => ({ bsn, ref: ref(bsn) }));
 }
 
-async function startHive(dir: string, benchEnv: Record<string, string>): Promise<Started> {
+async function startHive(dir: string, benchEnv: Record<string, string>, cpus: string | null): Promise<Started> {
   const supergraph = join(dir, 'supergraph.graphql');
   execFileSync(join(PEERS, 'node_modules', '.bin', 'mesh-compose'), ['-c', 'mesh.config.mjs', '-o', supergraph], {
     cwd: PEERS,
@@ -204,6 +208,7 @@ async function startHive(dir: string, benchEnv: Record<string, string>): Promise
     env: { ...process.env, ...benchEnv, NODE_ENV: 'production' },
     ready: /Listening on http/,
     url: `http://127.0.0.1:${port}`,
+    cpus,
   });
 }
 
@@ -226,7 +231,7 @@ async function checkAnswers(target: Target, dir: string, subjects: Subject[]): P
 
 async function measure(
   target: Target,
-  options: { dir: string; subjectsFile: string; connections: number; seconds: number; leadInSeconds: number; rate?: number | undefined; nodePids: number[] },
+  options: { dir: string; subjectsFile: string; connections: number; seconds: number; leadInSeconds: number; rate?: number | undefined; nodePids: number[]; loadCpus: string | null },
 ): Promise<Measurement> {
   const tree = processTree(target.process.child.pid!);
   const cpu = () => ({ gateway: treeCpuMicros(tree), nodes: treeCpuMicros(options.nodePids) });
@@ -246,7 +251,7 @@ async function measure(
     };
     // CPU counts from the moment the measured window opens to the moment the results come back.
     let before = cpu();
-    const result = await runLoad(load, () => (before = cpu()));
+    const result = await runLoad(load, options.loadCpus, () => (before = cpu()));
     const after = cpu();
     const requests = Math.max(1, result.requests);
     return {
@@ -264,9 +269,9 @@ async function measure(
 type LoadResult = Pick<Measurement, 'requests' | 'rps' | 'p50' | 'p95' | 'p99' | 'errors'>;
 
 /** Runs bench/load.ts; it prints a `measuring` line when its measured window opens, then the results. */
-function runLoad(options: Record<string, unknown>, onMeasuring: () => void): Promise<LoadResult> {
+function runLoad(options: Record<string, unknown>, cpus: string | null, onMeasuring: () => void): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeArgsFor('bench/load.ts'), JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(...pinned(cpus, process.execPath, [...nodeArgsFor('bench/load.ts'), JSON.stringify(options)]), { stdio: ['ignore', 'pipe', 'inherit'] });
     let buffered = '';
     let result: LoadResult | null = null;
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
