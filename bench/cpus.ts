@@ -2,16 +2,20 @@ import { execFileSync } from 'node:child_process';
 
 /**
  * Which CPUs the benchmark's processes may run on, the same for every target: the load generator
- * on one CPU of its own, the gateway under test (each target in turn) on the others, and the four
- * nodes, which serve every target alike, on any. Without this, the scheduler places the load
- * generator, whose CPU grows with the req/s it drives, beside whichever process it likes, and a
- * faster target pays for its own load. Pinned with `taskset`; without it, or with a single CPU to
- * run on, nothing is pinned.
+ * always on one CPU of its own choosing (the last), so that its load, which grows with the req/s
+ * it drives, lands in the same place whichever target it drives. With four CPUs or more, each
+ * gateway target runs on the others, away from the load generator. With two or three, the
+ * targets and the nodes run on any: one CPU cannot hold a gateway's event loop and its helper
+ * threads (the audit's fdatasync and checkpoints) without making them wait on each other. Measured
+ * on 2 vCPUs, with each gateway target held to CPU 0: our full gateway's CPU per request rose from
+ * 2,073 to 2,769 µs and the cost of its audit from 8.8 % to 38.8 % of req/s, in two runs of the
+ * whole benchmark in one session (README, Benchmark). Pinned with `taskset`; without it, or with
+ * a single CPU to run on, nothing is pinned.
  */
 export interface CpuLayout {
-  /** CPU list (taskset's -c syntax) for each gateway target; null runs it unpinned. */
+  /** CPU list (taskset's -c syntax) for each gateway target; null runs it on any. */
   target: string | null;
-  /** CPU list for the load generator; null runs it unpinned. */
+  /** CPU list for the load generator; null runs it on any. */
   load: string | null;
   /** One line for the report. */
   description: string;
@@ -23,6 +27,9 @@ const UNPINNED: CpuLayout = { target: null, load: null, description: 'none (ever
 export function cpuLayout(allowed: readonly number[]): CpuLayout {
   if (allowed.length < 2) return UNPINNED;
   const load = String(allowed.at(-1));
+  if (allowed.length < 4) {
+    return { target: null, load, description: `the load generator on CPU ${load}, each gateway target and the nodes on any (taskset)` };
+  }
   const target = allowed.slice(0, -1).join(',');
   return {
     target,

@@ -3,10 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { cpuLayout, detectCpuLayout, parseCpuList, pinned } from '../bench/cpus.ts';
 
 describe('the benchmark CPU layout', () => {
-  it('gives the load generator the last CPU and every gateway target the others', () => {
-    expect(cpuLayout([0, 1])).toMatchObject({ target: '0', load: '1' });
+  it('gives the load generator the last CPU, and with four or more every gateway target the others', () => {
     expect(cpuLayout([0, 1, 2, 3])).toMatchObject({ target: '0,1,2', load: '3' });
-    expect(cpuLayout([2, 5, 6])).toMatchObject({ target: '2,5', load: '6' });
+    expect(cpuLayout([2, 5, 6, 7, 9])).toMatchObject({ target: '2,5,6,7', load: '9' });
+  });
+
+  it('leaves the gateway targets on any CPU with two or three, so that their helper threads are not held to one', () => {
+    expect(cpuLayout([0, 1])).toMatchObject({ target: null, load: '1' });
+    expect(cpuLayout([2, 5, 6])).toMatchObject({ target: null, load: '6' });
   });
 
   it('pins nothing with a single CPU to run on', () => {
