@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 
 /**
  * Which CPUs the benchmark's processes may run on, the same for every target: the load generator
- * always on one CPU of its own choosing (the last), so that its load, which grows with the req/s
- * it drives, lands in the same place whichever target it drives. With four CPUs or more, each
+ * always on the last CPU, so that its load, which grows with the req/s it drives, lands in the
+ * same place whichever target it drives. With four CPUs or more, each
  * gateway target runs on the others, away from the load generator. With two or three, the
  * targets and the nodes run on any: one CPU cannot hold a gateway's event loop and its helper
  * threads (the audit's fdatasync and checkpoints) without making them wait on each other. Measured
