@@ -112,6 +112,9 @@ export function createGateway(deps: GatewayDependencies): YogaServerInstance<obj
     graphqlEndpoint: '/graphql',
     graphiql: deps.dev ? { title: 'Samen onder Handbereik (dev)' } : false,
     landingPage: false,
+    // Callers are systems and the same-origin audit viewer; yoga's default would grant every
+    // origin (credentials included) a way to call the gateway from a page of its own.
+    cors: false,
     multipart: false,
     maskedErrors: { maskError },
     maxRequestBodySize: false,

@@ -119,6 +119,27 @@ describe('the error contract (DESIGN §8)', () => {
       }
     });
 
+    it('gives a page of another origin no CORS grant: no Access-Control headers, no preflight', async () => {
+      const token = await federation.issuer.token();
+      const origin = 'https://elsewhere.example';
+      const response = await fetch(`${federation.gatewayUrl}/graphql`, {
+        method: 'POST',
+        headers: { origin, 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ query: HIT_CHECK, variables: { bsn } }),
+      });
+      await response.text();
+      expect(response.status).toBe(200);
+      const preflight = await fetch(`${federation.gatewayUrl}/graphql`, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+      });
+      await preflight.text();
+      expect(preflight.status).toBe(405);
+      for (const answer of [response, preflight]) {
+        expect([...answer.headers.keys()].filter((name) => name.startsWith('access-control-'))).toEqual([]);
+      }
+    });
+
     it('audits every refused request as denied, and answers none of them unaudited', async () => {
       const sub = `refused-${randomUUID()}`;
       const token = await federation.issuer.token({ sub });
