@@ -140,6 +140,25 @@ function targetChecks(report: Report): string[] {
   ];
 }
 
+/**
+ * How far the direct fan-out, which sends the same node requests with no gateway at all, leads
+ * each gateway: no gateway on these nodes and this machine can lead another by more than the
+ * fan-out leads it, so a target ratio above its ceiling cannot hold in this run.
+ */
+function ceilings(report: Report): string[] {
+  const fanout = report.targets.find((name) => name.startsWith('direct'));
+  if (!fanout) return [];
+  const gateways = report.targets.filter((name) => ['ours hitCheck (full)', 'plain', 'Hive'].some((prefix) => name.startsWith(prefix)));
+  return [
+    '| direct fan-out ÷ | req/s | rounds ranged |',
+    '| --- | ---: | ---: |',
+    ...gateways.map((name) => {
+      const ratio = pairedRatio(report.closed, fanout, name, (m) => m.rps);
+      return `| ${name} | ${f(ratio.median, 2)} | ${f(ratio.low, 2)} – ${f(ratio.high, 2)} |`;
+    }),
+  ];
+}
+
 export function renderMarkdown(report: Report): string {
   const m = report.machine;
   const s = report.settings;
@@ -162,6 +181,12 @@ export function renderMarkdown(report: Report): string {
     '## Targets',
     '',
     ...targetChecks(report),
+    '',
+    `## Ceilings (${s.connections} connections)`,
+    '',
+    'The direct fan-out sends the same node requests with no gateway: no gateway can lead another by more than the fan-out leads that other.',
+    '',
+    ...ceilings(report),
     '',
   ];
   if (report.seeding) {
