@@ -49,11 +49,16 @@ export function parseCpuList(list: string): number[] {
   return cpus;
 }
 
+/** The CPUs in `taskset -p`'s answer ("pid 123's current affinity list: 0,1"). */
+export function affinityOf(tasksetOutput: string): number[] {
+  return parseCpuList(tasksetOutput.slice(tasksetOutput.lastIndexOf(':') + 1));
+}
+
 /** The layout for this machine, read once: the CPUs this process may use, if taskset is there. */
 export function detectCpuLayout(): CpuLayout {
   try {
     const output = execFileSync('taskset', ['-pc', String(process.pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    return cpuLayout(parseCpuList(output.slice(output.lastIndexOf(':') + 1)));
+    return cpuLayout(affinityOf(output));
   } catch {
     return UNPINNED;
   }

@@ -81,6 +81,9 @@ function pairedRatio(rounds: Measurement[][], a: string, b: string, value: (m: M
 
 const f = (value: number, digits = 0) => (Number.isFinite(value) ? value.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
 
+/** The lowest and highest round, as a table cell. */
+const range = (value: OverRounds) => `${f(value.low, 2)} – ${f(value.high, 2)}`;
+
 function table(rounds: Measurement[][], targets: string[], ours: string): string[] {
   const lines = [
     '| target | req/s | p50 ms | p95 ms | p99 ms | errors | gateway CPU µs/req | nodes CPU µs/req | peak RSS MiB | req/s vs ours |',
@@ -134,8 +137,7 @@ function targetChecks(report: Report): string[] {
     '| --- | ---: | ---: | :---: |',
     ...checks.map(([name, value, holds]) => {
       const measured = typeof value === 'number' ? value : value.median;
-      const range = typeof value === 'number' ? '' : `${f(value.low, 2)} – ${f(value.high, 2)}`;
-      return `| ${name} | ${f(measured, 2)} | ${range} | ${holds(measured) ? 'yes' : 'no'} |`;
+      return `| ${name} | ${f(measured, 2)} | ${typeof value === 'number' ? '' : range(value)} | ${holds(measured) ? 'yes' : 'no'} |`;
     }),
   ];
 }
@@ -154,7 +156,7 @@ function ceilings(report: Report): string[] {
     '| --- | ---: | ---: |',
     ...gateways.map((name) => {
       const ratio = pairedRatio(report.closed, fanout, name, (m) => m.rps);
-      return `| ${name} | ${f(ratio.median, 2)} | ${f(ratio.low, 2)} – ${f(ratio.high, 2)} |`;
+      return `| ${name} | ${f(ratio.median, 2)} | ${range(ratio)} |`;
     }),
   ];
 }

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { cpuLayout, detectCpuLayout, parseCpuList, pinned } from '../bench/cpus.ts';
+import { affinityOf, cpuLayout, detectCpuLayout, parseCpuList, pinned } from '../bench/cpus.ts';
 
 describe('the benchmark CPU layout', () => {
   it('gives the load generator the last CPU, and with four or more every gateway target the others', () => {
@@ -36,6 +36,6 @@ describe('the benchmark CPU layout', () => {
     const [command, args] = pinned(layout.load, 'sh', ['-c', 'taskset -pc $$']);
     const result = spawnSync(command, args, { encoding: 'utf8' });
     expect(result.status).toBe(0);
-    expect(parseCpuList(result.stdout.slice(result.stdout.lastIndexOf(':') + 1))).toEqual(parseCpuList(layout.load));
+    expect(affinityOf(result.stdout)).toEqual(parseCpuList(layout.load));
   });
 });
