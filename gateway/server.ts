@@ -5,7 +5,7 @@ import type { AuditLog } from '../lib/audit/log.ts';
 import { useDurableAudit } from '../lib/audit/plugin.ts';
 import type { Clock } from '../lib/clock.ts';
 import { errorCode } from '../lib/errors.ts';
-import { useRequestBodyLimit } from '../lib/graphql/body-limit.ts';
+import { useRequestBody } from '../lib/graphql/request-body.ts';
 import { maskError, useErrorContract } from '../lib/graphql/error-contract.ts';
 import { DateTimeScalar, JSONScalar } from '../lib/graphql/scalars.ts';
 import type { Partner } from '../lib/partners.ts';
@@ -83,7 +83,7 @@ export function createGateway(deps: GatewayDependencies): YogaServerInstance<obj
     deps.benchmarkDisable?.includes('purpose')
       ? useUnguardedPurpose(states, deps.policies)
       : usePurposeBinding({ states, policies: deps.policies, caseRefPattern: deps.caseRefPattern, schema, dev: deps.dev, tracer: deps.tracer }),
-    useRequestBodyLimit(),
+    useRequestBody(),
     useQueryLimits(deps.limits),
     useSubjectAdmission({ states, subjectChecks: new TokenBuckets(rateLimits.perSubject, deps.clock) }),
     useErrorContract(),

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PERSONS } from './support/fixtures.ts';
 import { type Federation, type GraphQLBody, startFederation } from './support/federation.ts';
 import { accessRecordsOf, nodeTokenMinter } from './support/node-calls.ts';
-import { MAX_REQUEST_BYTES } from '../lib/graphql/body-limit.ts';
+import { MAX_REQUEST_BYTES } from '../lib/graphql/request-body.ts';
 
 // DESIGN §8: a request that fails as a whole gets the contract's code and HTTP status, whatever
 // the Accept header, with a message that never quotes the input (a BSN) and never a stack trace.
@@ -19,18 +19,32 @@ interface Answer {
   body: GraphQLBody;
 }
 
+/** Media types a client may ask for: whatever it asks, the answer is JSON with the contract's status. */
+const ACCEPTS = ['application/json', 'application/graphql-response+json', '*/*', 'text/html', 'application/xml', 'text/event-stream', 'multipart/mixed'];
+
+interface PostOptions {
+  method?: string;
+  accept?: string;
+  /** The body's Content-Type; null sends none. */
+  contentType?: string | null;
+  chunked?: boolean;
+}
+
 /** Posts `body` with its Content-Length, or, `chunked`, as a stream without one. */
-async function post(url: string, token: string | null, body: string, init: { method?: string; accept?: string; chunked?: boolean } = {}): Promise<Answer> {
+async function post(url: string, token: string | null, body: string, init: PostOptions = {}): Promise<Answer> {
+  const contentType = init.contentType === undefined ? 'application/json' : init.contentType;
   const response = await fetch(`${url}/graphql`, {
     method: init.method ?? 'POST',
     headers: {
-      'content-type': 'application/json',
+      ...(contentType ? { 'content-type': contentType } : {}),
       ...(init.accept ? { accept: init.accept } : {}),
       ...(token ? { authorization: `Bearer ${token}` } : {}),
     },
-    ...(init.method === 'GET' ? {} : init.chunked ? { body: inChunks(body), duplex: 'half' } : { body }),
+    // Bytes, not a string: fetch would give a string body a Content-Type of its own.
+    ...(init.method === 'GET' ? {} : init.chunked ? { body: inChunks(body), duplex: 'half' } : { body: new TextEncoder().encode(body) }),
   } as RequestInit);
   const text = await response.text();
+  expect(response.headers.get('content-type')).toMatch(/^application\/(graphql-response\+)?json\b/);
   return { status: response.status, headers: response.headers, text, body: text ? (JSON.parse(text) as GraphQLBody) : {} };
 }
 
@@ -76,7 +90,16 @@ describe('the error contract (DESIGN §8)', () => {
       ['a body with an unknown parameter quoting a BSN', JSON.stringify({ query: HIT_CHECK, [`x" in ${bsn}`]: 1 }), 'GRAPHQL_PARSE_FAILED', 400],
       ['variables that are not an object', JSON.stringify({ query: HIT_CHECK, variables: bsn }), 'GRAPHQL_PARSE_FAILED', 400],
       ['a document that does not parse', JSON.stringify({ query: `{ hitCheck(subject: { bsn: "${bsn}" ) { anyHit } }` }), 'GRAPHQL_PARSE_FAILED', 400],
+      ['a document that quotes a BSN in a bad escape', JSON.stringify({ query: `{ hitCheck(subject: { bsn: "\\u{${bsn}}" }) { anyHit } }` }), 'GRAPHQL_PARSE_FAILED', 400],
+      ['a mutation', JSON.stringify({ query: `mutation { hitCheck(subject: { bsn: "${bsn}" }) { anyHit } }` }), 'GRAPHQL_VALIDATION_FAILED', 400],
+      ['a subscription', JSON.stringify({ query: `subscription { hitCheck(subject: { bsn: "${bsn}" }) { anyHit } }` }), 'GRAPHQL_VALIDATION_FAILED', 400],
       ['a document with a misspelt field (no suggestion)', JSON.stringify({ query: `{ hitCheck(subject: { bsn: "${bsn}" }) { anyHits } }` }), 'GRAPHQL_VALIDATION_FAILED', 400],
+      [
+        'a variable with a field named by a BSN',
+        JSON.stringify({ query: 'query Hit($s: SubjectInput!) { hitCheck(subject: $s) { anyHit } }', variables: { s: { bsn, [bsn]: 1 } } }),
+        'BAD_USER_INPUT',
+        400,
+      ],
       ['a variable of the wrong type', JSON.stringify({ query: HIT_CHECK, variables: { bsn: Number(bsn) } }), 'BAD_USER_INPUT', 400],
       ['a BSN that fails the 11-check', JSON.stringify({ query: HIT_CHECK, variables: { bsn: '999998620' } }), 'BAD_USER_INPUT', 400],
       ['a default BSN that fails the 11-check', JSON.stringify({ query: 'query Hit($bsn: String! = "999998620") { hitCheck(subject: { bsn: $bsn }) { anyHit } }' }), 'BAD_USER_INPUT', 400],
@@ -92,8 +115,29 @@ describe('the error contract (DESIGN §8)', () => {
 
     it.each(cases)('refuses %s with its code and status, quoting nothing', async (_name, body, code, status) => {
       const token = await federation.issuer.token();
-      for (const accept of ['application/json', 'application/graphql-response+json']) {
-        expectRefused(await post(federation.gatewayUrl, token, body, { accept }), code, status);
+      for (const accept of ACCEPTS) expectRefused(await post(federation.gatewayUrl, token, body, { accept }), code, status);
+    });
+
+    it('refuses a body that is not sent as JSON, whatever it holds', async () => {
+      const token = await federation.issuer.token();
+      const body = JSON.stringify({ query: HIT_CHECK, variables: { bsn } });
+      for (const contentType of [null, 'text/plain', 'application/x-www-form-urlencoded', 'application/graphql', 'multipart/form-data; boundary=x']) {
+        expectRefused(await post(federation.gatewayUrl, token, body, { contentType }), 'GRAPHQL_PARSE_FAILED', 400);
+      }
+      const answer = await post(federation.gatewayUrl, token, body, { contentType: 'application/json; charset=utf-8' });
+      expect(answer.body.data).toEqual({ hitCheck: { complete: true, anyHit: true } });
+    });
+
+    it('answers a lookup and refuses a bad token the same way whatever the Accept header', async () => {
+      const token = await federation.issuer.token();
+      const body = JSON.stringify({ query: HIT_CHECK, variables: { bsn } });
+      for (const accept of ACCEPTS) {
+        const answer = await post(federation.gatewayUrl, token, body, { accept });
+        expect(answer.status).toBe(200);
+        expect(answer.body.data).toEqual({ hitCheck: { complete: true, anyHit: true } });
+        const refused = await post(federation.gatewayUrl, 'not-a-token', body, { accept });
+        expectRefused(refused, 'UNAUTHENTICATED', 401);
+        expect(refused.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token"/);
       }
     });
 
@@ -161,6 +205,15 @@ describe('the error contract (DESIGN §8)', () => {
     it('refuses a body that is a JSON array of BSNs the same way', async () => {
       const token = await nodeTokenMinter(federation.dataDir)('politie', { purpose: 'police-ban-enforcement' });
       expectRefused(await post(federation.nodes.politie.url, token, `["${PERSONS.subject}"]`), 'GRAPHQL_PARSE_FAILED', 400);
+    });
+
+    it('refuses a body not sent as JSON, and a mutation, whatever the Accept header', async () => {
+      const token = await nodeTokenMinter(federation.dataDir)('politie', { purpose: 'police-ban-enforcement' });
+      const mutation = JSON.stringify({ query: `mutation { records(bsns: ["${PERSONS.subject}"]) { __typename } }` });
+      for (const accept of ACCEPTS) {
+        expectRefused(await post(federation.nodes.politie.url, token, mutation, { accept, contentType: 'text/plain' }), 'GRAPHQL_PARSE_FAILED', 400);
+        expectRefused(await post(federation.nodes.politie.url, token, mutation, { accept }), 'GRAPHQL_VALIDATION_FAILED', 400);
+      }
     });
 
     it('refuses a body larger than the limit, declared or chunked', async () => {

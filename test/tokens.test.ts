@@ -1,4 +1,5 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { SignJWT, decodeJwt, decodeProtectedHeader, exportJWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Caller } from '../gateway/auth/caller-token.ts';
@@ -7,6 +8,7 @@ import { GatewayKeys } from '../gateway/auth/gateway-keys.ts';
 import { fixedClock, systemClock } from '../lib/clock.ts';
 import { AT, PERSONS } from './support/fixtures.ts';
 import { type Federation, startFederation } from './support/federation.ts';
+import { accessRecordsOf } from './support/node-calls.ts';
 
 // DESIGN §4 (tokens) and §8 (errors): every refused caller token is 401 UNAUTHENTICATED with
 // `WWW-Authenticate: Bearer error="invalid_token"`; a valid token for a purpose the caller may not
@@ -131,6 +133,9 @@ describe('caller tokens (DESIGN §4)', () => {
       ['a case_ref with a space', { ...vt, case_ref: 'VT 2026 1' }],
       ['a case_ref starting with a hyphen', { ...vt, case_ref: '-VT-2026-1' }],
       ['a case_ref longer than 64 characters', { ...vt, case_ref: `VT-${'1'.repeat(64)}` }],
+      ['a case_ref longer than 256 characters', { ...vt, case_ref: `VT-${'1'.repeat(300)}` }],
+      ['a case_ref that is a number', { ...vt, case_ref: 20261 }],
+      ['a case_ref that is an object', { ...vt, case_ref: { id: 'VT-2026-1' } }],
     ];
 
     it.each(forbidden)('answers %s with 403 FORBIDDEN', async (_name, claims) => {
@@ -147,6 +152,15 @@ describe('caller tokens (DESIGN §4)', () => {
       expect(body.errors).toBeUndefined();
       expect(status).toBe(200);
       expect(body.data!.hitCheck).toMatchObject({ complete: true, anyHit: true });
+    });
+
+    it('admits a malformed case_ref where the purpose needs none, and records no case_ref', async () => {
+      const sub = `officer-${randomUUID()}`;
+      const token = await federation.issuer.token({ sub, org: 'politie', roles: ['privacy-officer'], purpose: 'privacy-audit', case_ref: 20261 });
+      const { status, body } = await federation.query(token, '{ accessLog(filter: { purpose: "privacy-audit" }) { edges { node { traceId } } } }');
+      expect(body.errors).toBeUndefined();
+      expect(status).toBe(200);
+      expect(accessRecordsOf(join(federation.dataDir, 'gateway', 'audit.db'), sub)).toMatchObject([{ caseRef: null, decision: 'ALLOW' }]);
     });
   });
 

@@ -21,6 +21,12 @@ export interface Caller {
   roles: readonly string[];
   purpose: string;
   caseRef: string | null;
+  /**
+   * Set when the token carries a case_ref that is not a string of at most 256 characters; caseRef
+   * is then null. The purpose gate refuses it (FORBIDDEN) where a case_ref is required, as it
+   * refuses one that does not match the configured pattern (DESIGN §8).
+   */
+  caseRefMalformed?: true;
   jti: string;
 }
 
@@ -43,12 +49,15 @@ export interface CallerTokenPolicy {
 /** RFC 8725 §3.1: an explicit allow-list; never `none`, never HMAC (a public key must not become a shared secret). */
 export const ALLOWED_ALGORITHMS = ['ES256', 'EdDSA', 'PS256', 'RS256'];
 
+const MAX_CASE_REF_LENGTH = 256;
+
 const claims = z.object({
   sub: z.string().min(1).max(256),
   org: z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'org must be an organisation id'),
   roles: z.array(z.string().min(1).max(128)).min(1).max(32),
   purpose: z.string().min(1).max(128),
-  case_ref: z.string().max(256).optional(),
+  // Read as it comes: a malformed case_ref is the purpose gate's refusal (403), not the token's (401).
+  case_ref: z.unknown().optional(),
   jti: z.string().min(1).max(256),
   exp: z.number(),
   iat: z.number(),
@@ -141,7 +150,9 @@ export function callerTokenVerifier(issuers: readonly TrustedIssuer[], policy: C
       throw unauthenticated('the token issuer may not speak for this organisation');
     }
     // Shared by every request that presents this token: nobody may change it.
-    const caller: Caller = Object.freeze({ iss: issuer.issuer, sub, org, roles: Object.freeze([...roles]), purpose, caseRef: case_ref ?? null, jti });
+    const caseRef = typeof case_ref === 'string' && case_ref.length <= MAX_CASE_REF_LENGTH ? case_ref : null;
+    const caseRefMalformed = case_ref !== undefined && caseRef === null ? { caseRefMalformed: true as const } : {};
+    const caller: Caller = Object.freeze({ iss: issuer.issuer, sub, org, roles: Object.freeze([...roles]), purpose, caseRef, ...caseRefMalformed, jti });
     remembered.set(token, { caller, exp, iat, forgetAt: now + REMEMBER_SECONDS });
     return caller;
   };

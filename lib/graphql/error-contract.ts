@@ -1,5 +1,5 @@
-import { GraphQLError } from 'graphql';
-import type { Plugin } from 'graphql-yoga';
+import { GraphQLError, type ValidationRule } from 'graphql';
+import { type Plugin, processRegularResult } from 'graphql-yoga';
 import { ERROR_STATUS, type ErrorCode, errorCode, sohError } from '../errors.ts';
 
 /**
@@ -10,12 +10,16 @@ import { ERROR_STATUS, type ErrorCode, errorCode, sohError } from '../errors.ts'
 export function safeMessage(message: string): string {
   return message
     .replace(/\s*Did you mean [^?]*\?/g, '')
+    .replace(/(Invalid (?:Unicode|character) escape sequence): ".*$/s, '$1.')
+    .replace(/Field ".*?" is not defined by type/gs, 'A field is not defined by type')
     .replace(/ got invalid value .*?(?=(?: at "[^"]*")?; )/s, ' got an invalid value')
     .replace(/(cannot represent[^:;]*?)(?:: .*?)?(?=;|$)/gs, '$1')
     .replace(/, found .*$/s, ', found an invalid value.')
     .replace(/Unexpected (\w+) ".*?"/gs, 'Unexpected $1')
     .replace(/Value ".*?" does not exist in/gs, 'The value does not exist in')
-    .replace(/Enum "([^"]+)" cannot represent .*$/s, 'Enum "$1" cannot represent the value.');
+    .replace(/Enum "([^"]+)" cannot represent .*$/s, 'Enum "$1" cannot represent the value.')
+    // Whatever form of quoting a message finds next: no message of ours has a number this long.
+    .replace(/\d{8,}/g, '…');
 }
 
 /** Re-issues an error with the contract's code, its HTTP status whatever the Accept header, and a safe message. */
@@ -37,18 +41,34 @@ function withCode(error: GraphQLError, fallback: ErrorCode): GraphQLError {
 }
 
 /**
+ * Only queries are served. graphql-js validates a mutation or subscription against a schema
+ * without that root type as valid and fails it only when executing, as an unexpected error.
+ */
+const QueriesOnly: ValidationRule = (context) => ({
+  OperationDefinition(node) {
+    if (node.operation !== 'query') context.reportError(new GraphQLError(`Only queries are served, not a ${node.operation}.`, { nodes: node }));
+  },
+});
+
+/**
  * Gives every error the contract's code and HTTP status (DESIGN §8), whatever the Accept header:
  * parse failures, validation failures (without suggestions), bad variables. Unexpected errors are
- * masked by `maskError` below.
+ * masked by `maskError` below. Every answer is JSON: for an Accept it cannot serve yoga answers an
+ * empty 406 after the request has run, and for text/event-stream or multipart/mixed a stream whose
+ * 200 hides the code's status.
  */
 export function useErrorContract(): Plugin {
   return {
+    onResultProcess({ resultProcessor, setResultProcessor }) {
+      if (resultProcessor !== processRegularResult) setResultProcessor(processRegularResult, 'application/json');
+    },
     onParse() {
       return ({ result, replaceParseResult }) => {
         if (result instanceof Error && !errorCode(result)) replaceParseResult(sohError('GRAPHQL_PARSE_FAILED', safeMessage(result.message)));
       };
     },
-    onValidate() {
+    onValidate({ addValidationRule }) {
+      addValidationRule(QueriesOnly);
       return ({ valid, result, setResult }) => {
         if (!valid) setResult(result.map((error) => withCode(error as GraphQLError, 'GRAPHQL_VALIDATION_FAILED')));
       };

@@ -6,7 +6,7 @@ import { useDurableAudit } from '../../lib/audit/plugin.ts';
 import type { AuditRecord, NodeAccessRecord, ProcessingRecord } from '../../lib/audit/records.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { errorCode, sohError } from '../../lib/errors.ts';
-import { useRequestBodyLimit } from '../../lib/graphql/body-limit.ts';
+import { useRequestBody } from '../../lib/graphql/request-body.ts';
 import { maskError, useErrorContract } from '../../lib/graphql/error-contract.ts';
 import { DateTimeScalar, JSONScalar } from '../../lib/graphql/scalars.ts';
 import { firstForbiddenField, selectedFields } from '../../lib/policy/field-set.ts';
@@ -168,7 +168,7 @@ export function createNodeApp(deps: NodeDependencies): YogaServerInstance<object
     maskedErrors: { maskError },
     maxRequestBodySize: false,
     logging: false,
-    plugins: [useNodeRequestState, useGatewayToken, useRequestBodyLimit(), useErrorContract(), useReleasePolicy, useAudit, useHealth(deps)],
+    plugins: [useNodeRequestState, useGatewayToken, useRequestBody(), useErrorContract(), useReleasePolicy, useAudit, useHealth(deps)],
   });
 }
 

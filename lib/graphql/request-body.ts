@@ -8,6 +8,9 @@ import { sohError } from '../errors.ts';
  */
 export const MAX_REQUEST_BYTES = 256 * 1024;
 
+/** `application/json`, with or without parameters such as a charset; yoga's `application/graphql+json` too. */
+const JSON_BODY = /^application\/(?:graphql\+)?json\s*(?:;|$)/i;
+
 function tooLarge() {
   return sohError('GRAPHQL_PARSE_FAILED', `The request body is larger than ${MAX_REQUEST_BYTES} bytes.`);
 }
@@ -19,15 +22,22 @@ function tooLarge() {
 const MAX_DRAINED_BYTES = 4 * MAX_REQUEST_BYTES;
 
 /**
- * Caps the request body. Node's HTTP parser never hands on more of a body than its Content-Length
- * says, so a declared length is checked once, before anything is read. Only a body without one
+ * Admits a request body only as JSON, and caps it. Yoga would also read a document sent as
+ * application/graphql or as a form, and answer any other type with an empty 415: the contract
+ * knows one way in, and a refusal carries its code (DESIGN §8). Node's HTTP parser never hands on
+ * more of a body than its Content-Length says, so a declared length is checked once, before
+ * anything is read. Only a body without one
  * (chunked) is counted while it is read. Yoga's own limit, switched off where this plugin is used
  * (`maxRequestBodySize: false`), pipes every body through a counting stream, which cost about a
  * tenth of a node's CPU per request.
  */
-export function useRequestBodyLimit(): Plugin {
+export function useRequestBody(): Plugin {
   return {
     onRequestParse({ request, requestParser, setRequestParser, fetchAPI }) {
+      // Any other method is refused as METHOD_NOT_ALLOWED.
+      if (request.method === 'POST' && !JSON_BODY.test(request.headers.get('content-type') ?? '')) {
+        throw sohError('GRAPHQL_PARSE_FAILED', 'The request body must be JSON (Content-Type: application/json).');
+      }
       const declared = request.headers.get('content-length');
       if (declared !== null) {
         if (Number(declared) > MAX_REQUEST_BYTES) throw tooLarge();
