@@ -1,6 +1,7 @@
-import { type DocumentNode, Kind, type SelectionSetNode, parse } from 'graphql';
+import { type DocumentNode, type FragmentDefinitionNode, Kind, type SelectionSetNode, parse } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { sohError } from '../lib/errors.ts';
+import { rootFields as rootFieldsOf } from './root-fields.ts';
 
 export interface QueryLimits {
   maxTokens: number;
@@ -11,38 +12,76 @@ export interface QueryLimits {
 
 export const DEFAULT_LIMITS: QueryLimits = { maxTokens: 1_000, maxDepth: 8, maxAliases: 8, maxRootFields: 4 };
 
+/**
+ * How deep each fragment's own selections reach, spreads followed: each fragment is measured once,
+ * so a chain of fragments that each spread the next twice costs linear time, and a fragment spread
+ * inside itself (a cycle, which validation refuses later) adds nothing instead of recursing forever.
+ */
+class FragmentDepths {
+  private readonly fragments = new Map<string, FragmentDefinitionNode>();
+  private readonly measured = new Map<string, number>();
+  private readonly measuring = new Set<string>();
+
+  constructor(document: DocumentNode) {
+    for (const definition of document.definitions) {
+      if (definition.kind === Kind.FRAGMENT_DEFINITION) this.fragments.set(definition.name.value, definition);
+    }
+  }
+
+  /** Levels of fields below `set`, the fields of `set` itself counting as one. */
+  depthBelow(set: SelectionSetNode | undefined): number {
+    if (!set) return 0;
+    let deepest = 0;
+    for (const selection of set.selections) {
+      const depth =
+        selection.kind === Kind.FIELD ? 1 + this.depthBelow(selection.selectionSet)
+        : selection.kind === Kind.INLINE_FRAGMENT ? this.depthBelow(selection.selectionSet)
+        : this.fragmentDepth(selection.name.value);
+      deepest = Math.max(deepest, depth);
+    }
+    return deepest;
+  }
+
+  private fragmentDepth(name: string): number {
+    const known = this.measured.get(name);
+    if (known !== undefined) return known;
+    const fragment = this.fragments.get(name);
+    // An unknown fragment is for validation to refuse.
+    if (!fragment || this.measuring.has(name)) return 0;
+    this.measuring.add(name);
+    const depth = this.depthBelow(fragment.selectionSet);
+    this.measuring.delete(name);
+    this.measured.set(name, depth);
+    return depth;
+  }
+}
+
 function measure(document: DocumentNode): { depth: number; aliases: number; rootFields: number } {
   let aliases = 0;
   let rootFields = 0;
-  const depthOf = (set: SelectionSetNode | undefined, level: number): number => {
-    if (!set) return level;
-    let deepest = level;
-    for (const selection of set.selections) {
-      if (selection.kind === Kind.FIELD) {
-        if (selection.alias) aliases++;
-        deepest = Math.max(deepest, depthOf(selection.selectionSet, level + 1));
-      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-        deepest = Math.max(deepest, depthOf(selection.selectionSet, level));
-      }
-    }
-    return deepest;
-  };
   let depth = 0;
+  const fragments = new FragmentDepths(document);
+  const countAliases = (set: SelectionSetNode | undefined): void => {
+    for (const selection of set?.selections ?? []) {
+      if (selection.kind === Kind.FIELD && selection.alias) aliases++;
+      if (selection.kind !== Kind.FRAGMENT_SPREAD) countAliases(selection.selectionSet);
+    }
+  };
   for (const definition of document.definitions) {
     if (definition.kind === Kind.OPERATION_DEFINITION) {
-      rootFields += definition.selectionSet.selections.length;
-      depth = Math.max(depth, depthOf(definition.selectionSet, 0));
-    } else if (definition.kind === Kind.FRAGMENT_DEFINITION) {
-      depth = Math.max(depth, depthOf(definition.selectionSet, 1));
+      // As execution sees them: through fragments, each fragment once (root-fields.ts).
+      rootFields += rootFieldsOf(document, definition.selectionSet).length;
+      depth = Math.max(depth, fragments.depthBelow(definition.selectionSet));
     }
+    if (definition.kind === Kind.OPERATION_DEFINITION || definition.kind === Kind.FRAGMENT_DEFINITION) countAliases(definition.selectionSet);
   }
   return { depth, aliases, rootFields };
 }
 
 /**
  * Bounds what one request may cost (QUERY_TOO_COMPLEX): tokens while parsing, then depth,
- * aliases (no alias-batched lookups of many persons) and root fields. Fragment spreads are
- * measured at their definition, which keeps the bound conservative.
+ * aliases (no alias-batched lookups of many persons) and root fields. Depth and root fields are
+ * measured through fragments, where they are spread; aliases are counted where they are written.
  */
 export function useQueryLimits(limits: QueryLimits = DEFAULT_LIMITS): Plugin {
   return {

@@ -1,6 +1,5 @@
 import { ROOT_CONTEXT, SpanKind, type Tracer } from '@opentelemetry/api';
 import type { Plugin } from 'graphql-yoga';
-import type { ForeignOperation } from '../lib/audit/records.ts';
 import type { Clock } from '../lib/clock.ts';
 import { sohError } from '../lib/errors.ts';
 import { type SubjectRefFn, memoised } from '../lib/subject-ref.ts';
@@ -25,14 +24,11 @@ export function useRequestScope(options: {
   return {
     onRequestParse({ request }) {
       const incoming = TRACEPARENT.exec(request.headers.get('traceparent') ?? '');
-      const foreign: ForeignOperation | null = incoming
-        ? { trace_id: incoming[1]!, span_id: incoming[2]!, entity: request.headers.get('x-soh-caller-entity') ?? 'caller' }
-        : null;
       const span = options.tracer.startSpan('gateway.request', { kind: SpanKind.SERVER, root: true }, ROOT_CONTEXT);
       options.states.set(request, {
         startTime: options.clock.now(),
         span,
-        foreign,
+        callerTrace: incoming ? { trace_id: incoming[1]!, span_id: incoming[2]! } : null,
         deadline: new Deadline(options.clock, options.deadlineMs),
         subjectRef: memoised(options.subjectRef),
         caller: null,

@@ -7,6 +7,7 @@ import type { Purpose } from '../lib/policy/load.ts';
 import type { SubjectRefFn } from '../lib/subject-ref.ts';
 import type { Caller } from './auth/caller-token.ts';
 import type { Deadline } from './federation/deadline.ts';
+import type { NodeCallContext } from './federation/node-client.ts';
 
 export type HitStatus = 'HIT' | 'NO_HIT' | 'UNAVAILABLE';
 
@@ -16,7 +17,8 @@ export interface GatewayRequestState {
   span: Span;
   /** The purpose decision's span, from admission to the field check (DESIGN §7). */
   purposeSpan?: Span;
-  foreign: ForeignOperation | null;
+  /** The caller's own trace, when it sent a traceparent: kept only as the foreign operation. */
+  callerTrace: { trace_id: string; span_id: string } | null;
   deadline: Deadline;
   /** Subject references for this request: one HMAC per BSN, dropped with the request. */
   subjectRef: SubjectRefFn;
@@ -32,10 +34,25 @@ export interface GatewayRequestState {
   providers: Set<Partner>;
   processing: ProcessingRecord[];
   partnerErrors: GraphQLError[];
+  /**
+   * The context of the request's node calls, made when its first root field asks: one object for
+   * all its root fields, so that their Person fields share batches (one `records` request per
+   * node and round, DESIGN §2). Node-call spans hang under the span of that first field.
+   */
+  nodeCalls?: NodeCallContext;
 }
 
 export interface GatewayContext {
   state: GatewayRequestState;
+}
+
+/**
+ * The foreign operation of the request's processing records: the caller's trace, with the
+ * caller's organisation as its token vouches for it. Never a header's text: whatever a caller
+ * writes there would land in the audit log unchecked, a BSN or a user's name included.
+ */
+export function foreignOperation(state: GatewayRequestState): ForeignOperation | null {
+  return state.callerTrace && { ...state.callerTrace, entity: state.caller!.org };
 }
 
 /** Combines statuses when one request asks a partner more than once: UNAVAILABLE > HIT > NO_HIT. */

@@ -7,9 +7,31 @@ import { isValidBsn } from './bsn.ts';
  */
 export const bsn = z.string().refine(isValidBsn, 'not a valid BSN (9 digits passing the 11-check)');
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:Z|[+-](\d{2}):(\d{2}))$/;
+type DateTimeParts = [number, number, number, number, number, number, number, number];
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function daysInMonth(year: number, month: number): number {
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1]!;
+}
+
+/**
+ * An RFC 3339 date-time with offset that names an instant as written. Each part is checked
+ * against its range because Date.parse rolls over (2026-02-30 becomes 2 March, 24:00 the next
+ * day), which would silently move a ban's window or a query's instant. A leap second (:60) is
+ * refused: a Date cannot hold it, and every instant here is compared through Date.parse.
+ */
 export function isDateTime(value: string): boolean {
-  return RFC3339.test(value) && !Number.isNaN(Date.parse(value));
+  const match = RFC3339.exec(value);
+  if (!match) return false;
+  // Z has no offset digits: it counts as +00:00.
+  const [year, month, day, hour, minute, second, offsetHour, offsetMinute] = match.slice(1).map((part = '0') => Number(part)) as DateTimeParts;
+  return (
+    month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month) &&
+    hour <= 23 && minute <= 59 && second <= 59 &&
+    offsetHour <= 23 && offsetMinute <= 59
+  );
 }
 export const dateTime = z.string().refine(isDateTime, 'not an RFC 3339 date-time with offset');
 

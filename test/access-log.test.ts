@@ -241,6 +241,8 @@ describe('accessLog for privacy officers (DESIGN §5, §7)', () => {
       { subjectBsn: '999998620' },
       { subjectBsn: '12345678' },
       { requesterSub: 'agent-1', from: '2026-01-01', to },
+      { requesterSub: 'agent-1', purpose: 'vt-hit-check' },
+      { requesterSub: 'agent-1', subjectBsn: PERSONS.unknown, from },
     ]) {
       const answer = await accessLog(token, filter);
       expectBadInput(answer);
@@ -251,6 +253,7 @@ describe('accessLog for privacy officers (DESIGN §5, §7)', () => {
       { subjectBsn: PERSONS.unknown },
       { purpose: 'vt-hit-check' },
       { requesterSub: 'agent-1', from, to },
+      { requesterSub: 'agent-1', purpose: 'vt-hit-check', from, to },
     ]) {
       const answer = await accessLog(token, filter);
       expect(answer.status, JSON.stringify({ filter, body: answer.body })).toBe(200);

@@ -9,7 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Caller } from '../gateway/auth/caller-token.ts';
 import { DownstreamTokens } from '../gateway/auth/downstream-token.ts';
 import { GatewayKeys } from '../gateway/auth/gateway-keys.ts';
+import { AuditLog } from '../lib/audit/log.ts';
+import type { GatewayAccessRecord } from '../lib/audit/records.ts';
 import { systemClock } from '../lib/clock.ts';
+import { loadOrCreateKeys } from '../lib/keys.ts';
 import { NODE_IDS } from '../lib/partners.ts';
 import { ALL_BSNS, AREA, AT, PERSONS, RFC8785_EXAMPLES } from './support/fixtures.ts';
 import { type Federation, soh, startFederation } from './support/federation.ts';
@@ -302,7 +305,8 @@ describe('audit chains after real traffic (DESIGN §7)', () => {
         const record = JSON.parse(rows[seq - 1]!.body) as Record<string, unknown>;
         record['trace_id'] = '0'.repeat(32);
         record['hash'] = hashOf(record);
-        db.prepare('UPDATE records SET body = ? WHERE seq = ?').run(JSON.stringify(record), seq);
+        // The search column too, as a careful forger would: only the link to the next record is left to give it away.
+        db.prepare('UPDATE records SET body = ?, trace_id = ? WHERE seq = ?').run(JSON.stringify(record), record['trace_id'], seq);
       });
       await expectBreak(dir, 'om', seq + 1);
     });
@@ -396,6 +400,25 @@ describe('audit chains after real traffic (DESIGN §7)', () => {
         db.prepare("INSERT INTO records (seq, kind, trace_id, time, body) VALUES (?, 'access', ?, 0, ?)").run(n + 1, last['trace_id'], JSON.stringify(fabricated));
       });
       await expectBreak(dir, 'om', n + 1);
+    });
+
+    it.each(['subject_ref', 'requester_org', 'trace_id'])(
+      'an edited %s search column, which would hide a record from accessLog, is named',
+      async (column) => {
+        const kind = column === 'subject_ref' ? 'processing' : 'access';
+        const dir = tampered('gateway', () => undefined);
+        const db = new Database(auditFile(dir, 'gateway'), { fileMustExist: true });
+        const { seq } = db.prepare(`SELECT seq FROM records WHERE kind = ? AND ${column} IS NOT NULL ORDER BY seq LIMIT 1`).get(kind) as { seq: number };
+        db.prepare(`UPDATE records SET ${column} = 'elsewhere' WHERE seq = ?`).run(seq);
+        db.close();
+        expect(await expectBreak(dir, 'gateway', seq)).toContain(`the ${column} column differs from the record`);
+      },
+    );
+
+    it("a deleted log of a component that has keys is named, not skipped", async () => {
+      const dir = tampered('om', () => undefined);
+      for (const suffix of ['', '-wal', '-shm']) rmSync(`${auditFile(dir, 'om')}${suffix}`, { force: true });
+      expect(await expectBreak(dir, 'om', 1)).toContain('the audit log is missing');
     });
 
     it('a removed head is a break of a non-empty chain', async () => {
@@ -613,4 +636,49 @@ describe("the gateway whose own audit log cannot be written fails closed with 50
     // The log stays full: a request of the size that already failed fails again.
     expect(refused).toBeGreaterThan(0);
   });
+});
+
+describe('`soh audit verify` while a component goes on writing', () => {
+  const accessRecord = (i: number): GatewayAccessRecord => ({
+    type: 'access',
+    component: 'gateway',
+    trace_id: randomUUID().replaceAll('-', ''),
+    time: new Date().toISOString(),
+    requester: { org: 'politie', sub: `agent-${i}`, roles: ['politie-medewerker'] },
+    purpose: 'police-ban-enforcement',
+    processingActivity: 'https://example.org/activity',
+    legalBasis: 'Politiewet 2012',
+    caseRef: null,
+    operation: { name: 'Bans', documentHash: null, fields: [] },
+    decision: 'ALLOW',
+    rule: 'purposes/police-ban-enforcement.yaml: allow[0]',
+    policyRevision: 'r',
+    outcome: 'ALLOWED',
+    partners: [],
+    providers: [],
+  });
+
+  it('reads records and head as of one moment: a commit during the check is no break', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'soh-live-'));
+    const [key] = loadOrCreateKeys(join(dir, 'gateway', 'keys'), 'gateway-audit');
+    const log = new AuditLog(join(dir, 'gateway', 'audit.db'), key!);
+    let writing = true;
+    let written = 0;
+    const writer = (async () => {
+      while (writing) await log.appendAll(Array.from({ length: 20 }, () => accessRecord(written++)));
+    })();
+    try {
+      for (let run = 0; run < 5; run++) {
+        const result = await verifyAudit(dir);
+        expect(result.code, result.stdout + result.stderr).toBe(0);
+        expect(result.stdout).toMatch(/^gateway: ok, \d+ records/);
+      }
+      expect(written).toBeGreaterThan(1_000);
+    } finally {
+      writing = false;
+      await writer;
+      await log.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

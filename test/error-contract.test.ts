@@ -187,10 +187,20 @@ describe('the error contract (DESIGN §8)', () => {
     it('audits every refused request as denied, and answers none of them unaudited', async () => {
       const sub = `refused-${randomUUID()}`;
       const token = await federation.issuer.token({ sub });
-      const refused = [cases[0]!, cases[3]!, cases[6]!];
+      const named = (name: string) => cases.find(([what]) => what === name)!;
+      const refused = [cases[0]!, cases[3]!, cases[6]!, named('a BSN that fails the 11-check'), named('a mutation'), named('too many aliases')];
       for (const [, body, code, status] of refused) expectRefused(await post(federation.gatewayUrl, token, body), code, status);
       const records = accessRecordsOf(join(federation.dataDir, 'gateway', 'audit.db'), sub);
       expect(records.map((record) => record.decision)).toEqual(refused.map(([, , code]) => `DENY:${code}`));
+      // The rule that decided is the check that refused the input, not the purpose that allowed the caller.
+      expect(records.map((record) => record.rule)).toEqual([
+        'request and document parsing',
+        'request and document parsing',
+        'request and document parsing',
+        'input validation',
+        'public schema validation',
+        'query limits',
+      ]);
       expect(records.every((record) => record.outcome === 'DENIED')).toBe(true);
     });
   });

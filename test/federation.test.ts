@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AREA, AT, PERSONS } from './support/fixtures.ts';
 import { type Federation, startFederation } from './support/federation.ts';
-import { accessRecordsOf } from './support/node-calls.ts';
+import { NODE_IDS } from '../lib/partners.ts';
+import { accessRecordsOf, nodeAccessRecords } from './support/node-calls.ts';
 
 const HIT_CHECK = `query Hit($bsn: String!) { hitCheck(subject: { bsn: $bsn }) {
   subjectRef complete anyHit partners { partner status contact { organisation unit phone } } } }`;
@@ -54,6 +55,21 @@ describe('the federation across real processes', () => {
       expect(body.data!.hitCheck).toMatchObject({ complete: true, anyHit: false });
       expect(body.data!.hitCheck.partners.map((p: any) => p.status)).toEqual(['NO_HIT', 'NO_HIT', 'NO_HIT', 'NO_HIT']);
       expect(body.data!.hitCheck.partners.every((p: any) => p.contact === null)).toBe(true);
+    });
+
+    it('sends each node one request for every root field of a request: their persons share a batch', async () => {
+      const sub = `batch-${randomUUID()}`;
+      const token = await federation.issuer.token({ org: 'veilig-thuis-rotterdam-rijnmond', roles: ['vt-medewerker'], purpose: 'vt-hit-check', case_ref: 'VT-1', sub });
+      const query = `query Two($a: String!, $b: String!) {
+        a: hitCheck(subject: { bsn: $a }) { anyHit partners { partner status } }
+        b: hitCheck(subject: { bsn: $b }) { anyHit partners { partner status } } }`;
+      const { status, body } = await federation.query(token, query, { a: PERSONS.subject, b: PERSONS.vtOnly });
+      expect(status).toBe(200);
+      expect(body.data!.a.partners.map((p: any) => p.status)).toEqual(['HIT', 'HIT', 'HIT', 'HIT']);
+      expect(body.data!.b.partners.map((p: any) => p.status)).toEqual(['NO_HIT', 'HIT', 'NO_HIT', 'NO_HIT']);
+      for (const node of NODE_IDS) {
+        expect(nodeAccessRecords(federation.dataDir, node).filter((record) => record.sub === sub).map((record) => record.subjects), node).toEqual([2]);
+      }
     });
 
     it('gives the same subject reference for the same BSN', async () => {

@@ -156,6 +156,8 @@ describe('soh import <node> FILE.ndjson', () => {
       ['an unknown record type', { type: 'vehicle', id: 'X-1', bsn: PERSONS.subject }, /unknown record type "vehicle" for node politie/],
       ['a record without a type', { bsn: PERSONS.subject }, /missing "type"/],
       ['an impossible date', ban('PN-10-100009-25/1', PERSONS.subject, { validFrom: '2025-13-01T00:00:00Z' }), /ban: validFrom: not an RFC 3339 date-time/],
+      ['a day the month does not have', ban('PN-10-100009-25/1', PERSONS.subject, { validUntil: '2026-02-30T00:00:00Z' }), /ban: validUntil: not an RFC 3339 date-time/],
+      ['hour 24', ban('PN-10-100009-25/1', PERSONS.subject, { validFrom: '2025-01-01T24:00:00Z' }), /ban: validFrom: not an RFC 3339 date-time/],
       ['a date without time and offset', ban('PN-10-100009-25/1', PERSONS.subject, { validFrom: '2025-01-01' }), /ban: validFrom: not an RFC 3339 date-time/],
       ['a ban ending before it starts', ban('PN-10-100009-25/1', PERSONS.subject, { validUntil: '2024-01-01T00:00:00Z' }), /ban: validUntil: validUntil must be after validFrom/],
       ['an unknown ban kind', ban('PN-10-100009-25/1', PERSONS.subject, { kind: 'TRAVEL' }), /ban: kind: /],

@@ -145,6 +145,8 @@ describe('caller tokens (DESIGN §4)', () => {
       expect(body.errors![0]!.extensions!.code).toBe('FORBIDDEN');
       expect(body.data ?? null).toBeNull();
       expect(headers.get('www-authenticate')).toBeNull();
+      // The rule is named within the policy set, never by a path of the gateway's machine.
+      expect(String(body.errors![0]!.extensions!.reason)).toMatch(/^(?:purposes\/[\w-]+\.yaml: \w+|unknown purpose|case_ref format)$/);
     });
 
     it('admits the same caller with an allowed purpose and a well-formed case_ref', async () => {

@@ -13,6 +13,9 @@ const HIT_CHECK = `query Hit($bsn: String!) { hitCheck(subject: { bsn: $bsn }) {
 const ACTIVE_BANS = `query Bans($bsn: String!, $at: DateTime, $location: GeoPointInput) {
   activeBans(subject: { bsn: $bsn }, at: $at, location: $location) { complete underActiveBan bans { id violatedAt } partners { partner status } } }`;
 
+const CONTACT_BANNED = `query Contact($bsn: String!, $other: String!, $at: DateTime) {
+  contactBanned(subject: { bsn: $bsn }, counterpart: { bsn: $other }, at: $at) { banned partners { partner status } } }`;
+
 const ALL_NODES = ['politie', 'veilig-thuis', 'om', 'reclassering'] as const;
 const BAN_NODES = ['politie', 'om', 'reclassering'] as const;
 
@@ -28,6 +31,7 @@ interface AuditRow {
   component?: string;
   resource?: { component: string };
   foreign_operation?: { trace_id: string; span_id: string; entity: string } | null;
+  attributes?: Record<string, unknown>;
 }
 
 /** Every audit record a component wrote, read-only from its log. */
@@ -214,6 +218,8 @@ describe('tracing across the gateway and the node processes', () => {
     const callerSpan = randomBytes(8).toString('hex');
     const trace = await tracedRequest(vtToken, HIT_CHECK, { bsn: PERSONS.subject }, ALL_NODES, {
       traceparent: `00-${callerTrace}-${callerSpan}-${flags}`,
+      // Whatever a caller writes in a header of its own never reaches a record.
+      'x-soh-caller-entity': `bsn ${PERSONS.subject} / jan.jansen@example.org`,
     });
     expect(trace.traceId).not.toBe(callerTrace);
     expectOneConnectedTrace(trace, 'hitCheck', ALL_NODES);
@@ -236,7 +242,8 @@ describe('tracing across the gateway and the node processes', () => {
     for (const record of mentioning) {
       expect(record.type).toBe('processing');
       expect(record.trace_id).toBe(trace.traceId);
-      expect(record.foreign_operation).toEqual({ trace_id: callerTrace, span_id: callerSpan, entity: expect.any(String) });
+      // The entity is the caller's organisation as its token vouches for it.
+      expect(record.foreign_operation).toEqual({ trace_id: callerTrace, span_id: callerSpan, entity: 'veilig-thuis-rotterdam-rijnmond' });
       const { foreign_operation: _foreign, ...rest } = record;
       expect(JSON.stringify(rest)).not.toContain(callerTrace);
       expect(JSON.stringify(rest)).not.toContain(callerSpan);
@@ -249,6 +256,19 @@ describe('tracing across the gateway and the node processes', () => {
       expect(text).not.toContain(callerTrace);
       expect(text).not.toContain(callerSpan);
     }
+  });
+
+  it.each([
+    ['activeBans', ACTIVE_BANS, { bsn: PERSONS.subject, at: AT.may2026 }, 1],
+    ['contactBanned with a protected counterpart', CONTACT_BANNED, { bsn: PERSONS.subject, other: PERSONS.victim, at: AT.may2026 }, 2],
+    ['contactBanned with a counterpart no ban protects', CONTACT_BANNED, { bsn: PERSONS.subject, other: PERSONS.unrelated, at: AT.may2026 }, 2],
+  ])('gives each processing record of %s the status per partner that the answer gave', async (operation, query, variables, subjects) => {
+    const trace = await tracedRequest(policeToken, query, variables, BAN_NODES);
+    const answer = Object.values(trace.response.body.data!)[0] as { partners: { partner: string; status: string }[] };
+    const statuses = Object.fromEntries(answer.partners.map(({ partner, status }) => [partner, status]));
+    const processing = auditRecords(join(federation.dataDir, 'gateway', 'audit.db')).filter((r) => r.trace_id === trace.traceId && r.type === 'processing');
+    expect(processing).toHaveLength(subjects);
+    for (const record of processing) expect(record.attributes!['soh.partners'], operation).toEqual(statuses);
   });
 
   it('gives every request its own trace', async () => {

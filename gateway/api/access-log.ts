@@ -12,7 +12,7 @@ import { dateTime, isDateTime } from '../../lib/records.ts';
 import type { SubjectRefFn } from '../../lib/subject-ref.ts';
 import { VERSION } from '../../lib/telemetry.ts';
 import type { NodeCallContext, NodeClient } from '../federation/node-client.ts';
-import type { GatewayContext } from '../request-state.ts';
+import { type GatewayContext, foreignOperation } from '../request-state.ts';
 
 interface AccessLogArgs {
   filter: { traceId?: string | null; subjectBsn?: string | null; purpose?: string | null; requesterSub?: string | null; from?: string | null; to?: string | null };
@@ -47,6 +47,8 @@ function toFilter(args: AccessLogArgs, subjectRef: SubjectRefFn): AccessFilter {
   if (!narrowed) {
     throw sohError('BAD_USER_INPUT', 'The filter must name traceId, subjectBsn or purpose, or requesterSub together with from and to.');
   }
+  // DESIGN §5: a search by requester is bounded in time, whatever else the filter names.
+  if (requesterSub && !(from && to)) throw sohError('BAD_USER_INPUT', 'requesterSub is accepted only together with from and to.');
   if (traceId && !TRACE_ID.test(traceId)) throw sohError('BAD_USER_INPUT', 'traceId must be 32 lower-case hex digits.');
   if (subjectBsn && !isValidBsn(subjectBsn)) throw sohError('BAD_USER_INPUT', 'subjectBsn is not a valid BSN.');
   for (const [name, value] of [['from', from], ['to', to]] as const) {
@@ -122,7 +124,7 @@ export function createAccessLogResolver(deps: {
         start_time: state.startTime,
         end_time: deps.clock.now(),
         status_code: 'UNSET',
-        foreign_operation: state.foreign,
+        foreign_operation: foreignOperation(state),
         resource: { component: 'gateway', version: VERSION },
         attributes: {
           'dpl.core.processing_activity_id': state.purpose!.processingActivity,

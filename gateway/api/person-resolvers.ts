@@ -1,10 +1,10 @@
-import { ROOT_CONTEXT, type Tracer, trace } from '@opentelemetry/api';
+import { ROOT_CONTEXT, type Span, type Tracer, trace } from '@opentelemetry/api';
 import type { Clock } from '../../lib/clock.ts';
 import { sohError } from '../../lib/errors.ts';
 import { PARTNER_INFO, PARTNERS, type Partner } from '../../lib/partners.ts';
 import { VERSION } from '../../lib/telemetry.ts';
 import type { PartnerAnswer, PersonArgs, PersonFetcher } from '../federation/person-fetcher.ts';
-import { type GatewayContext, type HitStatus, recordPartnerStatus } from '../request-state.ts';
+import { type GatewayContext, type HitStatus, foreignOperation, recordPartnerStatus } from '../request-state.ts';
 import { mergeBans } from './bans.ts';
 import { activeBansSelection, contactBannedSelection, hitCheckSelection } from './node-selection.ts';
 
@@ -12,6 +12,15 @@ export interface PersonResolverDeps {
   fetcher: PersonFetcher;
   clock: Clock;
   tracer: Tracer;
+}
+
+/** One question put to the partners, for its processing records. */
+interface Asked {
+  operation: string;
+  answers: PartnerAnswer[];
+  span: Span;
+  startTime: number;
+  endTime: number;
 }
 
 const BAN_PARTNERS = PARTNER_INFO.filter((info) => info.holdsBans).map((info) => info.partner);
@@ -35,23 +44,13 @@ function triState(anyTrue: boolean, complete: boolean): boolean | null {
 export function createPersonResolvers(deps: PersonResolverDeps) {
   const { fetcher, clock, tracer } = deps;
 
-  async function ask(
-    operation: string,
-    ctx: GatewayContext,
-    subjects: { bsn: string }[],
-    partners: readonly Partner[],
-    selection: string,
-    args: PersonArgs,
-  ): Promise<PartnerAnswer[]> {
+  /** Asks the partners about one person; notes who provided data and who did not answer. */
+  async function ask(operation: string, ctx: GatewayContext, bsn: string, partners: readonly Partner[], selection: string, args: PersonArgs): Promise<Asked> {
     const { state } = ctx;
     const span = tracer.startSpan(operation, {}, trace.setSpan(ROOT_CONTEXT, state.span));
     const startTime = clock.now();
-    const answers = await fetcher.fetch(subjects[0]!.bsn, partners, selection, args, {
-      caller: state.caller!,
-      deadline: state.deadline,
-      span,
-      subjectRef: ctx.state.subjectRef,
-    });
+    state.nodeCalls ??= { caller: state.caller!, deadline: state.deadline, span, subjectRef: state.subjectRef };
+    const answers = await fetcher.fetch(bsn, partners, selection, args, state.nodeCalls);
     span.end();
     for (const answer of answers) {
       if (answer.answered) {
@@ -64,34 +63,44 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
         }),
       );
     }
-    const outcome = Object.fromEntries(answers.map((a) => [a.partner, a.answered ? (a.record ? 'HIT' : 'NO_HIT') : 'UNAVAILABLE']));
-    const { traceId, spanId } = span.spanContext();
-    for (const subject of subjects) {
+    return { operation, answers, span, startTime, endTime: clock.now() };
+  }
+
+  /**
+   * One processing record per data subject of the question (DESIGN §7), each with the status per
+   * partner that the answer gives: a record about the counterpart of a contact-ban check says
+   * what was found about the two of them, not whether the partner knows the subject.
+   */
+  function recordProcessing(ctx: GatewayContext, asked: Asked, bsns: string[], partners: { partner: Partner; status: HitStatus }[]): void {
+    const { state } = ctx;
+    const { traceId, spanId } = asked.span.spanContext();
+    const outcome = Object.fromEntries(partners.map(({ partner, status }) => [partner, status]));
+    for (const bsn of bsns) {
       state.processing.push({
         type: 'processing',
         trace_id: traceId,
         span_id: spanId,
         parent_span_id: state.span.spanContext().spanId,
-        name: operation,
-        start_time: startTime,
-        end_time: clock.now(),
+        name: asked.operation,
+        start_time: asked.startTime,
+        end_time: asked.endTime,
         status_code: 'UNSET',
-        foreign_operation: state.foreign,
+        foreign_operation: foreignOperation(state),
         resource: { component: 'gateway', version: VERSION },
         attributes: {
           'dpl.core.processing_activity_id': state.purpose!.processingActivity,
-          'dpl.core.data_subject_id': ctx.state.subjectRef(subject.bsn),
+          'dpl.core.data_subject_id': state.subjectRef(bsn),
           'dpl.core.data_subject_id_type': 'bsn-ref',
           'soh.partners': outcome,
           'soh.fields': state.operation.fields,
         },
       });
     }
-    return answers;
   }
 
-  function atOrNow(at: string | null | undefined): { iso: string; ms: number } {
-    const ms = at ? Date.parse(at) : clock.now();
+  /** The instant asked about: `at`, or else the request's own time, the same for all its root fields. */
+  function atOrNow(ctx: GatewayContext, at: string | null | undefined): { iso: string; ms: number } {
+    const ms = at ? Date.parse(at) : ctx.state.startTime;
     return { iso: at ?? new Date(ms).toISOString(), ms };
   }
 
@@ -114,14 +123,13 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
   return {
     async hitCheck(_root: unknown, args: { subject: { bsn: string } }, ctx: GatewayContext) {
       const bsn = args.subject.bsn;
-      const answers = await ask('hitCheck', ctx, [{ bsn }], PARTNERS, hitCheckSelection(ctx.state.selected), {
-        at: new Date(clock.now()).toISOString(),
-      });
-      const partners = answers.map((answer) => {
+      const asked = await ask('hitCheck', ctx, bsn, PARTNERS, hitCheckSelection(ctx.state.selected), { at: atOrNow(ctx, null).iso });
+      const partners = asked.answers.map((answer) => {
         const status: HitStatus = !answer.answered ? 'UNAVAILABLE' : answer.record ? 'HIT' : 'NO_HIT';
         recordPartnerStatus(ctx.state, answer.partner, status);
         return { partner: answer.partner, status, contact: answer.answered ? (answer.record?.contact ?? null) : null };
       });
+      recordProcessing(ctx, asked, [bsn], partners);
       const complete = partners.every((p) => p.status !== 'UNAVAILABLE');
       return { subjectRef: ctx.state.subjectRef(bsn), complete, anyHit: triState(partners.some((p) => p.status === 'HIT'), complete), partners };
     },
@@ -133,16 +141,17 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
     ) {
       const bsn = args.subject.bsn;
       const location = requireLocation(args.location);
-      const at = atOrNow(args.at);
-      const answers = await ask('activeBans', ctx, [{ bsn }], BAN_PARTNERS, activeBansSelection(ctx.state.selected), {
+      const at = atOrNow(ctx, args.at);
+      const asked = await ask('activeBans', ctx, bsn, BAN_PARTNERS, activeBansSelection(ctx.state.selected), {
         at: at.iso,
         location,
       });
-      const bans = mergeBans(copies(answers), at.ms, ctx.state.subjectRef).map(({ protectsCounterpart: _p, ...ban }) => ({
+      const bans = mergeBans(copies(asked.answers), at.ms, ctx.state.subjectRef).map(({ protectsCounterpart: _p, ...ban }) => ({
         ...ban,
         violatedAt: location ? (ban.violatedAt ?? null) : null,
       }));
-      const partners = banPartners(answers, ctx, (answer) => (bans.some((ban) => ban.reportedBy.includes(answer.partner)) ? 'HIT' : 'NO_HIT'));
+      const partners = banPartners(asked.answers, ctx, (answer) => (bans.some((ban) => ban.reportedBy.includes(answer.partner)) ? 'HIT' : 'NO_HIT'));
+      recordProcessing(ctx, asked, [bsn], partners);
       const complete = partners.every((p) => p.status !== 'UNAVAILABLE');
       return { subjectRef: ctx.state.subjectRef(bsn), complete, underActiveBan: triState(bans.length > 0, complete), bans, partners };
     },
@@ -154,15 +163,16 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
     ) {
       const bsn = args.subject.bsn;
       const counterpartBsn = args.counterpart.bsn;
-      const at = atOrNow(args.at);
-      const answers = await ask('contactBanned', ctx, [{ bsn }, { bsn: counterpartBsn }], BAN_PARTNERS, contactBannedSelection(), {
+      const at = atOrNow(ctx, args.at);
+      const asked = await ask('contactBanned', ctx, bsn, BAN_PARTNERS, contactBannedSelection(), {
         at: at.iso,
         counterpartBsn,
       });
-      const matching = mergeBans(copies(answers), at.ms, ctx.state.subjectRef).filter(
+      const matching = mergeBans(copies(asked.answers), at.ms, ctx.state.subjectRef).filter(
         (ban) => (ban.kind === 'CONTACT' || ban.kind === 'HOUSE') && ban.protectsCounterpart,
       );
-      const partners = banPartners(answers, ctx, (answer) => (matching.some((ban) => ban.reportedBy.includes(answer.partner)) ? 'HIT' : 'NO_HIT'));
+      const partners = banPartners(asked.answers, ctx, (answer) => (matching.some((ban) => ban.reportedBy.includes(answer.partner)) ? 'HIT' : 'NO_HIT'));
+      recordProcessing(ctx, asked, [bsn, counterpartBsn], partners);
       const complete = partners.every((p) => p.status !== 'UNAVAILABLE');
       return { complete, banned: triState(matching.length > 0, complete), banIds: matching.map((ban) => ban.id), partners };
     },

@@ -1,9 +1,10 @@
-import { type DocumentNode, type FieldNode, type GraphQLSchema, Kind, type SelectionSetNode, type ValueNode, getOperationAST, getVariableValues } from 'graphql';
+import { type DocumentNode, type GraphQLSchema, Kind, type ValueNode, getOperationAST, getVariableValues } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { isValidBsn } from '../../lib/bsn.ts';
 import { sohError } from '../../lib/errors.ts';
 import { partnerOfOrg } from '../../lib/partners.ts';
 import { type TokenBuckets, rateLimited } from '../rate-limits.ts';
+import { rootFields } from '../root-fields.ts';
 import type { GatewayRequestState } from '../request-state.ts';
 
 /** The public person queries and their arguments that name a person by BSN. */
@@ -17,19 +18,6 @@ interface NamedSubject {
   field: string;
   argument: string;
   bsn: unknown;
-}
-
-/** The root fields of the operation, through fragments (directives ignored: counting more is safe). */
-function rootFields(set: SelectionSetNode, document: DocumentNode, into: FieldNode[] = []): FieldNode[] {
-  for (const selection of set.selections) {
-    if (selection.kind === Kind.FIELD) into.push(selection);
-    else if (selection.kind === Kind.INLINE_FRAGMENT) rootFields(selection.selectionSet, document, into);
-    else {
-      const fragment = document.definitions.find((d) => d.kind === Kind.FRAGMENT_DEFINITION && d.name.value === selection.name.value);
-      if (fragment?.kind === Kind.FRAGMENT_DEFINITION) rootFields(fragment.selectionSet, document, into);
-    }
-  }
-  return into;
 }
 
 /** `{ bsn: … }` given inline or as a variable; whatever is not a string is left to GraphQL's own coercion. */
@@ -51,7 +39,7 @@ function namedSubjects(schema: GraphQLSchema, document: DocumentNode, operationN
   if (!operation) return [];
   const { coerced: variables } = getVariableValues(schema, operation.variableDefinitions ?? [], raw);
   if (!variables) return [];
-  return rootFields(operation.selectionSet, document).flatMap((field) =>
+  return rootFields(document, operation.selectionSet).flatMap((field) =>
     (SUBJECT_ARGUMENTS[field.name.value] ?? []).flatMap((argument) => {
       const value = field.arguments?.find((arg) => arg.name.value === argument)?.value;
       return value ? [{ field: field.name.value, argument, bsn: bsnOf(value, variables) }] : [];

@@ -1,9 +1,17 @@
 import type { ExecutionResult } from 'graphql';
 import type { GatewayAccessRecord } from '../../lib/audit/records.ts';
 import type { Clock } from '../../lib/clock.ts';
-import { errorCode } from '../../lib/errors.ts';
+import { type ErrorCode, errorCode } from '../../lib/errors.ts';
 import { PARTNERS } from '../../lib/partners.ts';
 import type { GatewayRequestState } from '../request-state.ts';
+
+/** The check that refused a request which no plugin named a rule for: its input's, not the purpose's. */
+const REFUSING_CHECK: Partial<Record<ErrorCode, string>> = {
+  GRAPHQL_PARSE_FAILED: 'request and document parsing',
+  GRAPHQL_VALIDATION_FAILED: 'public schema validation',
+  BAD_USER_INPUT: 'input validation',
+  QUERY_TOO_COMPLEX: 'query limits',
+};
 
 /**
  * The one access record the gateway writes per request (DESIGN §7), denied and failed requests
@@ -33,7 +41,7 @@ export function gatewayAccessRecord(state: GatewayRequestState, result: Executio
     caseRef: caller?.caseRef ?? null,
     operation: { name: state.operation.name, documentHash: state.operation.documentHash, fields: state.operation.fields },
     decision: code && !internal ? `DENY:${code}` : 'ALLOW',
-    rule: state.denial?.rule ?? (purpose ? `${purpose.file}: allow` : 'none'),
+    rule: state.denial?.rule ?? (code && !internal ? (REFUSING_CHECK[code] ?? code) : purpose ? `${purpose.ref}: allow` : 'none'),
     policyRevision,
     outcome,
     partners: PARTNERS.filter((partner) => state.partners.has(partner)).map((partner) => ({ partner, status: state.partners.get(partner)! })),

@@ -14,8 +14,9 @@ const loadersByRequest = new WeakMap<NodeCallContext, Map<string, DataLoader<str
 
 /**
  * Batched delegation of one Person node field: every Person of the same request and round that
- * asks a node for the same selection joins one batch, sent as a single `records` request (§5b)
- * with all their BSNs in order. The node document is planned once per selection of the gateway's
+ * asks a node for the same selection with the same arguments (`at`, location, counterpart) joins
+ * one batch, sent as a single `records` request (§5b) with all their BSNs in order; the root
+ * fields of one request share their batches (the request's NodeCallContext is one object). The node document is planned once per selection of the gateway's
  * own (cached) Person documents. graphql-tools' generic delegation rebuilt, transformed and
  * printed it on every call, about a third of the gateway's CPU per request (README, Architecture).
  */
@@ -29,7 +30,9 @@ export function loadRecord(
   const plan = planOf(info.fieldNodes[0]!);
   let loaders = loadersByRequest.get(context);
   if (!loaders) loadersByRequest.set(context, (loaders = new Map()));
-  const loaderKey = `${client.nodeId}|${plan.key}`;
+  // Arguments by value: the plan names only the variables, and a Person asked about at another
+  // instant or place is another question.
+  const loaderKey = `${client.nodeId}|${plan.key}|${JSON.stringify([args['at'], args['location'] ?? null, args['counterpartBsn'] ?? null])}`;
   let loader = loaders.get(loaderKey);
   if (!loader) {
     // No cache: a loader lives for one request, and answers are not kept even that long.

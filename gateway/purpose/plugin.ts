@@ -129,7 +129,7 @@ export function usePurposeBinding(options: {
         if (forbidden) {
           // Refused in onExecute, per request: yoga caches validation results per document, and
           // one caller's refusal must never become another caller's answer.
-          state.denial = { code: 'PURPOSE_FORBIDS_FIELD', rule: `${purpose.file}: fields`, field: forbidden };
+          state.denial = { code: 'PURPOSE_FORBIDS_FIELD', rule: `${purpose.ref}: fields`, field: forbidden };
           return;
         }
         state.selected = new Set(known.fields);

@@ -13,12 +13,12 @@ export function admitPurpose(caller: Caller, purposes: ReadonlyMap<string, Purpo
   const index = purpose.allow.findIndex(
     (entry) => entry.orgs.some((pattern) => orgMatches(pattern, caller.org)) && entry.roles.some((role) => caller.roles.includes(role)),
   );
-  if (index < 0) throw forbidden(`${purpose.file}: allow`, purpose.id, `Purpose ${purpose.id} is not allowed for this organisation and role.`);
+  if (index < 0) throw forbidden(`${purpose.ref}: allow`, purpose.id, `Purpose ${purpose.id} is not allowed for this organisation and role.`);
   if (purpose.requireCaseRef) {
-    if (!caller.caseRef && !caller.caseRefMalformed) throw forbidden(`${purpose.file}: requireCaseRef`, purpose.id, `Purpose ${purpose.id} requires a case_ref claim.`);
+    if (!caller.caseRef && !caller.caseRefMalformed) throw forbidden(`${purpose.ref}: requireCaseRef`, purpose.id, `Purpose ${purpose.id} requires a case_ref claim.`);
     if (!caller.caseRef || !caseRefPattern.test(caller.caseRef)) throw forbidden('case_ref format', purpose.id, 'The case_ref claim is malformed.');
   }
-  return { purpose, rule: `${purpose.file}: allow[${index}]` };
+  return { purpose, rule: `${purpose.ref}: allow[${index}]` };
 }
 
 function forbidden(rule: string, purpose: string, message: string) {

@@ -3,12 +3,17 @@ import { join } from 'node:path';
 import { loadKeys } from '../keys.ts';
 import { type ChainBreak, type ChainedRecord, ChainVerifier } from './chain.ts';
 import { openAuditReader, readHead } from './log.ts';
+import type { AuditRecord } from './records.ts';
+import { indexColumns } from './writer.ts';
 
 export interface ComponentLog {
   component: string;
   file: string;
   keysDir: string;
 }
+
+/** The search columns of a stored record, as read back. */
+type StoredRow = ReturnType<typeof indexColumns>;
 
 export interface VerifyReport {
   component: string;
@@ -17,49 +22,61 @@ export interface VerifyReport {
   firstBreak: ChainBreak | null;
 }
 
-/** Every component's audit log under the data directory: the gateway and each node present. */
+/**
+ * Every component's audit log under the data directory: the gateway and each node that has a log
+ * or has keys. A component creates its keys when it first starts, just before its log, so keys
+ * without a log mean a log that was deleted: it is listed, and reported as a break.
+ */
 export function componentLogs(dataDir: string): ComponentLog[] {
-  const logs: ComponentLog[] = [];
-  const gatewayFile = join(dataDir, 'gateway', 'audit.db');
-  if (existsSync(gatewayFile)) logs.push({ component: 'gateway', file: gatewayFile, keysDir: join(dataDir, 'gateway', 'keys') });
+  const homes: [string, string][] = [['gateway', join(dataDir, 'gateway')]];
   const nodesDir = join(dataDir, 'nodes');
-  if (existsSync(nodesDir)) {
-    for (const node of readdirSync(nodesDir).sort()) {
-      const file = join(nodesDir, node, 'audit.db');
-      if (existsSync(file)) logs.push({ component: node, file, keysDir: join(nodesDir, node, 'keys') });
-    }
-  }
-  return logs;
+  if (existsSync(nodesDir)) for (const node of readdirSync(nodesDir).sort()) homes.push([node, join(nodesDir, node)]);
+  return homes
+    .map(([component, home]) => ({ component, file: join(home, 'audit.db'), keysDir: join(home, 'keys') }))
+    .filter((log) => existsSync(log.file) || existsSync(log.keysDir));
 }
 
 /**
- * Re-checks one chain from its first record: each record's position, link and hash, then the
- * signed head against the chain's end (which catches truncation).
+ * Re-checks one chain from its first record: each record's position, link and hash, the columns
+ * it is searched by, then the signed head against the chain's end (which catches truncation).
+ * Records and head are read in one transaction, so a component that goes on writing while it is
+ * verified is seen as it was at one moment, never as a head past the records read.
  */
 export function verifyLog(log: ComponentLog): VerifyReport {
+  if (!existsSync(log.file)) return { component: log.component, records: 0, headSeq: null, firstBreak: { seq: 1, reason: 'the audit log is missing, though the component has keys' } };
   const db = openAuditReader(log.file);
   try {
-    const verifier = new ChainVerifier();
-    let position = 0;
-    for (const row of db.prepare('SELECT seq, body FROM records ORDER BY seq').iterate() as Iterable<{ seq: number; body: string }>) {
-      position++;
-      let record: ChainedRecord;
-      try {
-        record = JSON.parse(row.body) as ChainedRecord;
-      } catch {
-        verifier.firstBreak ??= { seq: row.seq, reason: 'record is not valid JSON' };
-        continue;
+    return db.transaction(() => {
+      const verifier = new ChainVerifier();
+      let position = 0;
+      for (const row of db.prepare('SELECT * FROM records ORDER BY seq').iterate() as Iterable<StoredRow>) {
+        position++;
+        let record: ChainedRecord;
+        try {
+          record = JSON.parse(row.body) as ChainedRecord;
+        } catch {
+          verifier.firstBreak ??= { seq: row.seq, reason: 'record is not valid JSON' };
+          continue;
+        }
+        if (record.seq !== row.seq && !verifier.firstBreak) {
+          verifier.firstBreak = { seq: row.seq, reason: `record stored as seq ${row.seq} says seq ${record.seq} (reordered)` };
+        }
+        verifier.push(record);
+        const edited = verifier.firstBreak ? undefined : editedColumn(row, record);
+        if (edited) verifier.firstBreak = { seq: row.seq, reason: `the ${edited} column differs from the record (edited)` };
       }
-      if (record.seq !== row.seq && !verifier.firstBreak) {
-        verifier.firstBreak = { seq: row.seq, reason: `record stored as seq ${row.seq} says seq ${record.seq} (reordered)` };
-      }
-      verifier.push(record);
-    }
-    const head = readHead(db);
-    const key = head ? loadKeys(log.keysDir).find((candidate) => candidate.kid === head.kid) : undefined;
-    const firstBreak = verifier.finish(head, key?.publicKey ?? null);
-    return { component: log.component, records: position, headSeq: head?.seq ?? null, firstBreak };
+      const head = readHead(db);
+      const key = head ? loadKeys(log.keysDir).find((candidate) => candidate.kid === head.kid) : undefined;
+      const firstBreak = verifier.finish(head, key?.publicKey ?? null);
+      return { component: log.component, records: position, headSeq: head?.seq ?? null, firstBreak };
+    })();
   } finally {
     db.close();
   }
+}
+
+/** The first search column whose stored value is not the one the record itself gives. */
+function editedColumn(row: StoredRow, record: ChainedRecord): string | undefined {
+  const expected = indexColumns(record as ChainedRecord & AuditRecord);
+  return (Object.keys(expected) as (keyof StoredRow)[]).find((column) => column !== 'body' && row[column] !== expected[column]);
 }

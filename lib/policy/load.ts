@@ -50,7 +50,13 @@ export interface Purpose {
   allow: { orgs: string[]; roles: string[] }[];
   requireCaseRef: boolean;
   fields: FieldSet;
+  /** The file as the operator named it (for `soh policy` and load errors). */
   file: string;
+  /**
+   * The file within the policy set, e.g. `purposes/vt-hit-check.yaml`: how decisions name their
+   * rule, to callers and in access records, without a path of the machine they run on.
+   */
+  ref: string;
 }
 
 export interface ReleasePolicy {
@@ -112,7 +118,7 @@ export function loadPolicies(dir: string, schemas: { gateway: GraphQLSchema; nod
       throw new PolicyFileError(name, 'id', `duplicate purpose "${document.id}" (also in ${purposes.get(document.id)!.file})`);
     }
     const fields = compileOrThrow(schemas.gateway, document.fields, name, 'fields');
-    purposes.set(document.id, { ...document, fields, file: name });
+    purposes.set(document.id, { ...document, fields, file: name, ref: relative(dir, file) });
     canonical[`purposes/${document.id}`] = document;
   }
   const releases = new Map<string, ReleasePolicy>();

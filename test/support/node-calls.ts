@@ -21,6 +21,8 @@ export interface NodeAccess {
   purpose: string;
   decision: string;
   fieldsReleased: string[];
+  /** How many persons the call asked about. */
+  subjects: number;
 }
 
 export function nodeAuditFile(dataDir: string, node: NodeId): string {
@@ -40,6 +42,7 @@ export function nodeAccessRecords(dataDir: string, node: NodeId): NodeAccess[] {
         purpose: string;
         decision: string;
         fieldsReleased: string[];
+        subjects: number;
       };
       return {
         seq,
@@ -48,6 +51,7 @@ export function nodeAccessRecords(dataDir: string, node: NodeId): NodeAccess[] {
         purpose: record.purpose,
         decision: record.decision,
         fieldsReleased: record.fieldsReleased,
+        subjects: record.subjects,
       };
     });
   } finally {
