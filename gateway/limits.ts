@@ -84,6 +84,21 @@ function measure(document: DocumentNode): { depth: number; aliases: number; root
  * measured through fragments, where they are spread; aliases are counted where they are written.
  */
 export function useQueryLimits(limits: QueryLimits = DEFAULT_LIMITS): Plugin {
+  // Per document: yoga's parse cache hands the same document to every request with the same text.
+  const problems = new WeakMap<DocumentNode, string | null>();
+  const problemOf = (document: DocumentNode): string | null => {
+    let problem = problems.get(document);
+    if (problem === undefined) {
+      const { depth, aliases, rootFields } = measure(document);
+      problem =
+        depth > limits.maxDepth ? `depth ${depth} exceeds ${limits.maxDepth}`
+        : aliases > limits.maxAliases ? `${aliases} aliases exceed ${limits.maxAliases}`
+        : rootFields > limits.maxRootFields ? `${rootFields} root fields exceed ${limits.maxRootFields}`
+        : null;
+      problems.set(document, problem);
+    }
+    return problem;
+  };
   return {
     onParse({ setParseFn }) {
       setParseFn((source, options) => {
@@ -98,12 +113,7 @@ export function useQueryLimits(limits: QueryLimits = DEFAULT_LIMITS): Plugin {
       });
       return ({ result, replaceParseResult }) => {
         if (result instanceof Error || !result) return;
-        const { depth, aliases, rootFields } = measure(result as DocumentNode);
-        const problem =
-          depth > limits.maxDepth ? `depth ${depth} exceeds ${limits.maxDepth}`
-          : aliases > limits.maxAliases ? `${aliases} aliases exceed ${limits.maxAliases}`
-          : rootFields > limits.maxRootFields ? `${rootFields} root fields exceed ${limits.maxRootFields}`
-          : null;
+        const problem = problemOf(result as DocumentNode);
         if (problem) replaceParseResult(sohError('QUERY_TOO_COMPLEX', `The query is too complex: ${problem}.`));
       };
     },

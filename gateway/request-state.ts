@@ -37,7 +37,8 @@ export interface GatewayRequestState {
   /**
    * The context of the request's node calls, made when its first root field asks: one object for
    * all its root fields, so that their Person fields share batches (one `records` request per
-   * node and round, DESIGN §2). Node-call spans hang under the span of that first field.
+   * node and round, DESIGN §2). A batch may serve several root fields, so node-call spans hang
+   * under the request's span.
    */
   nodeCalls?: NodeCallContext;
 }

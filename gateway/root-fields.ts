@@ -4,10 +4,19 @@ import { type DocumentNode, type FieldNode, type FragmentDefinitionNode, Kind, t
  * The fields an operation selects at its root, through inline fragments and fragment spreads
  * (directives ignored: counting more is safe). Each fragment is followed once, as execution does
  * (it merges repeated spreads of one fragment): a chain of fragments that each spread the next
- * twice would otherwise take 2^n steps, and a cycle of spreads would never end. Both checks that
- * read root fields run before validation refuses a cycle.
+ * twice would otherwise take 2^n steps, and a cycle of spreads would never end (the query limits
+ * read root fields before validation refuses a cycle). Kept per operation: yoga's parse cache
+ * hands the same document to every request that sends the same text.
  */
-export function rootFields(document: DocumentNode, selectionSet: SelectionSetNode): FieldNode[] {
+export function rootFields(document: DocumentNode, selectionSet: SelectionSetNode): readonly FieldNode[] {
+  let fields = walked.get(selectionSet);
+  if (!fields) walked.set(selectionSet, (fields = walk(document, selectionSet)));
+  return fields;
+}
+
+const walked = new WeakMap<SelectionSetNode, readonly FieldNode[]>();
+
+function walk(document: DocumentNode, selectionSet: SelectionSetNode): FieldNode[] {
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const definition of document.definitions) {
     if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);

@@ -8,7 +8,6 @@ import { isValidBsn } from './bsn.ts';
 export const bsn = z.string().refine(isValidBsn, 'not a valid BSN (9 digits passing the 11-check)');
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:Z|[+-](\d{2}):(\d{2}))$/;
-type DateTimeParts = [number, number, number, number, number, number, number, number];
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 function daysInMonth(year: number, month: number): number {
@@ -25,12 +24,14 @@ function daysInMonth(year: number, month: number): number {
 export function isDateTime(value: string): boolean {
   const match = RFC3339.exec(value);
   if (!match) return false;
-  // Z has no offset digits: it counts as +00:00.
-  const [year, month, day, hour, minute, second, offsetHour, offsetMinute] = match.slice(1).map((part = '0') => Number(part)) as DateTimeParts;
+  // Read in place (it runs for every date-time a node or the gateway parses or serialises);
+  // Z has no offset digits, which read as 0.
+  const month = Number(match[2]);
+  const day = Number(match[3]);
   return (
-    month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month) &&
-    hour <= 23 && minute <= 59 && second <= 59 &&
-    offsetHour <= 23 && offsetMinute <= 59
+    month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(Number(match[1]), month) &&
+    Number(match[4]) <= 23 && Number(match[5]) <= 59 && Number(match[6]) <= 59 &&
+    Number(match[7] ?? 0) <= 23 && Number(match[8] ?? 0) <= 59
   );
 }
 export const dateTime = z.string().refine(isDateTime, 'not an RFC 3339 date-time with offset');

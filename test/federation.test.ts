@@ -72,6 +72,24 @@ describe('the federation across real processes', () => {
       }
     });
 
+    it('asks apart the questions of one request that differ in their arguments: another instant is another batch', async () => {
+      const sub = `apart-${randomUUID()}`;
+      const token = await federation.issuer.token({ sub });
+      const query = `query Two($bsn: String!, $t1: DateTime, $t2: DateTime) {
+        then: activeBans(subject: { bsn: $bsn }, at: $t1) { bans { id } }
+        later: activeBans(subject: { bsn: $bsn }, at: $t2) { bans { id } } }`;
+      const both = await federation.query(token, query, { bsn: PERSONS.subject, t1: AT.may2026, t2: AT.y2028 });
+      const may = await federation.query(token, ACTIVE_BANS, { bsn: PERSONS.subject, at: AT.may2026 });
+      const y2028 = await federation.query(token, ACTIVE_BANS, { bsn: PERSONS.subject, at: AT.y2028 });
+      expect(both.body.data!.then.bans).toEqual(may.body.data!.activeBans.bans.map(({ id }: { id: string }) => ({ id })));
+      expect(both.body.data!.later.bans).toEqual(y2028.body.data!.activeBans.bans.map(({ id }: { id: string }) => ({ id })));
+      expect(both.body.data!.then.bans).not.toEqual(both.body.data!.later.bans);
+      for (const node of ['politie', 'om', 'reclassering'] as const) {
+        // The two-question request made two calls of one person each; the single questions one each.
+        expect(nodeAccessRecords(federation.dataDir, node).filter((record) => record.sub === sub).map((record) => record.subjects), node).toEqual([1, 1, 1, 1]);
+      }
+    });
+
     it('gives the same subject reference for the same BSN', async () => {
       const first = await federation.query(vtToken, HIT_CHECK, { bsn: PERSONS.vtOnly });
       const second = await federation.query(vtToken, HIT_CHECK, { bsn: PERSONS.vtOnly });

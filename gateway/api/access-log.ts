@@ -43,11 +43,11 @@ type NodeRecordView = z.infer<typeof nodeAnswer>['processingRecords'][number];
 
 function toFilter(args: AccessLogArgs, subjectRef: SubjectRefFn): AccessFilter {
   const { traceId, subjectBsn, purpose, requesterSub, from, to } = args.filter;
-  const narrowed = Boolean(traceId || subjectBsn || purpose || (requesterSub && from && to));
+  const narrowed = Boolean(traceId || subjectBsn || purpose || requesterSub);
   if (!narrowed) {
     throw sohError('BAD_USER_INPUT', 'The filter must name traceId, subjectBsn or purpose, or requesterSub together with from and to.');
   }
-  // DESIGN §5: a search by requester is bounded in time, whatever else the filter names.
+  // DESIGN §7: a search by requester is bounded in time, whatever else the filter names.
   if (requesterSub && !(from && to)) throw sohError('BAD_USER_INPUT', 'requesterSub is accepted only together with from and to.');
   if (traceId && !TRACE_ID.test(traceId)) throw sohError('BAD_USER_INPUT', 'traceId must be 32 lower-case hex digits.');
   if (subjectBsn && !isValidBsn(subjectBsn)) throw sohError('BAD_USER_INPUT', 'subjectBsn is not a valid BSN.');

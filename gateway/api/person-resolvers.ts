@@ -1,4 +1,5 @@
 import { ROOT_CONTEXT, type Span, type Tracer, trace } from '@opentelemetry/api';
+import type { StatusCode } from '../../lib/audit/records.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { sohError } from '../../lib/errors.ts';
 import { PARTNER_INFO, PARTNERS, type Partner } from '../../lib/partners.ts';
@@ -32,6 +33,16 @@ function requireLocation(location: { lat: number; lon: number } | null | undefin
   return location ?? null;
 }
 
+interface PartnerStatus {
+  partner: Partner;
+  status: HitStatus;
+}
+
+/** What a partner's answer says by itself: it knows the person, it does not, or it did not answer. */
+function statusOfAnswer(answer: { answered: true; record: unknown } | { answered: false }): HitStatus {
+  return !answer.answered ? 'UNAVAILABLE' : answer.record ? 'HIT' : 'NO_HIT';
+}
+
 /** `complete`, and the tri-state of DESIGN §5: true on any hit, false only when complete, else null. */
 function triState(anyTrue: boolean, complete: boolean): boolean | null {
   return anyTrue ? true : complete ? false : null;
@@ -49,7 +60,7 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
     const { state } = ctx;
     const span = tracer.startSpan(operation, {}, trace.setSpan(ROOT_CONTEXT, state.span));
     const startTime = clock.now();
-    state.nodeCalls ??= { caller: state.caller!, deadline: state.deadline, span, subjectRef: state.subjectRef };
+    state.nodeCalls ??= { caller: state.caller!, deadline: state.deadline, span: state.span, subjectRef: state.subjectRef };
     const answers = await fetcher.fetch(bsn, partners, selection, args, state.nodeCalls);
     span.end();
     for (const answer of answers) {
@@ -71,7 +82,7 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
    * partner that the answer gives: a record about the counterpart of a contact-ban check says
    * what was found about the two of them, not whether the partner knows the subject.
    */
-  function recordProcessing(ctx: GatewayContext, asked: Asked, bsns: string[], partners: { partner: Partner; status: HitStatus }[]): void {
+  function recordProcessing(ctx: GatewayContext, asked: Asked, bsns: string[], partners: readonly PartnerStatus[], statusCode: StatusCode): void {
     const { state } = ctx;
     const { traceId, spanId } = asked.span.spanContext();
     const outcome = Object.fromEntries(partners.map(({ partner, status }) => [partner, status]));
@@ -84,7 +95,7 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
         name: asked.operation,
         start_time: asked.startTime,
         end_time: asked.endTime,
-        status_code: 'UNSET',
+        status_code: statusCode,
         foreign_operation: foreignOperation(state),
         resource: { component: 'gateway', version: VERSION },
         attributes: {
@@ -95,6 +106,21 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
           'soh.fields': state.operation.fields,
         },
       });
+    }
+  }
+
+  /**
+   * What a resolver makes of its answers, with the processing records of its subjects written
+   * whatever happens (DESIGN §7: one per subject per action): with the statuses it decided, or,
+   * should it fail, with what each partner answered and status ERROR.
+   */
+  function settle<T extends { partners: readonly PartnerStatus[] }>(ctx: GatewayContext, asked: Asked, bsns: string[], decide: () => T): T {
+    let decided: T | undefined;
+    try {
+      return (decided = decide());
+    } finally {
+      const partners = decided?.partners ?? asked.answers.map((answer) => ({ partner: answer.partner, status: statusOfAnswer(answer) }));
+      recordProcessing(ctx, asked, bsns, partners, decided ? 'UNSET' : 'ERROR');
     }
   }
 
@@ -124,14 +150,15 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
     async hitCheck(_root: unknown, args: { subject: { bsn: string } }, ctx: GatewayContext) {
       const bsn = args.subject.bsn;
       const asked = await ask('hitCheck', ctx, bsn, PARTNERS, hitCheckSelection(ctx.state.selected), { at: atOrNow(ctx, null).iso });
-      const partners = asked.answers.map((answer) => {
-        const status: HitStatus = !answer.answered ? 'UNAVAILABLE' : answer.record ? 'HIT' : 'NO_HIT';
-        recordPartnerStatus(ctx.state, answer.partner, status);
-        return { partner: answer.partner, status, contact: answer.answered ? (answer.record?.contact ?? null) : null };
+      return settle(ctx, asked, [bsn], () => {
+        const partners = asked.answers.map((answer) => {
+          const status = statusOfAnswer(answer);
+          recordPartnerStatus(ctx.state, answer.partner, status);
+          return { partner: answer.partner, status, contact: answer.answered ? (answer.record?.contact ?? null) : null };
+        });
+        const complete = partners.every((p) => p.status !== 'UNAVAILABLE');
+        return { subjectRef: ctx.state.subjectRef(bsn), complete, anyHit: triState(partners.some((p) => p.status === 'HIT'), complete), partners };
       });
-      recordProcessing(ctx, asked, [bsn], partners);
-      const complete = partners.every((p) => p.status !== 'UNAVAILABLE');
-      return { subjectRef: ctx.state.subjectRef(bsn), complete, anyHit: triState(partners.some((p) => p.status === 'HIT'), complete), partners };
     },
 
     async activeBans(
@@ -146,14 +173,15 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
         at: at.iso,
         location,
       });
-      const bans = mergeBans(copies(asked.answers), at.ms, ctx.state.subjectRef).map(({ protectsCounterpart: _p, ...ban }) => ({
-        ...ban,
-        violatedAt: location ? (ban.violatedAt ?? null) : null,
-      }));
-      const partners = banPartners(asked.answers, ctx, (answer) => (bans.some((ban) => ban.reportedBy.includes(answer.partner)) ? 'HIT' : 'NO_HIT'));
-      recordProcessing(ctx, asked, [bsn], partners);
-      const complete = partners.every((p) => p.status !== 'UNAVAILABLE');
-      return { subjectRef: ctx.state.subjectRef(bsn), complete, underActiveBan: triState(bans.length > 0, complete), bans, partners };
+      return settle(ctx, asked, [bsn], () => {
+        const bans = mergeBans(copies(asked.answers), at.ms, ctx.state.subjectRef).map(({ protectsCounterpart: _p, ...ban }) => ({
+          ...ban,
+          violatedAt: location ? (ban.violatedAt ?? null) : null,
+        }));
+        const partners = banPartners(asked.answers, ctx, (answer) => (bans.some((ban) => ban.reportedBy.includes(answer.partner)) ? 'HIT' : 'NO_HIT'));
+        const complete = partners.every((p) => p.status !== 'UNAVAILABLE');
+        return { subjectRef: ctx.state.subjectRef(bsn), complete, underActiveBan: triState(bans.length > 0, complete), bans, partners };
+      });
     },
 
     async contactBanned(
@@ -168,13 +196,14 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
         at: at.iso,
         counterpartBsn,
       });
-      const matching = mergeBans(copies(asked.answers), at.ms, ctx.state.subjectRef).filter(
-        (ban) => (ban.kind === 'CONTACT' || ban.kind === 'HOUSE') && ban.protectsCounterpart,
-      );
-      const partners = banPartners(asked.answers, ctx, (answer) => (matching.some((ban) => ban.reportedBy.includes(answer.partner)) ? 'HIT' : 'NO_HIT'));
-      recordProcessing(ctx, asked, [bsn, counterpartBsn], partners);
-      const complete = partners.every((p) => p.status !== 'UNAVAILABLE');
-      return { complete, banned: triState(matching.length > 0, complete), banIds: matching.map((ban) => ban.id), partners };
+      return settle(ctx, asked, [bsn, counterpartBsn], () => {
+        const matching = mergeBans(copies(asked.answers), at.ms, ctx.state.subjectRef).filter(
+          (ban) => (ban.kind === 'CONTACT' || ban.kind === 'HOUSE') && ban.protectsCounterpart,
+        );
+        const partners = banPartners(asked.answers, ctx, (answer) => (matching.some((ban) => ban.reportedBy.includes(answer.partner)) ? 'HIT' : 'NO_HIT'));
+        const complete = partners.every((p) => p.status !== 'UNAVAILABLE');
+        return { complete, banned: triState(matching.length > 0, complete), banIds: matching.map((ban) => ban.id), partners };
+      });
     },
   };
 }

@@ -5,13 +5,17 @@ import { type ErrorCode, errorCode } from '../../lib/errors.ts';
 import { PARTNERS } from '../../lib/partners.ts';
 import type { GatewayRequestState } from '../request-state.ts';
 
-/** The check that refused a request which no plugin named a rule for: its input's, not the purpose's. */
+/** The check that refused a request for its input, as its access record names the rule that decided. */
 const REFUSING_CHECK: Partial<Record<ErrorCode, string>> = {
   GRAPHQL_PARSE_FAILED: 'request and document parsing',
   GRAPHQL_VALIDATION_FAILED: 'public schema validation',
   BAD_USER_INPUT: 'input validation',
   QUERY_TOO_COMPLEX: 'query limits',
 };
+
+export function refusingCheck(code: ErrorCode): string {
+  return REFUSING_CHECK[code] ?? code;
+}
 
 /**
  * The one access record the gateway writes per request (DESIGN §7), denied and failed requests
@@ -41,7 +45,7 @@ export function gatewayAccessRecord(state: GatewayRequestState, result: Executio
     caseRef: caller?.caseRef ?? null,
     operation: { name: state.operation.name, documentHash: state.operation.documentHash, fields: state.operation.fields },
     decision: code && !internal ? `DENY:${code}` : 'ALLOW',
-    rule: state.denial?.rule ?? (code && !internal ? (REFUSING_CHECK[code] ?? code) : purpose ? `${purpose.ref}: allow` : 'none'),
+    rule: state.denial?.rule ?? (code && !internal ? refusingCheck(code) : purpose ? `${purpose.ref}: allow` : 'none'),
     policyRevision,
     outcome,
     partners: PARTNERS.filter((partner) => state.partners.has(partner)).map((partner) => ({ partner, status: state.partners.get(partner)! })),

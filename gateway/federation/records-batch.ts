@@ -32,7 +32,8 @@ export function loadRecord(
   if (!loaders) loadersByRequest.set(context, (loaders = new Map()));
   // Arguments by value: the plan names only the variables, and a Person asked about at another
   // instant or place is another question.
-  const loaderKey = `${client.nodeId}|${plan.key}|${JSON.stringify([args['at'], args['location'] ?? null, args['counterpartBsn'] ?? null])}`;
+  const location = args['location'] as { lat: number; lon: number } | null | undefined;
+  const loaderKey = `${client.nodeId}|${plan.key}|${String(args['at'])}|${location ? `${location.lat},${location.lon}` : ''}|${String(args['counterpartBsn'] ?? '')}`;
   let loader = loaders.get(loaderKey);
   if (!loader) {
     // No cache: a loader lives for one request, and answers are not kept even that long.

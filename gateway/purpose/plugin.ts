@@ -15,6 +15,7 @@ import { ROOT_CONTEXT, type Tracer, trace } from '@opentelemetry/api';
 import { type ErrorCode, errorCode, sohError } from '../../lib/errors.ts';
 import { firstForbiddenField, selectedFields } from '../../lib/policy/field-set.ts';
 import type { PolicySet } from '../../lib/policy/load.ts';
+import { refusingCheck } from '../audit/access-record.ts';
 import type { GatewayRequestState } from '../request-state.ts';
 import { admitPurpose } from './purpose-gate.ts';
 
@@ -113,7 +114,7 @@ export function usePurposeBinding(options: {
         const span = state.purposeSpan!;
         if (!valid) {
           const code: ErrorCode = errorCode(result[0]) ?? 'GRAPHQL_VALIDATION_FAILED';
-          state.denial = { code, rule: 'public schema validation' };
+          state.denial = { code, rule: refusingCheck(code) };
           span.setAttribute('soh.decision', `DENY:${code}`);
           span.end();
           return;

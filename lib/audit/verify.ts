@@ -4,7 +4,7 @@ import { loadKeys } from '../keys.ts';
 import { type ChainBreak, type ChainedRecord, ChainVerifier } from './chain.ts';
 import { openAuditReader, readHead } from './log.ts';
 import type { AuditRecord } from './records.ts';
-import { indexColumns } from './writer.ts';
+import { searchColumns } from './writer.ts';
 
 export interface ComponentLog {
   component: string;
@@ -12,8 +12,8 @@ export interface ComponentLog {
   keysDir: string;
 }
 
-/** The search columns of a stored record, as read back. */
-type StoredRow = ReturnType<typeof indexColumns>;
+/** A stored record as read back: its search columns and its body. */
+type StoredRow = ReturnType<typeof searchColumns> & { body: string };
 
 export interface VerifyReport {
   component: string;
@@ -43,7 +43,7 @@ export function componentLogs(dataDir: string): ComponentLog[] {
  * verified is seen as it was at one moment, never as a head past the records read.
  */
 export function verifyLog(log: ComponentLog): VerifyReport {
-  if (!existsSync(log.file)) return { component: log.component, records: 0, headSeq: null, firstBreak: { seq: 1, reason: 'the audit log is missing, though the component has keys' } };
+  if (!existsSync(log.file)) return { component: log.component, records: 0, headSeq: null, firstBreak: { seq: 1, reason: 'the audit log is missing, though the component has keys (deleted, or never opened)' } };
   const db = openAuditReader(log.file);
   try {
     return db.transaction(() => {
@@ -77,6 +77,6 @@ export function verifyLog(log: ComponentLog): VerifyReport {
 
 /** The first search column whose stored value is not the one the record itself gives. */
 function editedColumn(row: StoredRow, record: ChainedRecord): string | undefined {
-  const expected = indexColumns(record as ChainedRecord & AuditRecord);
-  return (Object.keys(expected) as (keyof StoredRow)[]).find((column) => column !== 'body' && row[column] !== expected[column]);
+  const expected = searchColumns(record as ChainedRecord & AuditRecord);
+  return (Object.keys(expected) as (keyof typeof expected)[]).find((column) => row[column] !== expected[column]);
 }

@@ -123,12 +123,16 @@ function createTables(db: Database.Database, search: AuditSearch): void {
   db.exec(search === 'access-log' ? ACCESS_LOG_INDEXES : 'DROP INDEX IF EXISTS records_subject; DROP INDEX IF EXISTS records_purpose; DROP INDEX IF EXISTS records_requester;');
 }
 
+function indexColumns(record: ChainedRecord & AuditRecord) {
+  return { ...searchColumns(record), body: JSON.stringify(record) };
+}
+
 /**
  * The columns a log is searched by, derived from the hashed record: the chain covers only `body`,
  * so `soh audit verify` derives them again and compares (an edited column could hide a record
  * from a search while the chain still verified).
  */
-export function indexColumns(record: ChainedRecord & AuditRecord) {
+export function searchColumns(record: ChainedRecord & AuditRecord) {
   const access = record.type === 'access' ? record : null;
   const processing = record.type === 'processing' ? record : null;
   return {
@@ -140,6 +144,5 @@ export function indexColumns(record: ChainedRecord & AuditRecord) {
     requester_org: access?.requester.org ?? null,
     requester_sub: access?.requester.sub ?? null,
     time: access ? Date.parse(access.time) : (processing?.start_time ?? 0),
-    body: JSON.stringify(record),
   };
 }

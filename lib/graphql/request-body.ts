@@ -8,8 +8,8 @@ import { sohError } from '../errors.ts';
  */
 export const MAX_REQUEST_BYTES = 256 * 1024;
 
-/** `application/json`, with or without parameters such as a charset; yoga's `application/graphql+json` too. */
-const JSON_BODY = /^application\/(?:graphql\+)?json\s*(?:;|$)/i;
+/** `application/json`, with or without parameters such as a charset. */
+const JSON_BODY = /^application\/json\s*(?:;|$)/i;
 
 function tooLarge() {
   return sohError('GRAPHQL_PARSE_FAILED', `The request body is larger than ${MAX_REQUEST_BYTES} bytes.`);
