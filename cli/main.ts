@@ -34,5 +34,17 @@ try {
     console.error(`soh ${name}: ${error.message}`);
     process.exit(error instanceof UsageError ? 2 : 1);
   }
+  // What the machine refused (a port taken, a host or database that is not there): its own words
+  // name the address or database, and no stack trace is needed to act on them.
+  if (isEnvironmentError(error)) {
+    console.error(`soh ${name}: ${error.message}`);
+    process.exit(1);
+  }
   throw error;
+}
+
+/** An operating-system error (it names its system call) or a PostgreSQL server's refusal (it has a severity). */
+function isEnvironmentError(error: unknown): error is Error {
+  if (!(error instanceof Error) || typeof (error as { code?: unknown }).code !== 'string') return false;
+  return 'syscall' in error || 'severity' in error;
 }

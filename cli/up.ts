@@ -45,7 +45,10 @@ export async function run(args: string[]): Promise<void> {
     console.log(`no data yet under ${dir}: seeding ${persons.toLocaleString('en')} synthetic persons`);
     await seedAll({ dataDir: dir, persons, seed, onProgress: progressBar('seeding') });
   }
-  const env = { ...process.env, SOH_DATA_DIR: dir };
+  // The stores it seeds are the embedded ones: a PostgreSQL URL exported for other work would
+  // have the nodes serve a database it never seeded.
+  const { SOH_NODE_DATABASE_URL: _elsewhere, ...inherited } = process.env;
+  const env = { ...inherited, SOH_DATA_DIR: dir };
   const gatewayPort = Number(process.env['SOH_GATEWAY_PORT'] ?? 4000);
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
   const children: { name: string; child: ChildProcess; url: string }[] = [];

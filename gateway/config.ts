@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigError, dataDir, flag, parseConfig, policyDir, port } from '../lib/config.ts';
+import { ConfigError, dataDir, flag, parseConfig, policyDir, port, settings } from '../lib/config.ts';
 import { NODE_IDS } from '../lib/partners.ts';
 import { DEFAULT_RATE_LIMITS } from './rate-limits.ts';
 
@@ -20,7 +20,7 @@ export const gatewayConfig = z.strictObject({
   host: z.string().default('127.0.0.1'),
   dataDir: z.string(),
   policyDir: z.string(),
-  dev: z.boolean().default(false),
+  dev: z.union([z.boolean(), flag]).default(false),
   audience: z.string().min(1).default('soh-gateway'),
   maxTokenBytes: z.number().int().min(512).max(16_384).default(8_192),
   clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
@@ -45,6 +45,20 @@ export type GatewayConfig = z.infer<typeof gatewayConfig>;
 
 const number = (value: string | undefined) => (value === undefined ? undefined : Number(value));
 
+/** The environment variable behind each setting that has one. */
+const VARIABLES = {
+  port: 'SOH_GATEWAY_PORT',
+  host: 'SOH_GATEWAY_HOST',
+  audience: 'SOH_GATEWAY_AUDIENCE',
+  deadlineMs: 'SOH_DEADLINE_MS',
+  auditMaxBytes: 'SOH_AUDIT_MAX_BYTES',
+  dev: 'SOH_DEV',
+  nodeConnections: 'SOH_NODE_CONNECTIONS',
+  benchmarkDisable: 'SOH_BENCH_DISABLE',
+} as const;
+
+const nodeUrlVariable = (id: (typeof NODE_IDS)[number]) => `SOH_NODE_URL_${id.toUpperCase().replace('-', '_')}`;
+
 /**
  * Gateway settings: an optional YAML/JSON file (SOH_GATEWAY_CONFIG) for issuers and node URLs,
  * overridden by environment variables. Unknown keys and bad values stop start-up by name.
@@ -59,27 +73,29 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
       throw new ConfigError(`cannot read SOH_GATEWAY_CONFIG ${file}: ${(error as Error).message}`);
     }
   }
+  const set = settings(env, [...Object.values(VARIABLES), ...NODE_IDS.map(nodeUrlVariable)]);
   const nodes = { ...(fromFile['nodes'] as Record<string, string> | undefined) };
   for (const id of NODE_IDS) {
-    const url = env[`SOH_NODE_URL_${id.toUpperCase().replace('-', '_')}`];
+    const url = set[nodeUrlVariable(id)];
     if (url) nodes[id] = url;
   }
   const overrides = Object.fromEntries(
     Object.entries({
-      port: env['SOH_GATEWAY_PORT'],
-      host: env['SOH_GATEWAY_HOST'],
-      audience: env['SOH_GATEWAY_AUDIENCE'],
-      deadlineMs: number(env['SOH_DEADLINE_MS']),
-      auditMaxBytes: number(env['SOH_AUDIT_MAX_BYTES']),
-      dev: env['SOH_DEV'] === undefined ? undefined : flag.parse(env['SOH_DEV']),
-      nodeConnections: number(env['SOH_NODE_CONNECTIONS']),
-      benchmarkDisable: env['SOH_BENCH_DISABLE']?.split(',').filter(Boolean),
+      port: set.SOH_GATEWAY_PORT,
+      host: set.SOH_GATEWAY_HOST,
+      audience: set.SOH_GATEWAY_AUDIENCE,
+      deadlineMs: number(set.SOH_DEADLINE_MS),
+      auditMaxBytes: number(set.SOH_AUDIT_MAX_BYTES),
+      dev: set.SOH_DEV,
+      nodeConnections: number(set.SOH_NODE_CONNECTIONS),
+      benchmarkDisable: set.SOH_BENCH_DISABLE?.split(',').filter(Boolean),
     }).filter(([, value]) => value !== undefined),
   );
   const config = parseConfig(
     gatewayConfig,
     { ...fromFile, ...overrides, nodes, dataDir: dataDir(env), policyDir: policyDir(env) },
     file ? `${file} and the environment` : 'the environment (SOH_GATEWAY_*)',
+    { ...VARIABLES, ...Object.fromEntries(NODE_IDS.map((id) => [`nodes.${id}`, nodeUrlVariable(id)])) },
   );
   if (config.benchmarkDisable.length > 0 && !config.dev) {
     throw new ConfigError('SOH_BENCH_DISABLE is allowed only with SOH_DEV=1 (synthetic data)');

@@ -14,11 +14,17 @@ export function policyDir(env: NodeJS.ProcessEnv = process.env): string {
 export const port = z.coerce.number().int().min(0).max(65535);
 export const flag = z.enum(['0', '1', 'true', 'false']).transform((v) => v === '1' || v === 'true');
 
-/** Parses a configuration object; a bad or unknown setting stops start-up with its name and the problem. */
-export function parseConfig<T>(schema: z.ZodType<T>, input: unknown, source: string): T {
+/**
+ * Parses a configuration object; a bad or unknown setting stops start-up with its name and the
+ * problem. `variables` names the environment variable behind a setting, for the message.
+ */
+export function parseConfig<T>(schema: z.ZodType<T>, input: unknown, source: string, variables: Record<string, string> = {}): T {
   const parsed = schema.safeParse(input);
   if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((issue) => `  ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  const problems = parsed.error.issues.map((issue) => {
+    const path = issue.path.join('.') || '(root)';
+    return `  ${path}${variables[path] ? ` (${variables[path]})` : ''}: ${issue.message}`;
+  });
   throw new ConfigError(`invalid configuration in ${source}:\n${problems.join('\n')}`);
 }
 
@@ -26,13 +32,18 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Picks the SOH_* variables a component reads, so that unknown ones can be reported by name. */
-export function sohEnv(env: NodeJS.ProcessEnv, known: readonly string[]): Record<string, string> {
-  const picked: Record<string, string> = {};
-  for (const [key, value] of Object.entries(env)) {
-    if (!key.startsWith('SOH_') || value === undefined) continue;
-    picked[key] = value;
+/**
+ * The environment variables a component reads, those that are set. A variable set to nothing is
+ * refused, not read as unset or as zero: an empty port would be a random one, and an empty host
+ * every interface instead of loopback.
+ */
+export function settings<const Name extends string>(env: NodeJS.ProcessEnv, names: readonly Name[]): Partial<Record<Name, string>> {
+  const set: Partial<Record<Name, string>> = {};
+  for (const name of names) {
+    const value = env[name];
+    if (value === undefined) continue;
+    if (value.trim() === '') throw new ConfigError(`${name} is set but empty: unset it for the default, or give a value`);
+    set[name] = value;
   }
-  for (const key of Object.keys(picked)) if (!known.includes(key)) delete picked[key];
-  return picked;
+  return set;
 }

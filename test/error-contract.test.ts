@@ -226,6 +226,13 @@ describe('the error contract (DESIGN §8)', () => {
       }
     });
 
+    it('answers a method other than POST with 405 METHOD_NOT_ALLOWED and Allow: POST', async () => {
+      const token = await nodeTokenMinter(federation.dataDir)('politie', { purpose: 'police-ban-enforcement' });
+      const answer = await post(federation.nodes.politie.url, token, '{}', { method: 'PUT' });
+      expectRefused(answer, 'METHOD_NOT_ALLOWED', 405);
+      expect(answer.headers.get('allow')).toBe('POST');
+    });
+
     it('refuses a body larger than the limit, declared or chunked', async () => {
       const token = await nodeTokenMinter(federation.dataDir)('politie', { purpose: 'police-ban-enforcement' });
       for (const chunked of [false, true]) {

@@ -163,6 +163,8 @@ describe('soh import <node> FILE.ndjson', () => {
       ['an unknown ban kind', ban('PN-10-100009-25/1', PERSONS.subject, { kind: 'TRAVEL' }), /ban: kind: /],
       ['an unknown ban status', ban('PN-10-100009-25/1', PERSONS.subject, { status: 'PENDING' }), /ban: status: /],
       ['an unexpected field', { type: 'person', bsn: PERSONS.subject, name: 'J. Jansen' }, /person: .*name/],
+      ['a NUL character in a text', ban('PN-10-100009-25/1', PERSONS.subject, { legalBasis: 'art. 38v\u0000 Sv' }), /ban: legalBasis: holds a NUL character/],
+      ['an unpaired surrogate in a text', ban('PN-10-100009-25/1', PERSONS.subject, { conditions: 'geen contact \ud83d' }), /ban: conditions: .*unpaired surrogate/],
       ['malformed JSON', '{"type":"person","bsn":"' + PERSONS.subject + '"', /not valid JSON/],
       ['a JSON value that is not an object', '[1,2,3]', /missing "type"/],
     ])('rejects %s: exit 1, names line 3 and the reason, loads nothing', async (_name, line3, reason) => {

@@ -68,6 +68,15 @@ interface Break {
 }
 
 const BREAKS: [string, Break][] = [
+  // A node without its release file would refuse every call; one for a node nobody runs is a typo.
+  [
+    'a node without its release file',
+    { file: 'release/veilig-thuis.yaml', path: '', problem: /every node needs a release file/, apply: (d) => rmSync(join(d, 'release/veilig-thuis.yaml')) },
+  ],
+  [
+    'a release file for an unknown node',
+    { file: 'release/om.yaml', path: 'node', problem: /unknown node "kmar"/, apply: (d) => edit(d, 'release/om.yaml', /^node: om$/m, 'node: kmar') },
+  ],
   // Unknown keys: a misspelt rule must never be silently ignored.
   [
     'an unknown top-level key in a purpose file',

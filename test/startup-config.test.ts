@@ -1,6 +1,7 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -52,6 +53,57 @@ describe('the gateway refuses to start on a bad issuer JWKS file', () => {
     expect(stderr).toContain('https://idp.politie.example');
     expect(stderr).toContain('does not exist');
     expect(stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('a component refuses a bad or empty setting, and a refusal of the machine, in one line that names it', () => {
+  it.each([
+    ['gateway', 'SOH_DEV', 'yes'],
+    ['gateway', 'SOH_DEADLINE_MS', 'soon'],
+    ['gateway', 'SOH_NODE_URL_OM', 'not a url'],
+    ['node', 'SOH_NODE_PORT', '70000'],
+    ['node', 'SOH_NODE_DATABASE_URL', 'mysql://127.0.0.1/soh'],
+  ])('the %s names %s=%s', (component, variable, value) => {
+    const { status, stderr } = startWith(component === 'node' ? ['node', 'om'] : ['gateway'], { SOH_DEV: '1', [variable]: value });
+    expect(status).toBe(1);
+    expect(stderr).toContain(variable);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it.each([
+    ['gateway', 'SOH_GATEWAY_PORT'],
+    ['gateway', 'SOH_GATEWAY_HOST'],
+    ['node', 'SOH_NODE_PORT'],
+    ['node', 'SOH_NODE_HOST'],
+  ])('the %s refuses %s set to nothing (not a random port, not every interface)', (component, variable) => {
+    const { status, stderr } = startWith(component === 'node' ? ['node', 'om'] : ['gateway'], { [variable]: '', SOH_DEV: '1' });
+    expect(status).toBe(1);
+    expect(stderr).toContain(`${variable} is set but empty`);
+  });
+
+  it('names the policy directory that is not there', () => {
+    const { status, stderr } = startWith(['node', 'om'], { SOH_POLICY_DIR: join(home, 'no-policies') });
+    expect(status).toBe(1);
+    expect(stderr).toContain('SOH_POLICY_DIR');
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('says in one line that its port is taken', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = String((taken.address() as AddressInfo).port);
+      const result = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+        execFile(process.execPath, [SOH, 'node', 'om'], { env: { ...process.env, SOH_DATA_DIR: home, SOH_NODE_PORT: port } }, (error, _stdout, stderr) =>
+          resolve({ status: error ? ((error as { code?: number }).code ?? 1) : 0, stderr }),
+        );
+      });
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain('EADDRINUSE');
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      taken.close();
+    }
   });
 });
 

@@ -53,7 +53,8 @@ describe.each(FORMS)('soh up from $form', ({ entry }) => {
     ports['SOH_GATEWAY_PORT'] = String(await freePort());
     for (const info of PARTNER_INFO) ports[nodePortVariable(info.nodeId)] = String(await freePort());
     child = spawn(process.execPath, [entry, 'up', '--persons', '2000'], {
-      env: { ...process.env, SOH_DATA_DIR: dataDir, ...ports },
+      // A PostgreSQL URL exported for other work: soh up seeds and serves its embedded stores regardless.
+      env: { ...process.env, SOH_DATA_DIR: dataDir, ...ports, SOH_NODE_DATABASE_URL: 'postgres://127.0.0.1:1/not-this-one' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     await new Promise<void>((resolve, reject) => {

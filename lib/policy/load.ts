@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { GraphQLSchema } from 'graphql';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { canonicalJson } from '../canonical-json.ts';
+import { NODE_IDS } from '../partners.ts';
 import { type FieldSet, type FieldSpec, compileFieldSpec } from './field-set.ts';
 
 /** A policy file that cannot be used; start-up stops with this message. */
@@ -109,6 +110,9 @@ export interface PolicySet {
  * node schema) under `dir`. Any problem throws a PolicyFileError naming file, path and problem.
  */
 export function loadPolicies(dir: string, schemas: { gateway: GraphQLSchema; node: GraphQLSchema }): PolicySet {
+  for (const part of ['purposes', 'release']) {
+    if (!existsSync(join(dir, part))) throw new PolicyFileError(relative(process.cwd(), join(dir, part)), '', 'missing: the policy directory (SOH_POLICY_DIR) holds purposes/ and release/');
+  }
   const canonical: Record<string, unknown> = {};
   const purposes = new Map<string, Purpose>();
   for (const file of yamlFiles(join(dir, 'purposes'))) {
@@ -125,6 +129,7 @@ export function loadPolicies(dir: string, schemas: { gateway: GraphQLSchema; nod
   for (const file of yamlFiles(join(dir, 'release'))) {
     const name = relative(process.cwd(), file);
     const document = parseWith(releaseDocument, readYaml(file, name), name);
+    if (!(NODE_IDS as readonly string[]).includes(document.node)) throw new PolicyFileError(name, 'node', `unknown node "${document.node}" (known: ${NODE_IDS.join(', ')})`);
     if (releases.has(document.node)) throw new PolicyFileError(name, 'node', `duplicate release file for node "${document.node}"`);
     const release = new Map<string, FieldSet>();
     for (const [purpose, spec] of Object.entries(document.release)) {
@@ -133,6 +138,10 @@ export function loadPolicies(dir: string, schemas: { gateway: GraphQLSchema; nod
     }
     releases.set(document.node, { node: document.node, release, file: name });
     canonical[`release/${document.node}`] = document;
+  }
+  // Default deny would make a node without its file refuse everything; the set is incomplete, and says so before any node starts.
+  for (const node of NODE_IDS) {
+    if (!releases.has(node)) throw new PolicyFileError(relative(process.cwd(), join(dir, 'release', `${node}.yaml`)), '', 'missing: every node needs a release file');
   }
   const revision = createHash('sha256').update(canonicalJson(canonical)).digest('hex');
   return { purposes, releases, revision };

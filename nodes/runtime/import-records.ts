@@ -21,12 +21,30 @@ export function importLineParser(definition: NodeDefinition): (value: unknown) =
     if (typeof type !== 'string') return { reason: `missing "type" (accepted here: ${accepted})` };
     const schema = schemas.get(type);
     if (!schema) return { reason: `unknown record type "${type}" for node ${definition.id} (accepted here: ${accepted})` };
+    const unstorable = unstorableText(value, []);
+    if (unstorable) return { reason: `${type}: ${unstorable.join('.')}: holds a NUL character or an unpaired surrogate, which not every store can keep` };
     const parsed = schema.safeParse(value);
     if (parsed.success) return { record: parsed.data };
     const [issue] = parsed.error.issues;
     const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
     return { reason: `${type}: ${where}${issue?.message ?? 'invalid'}` };
   };
+}
+
+/**
+ * Where a value holds text that PostgreSQL refuses (NUL, an unpaired UTF-16 surrogate) and SQLite
+ * would keep: refused for both, so that the two stores hold the same data.
+ */
+const UNSTORABLE = /\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function unstorableText(value: unknown, path: (string | number)[]): (string | number)[] | null {
+  if (typeof value === 'string') return UNSTORABLE.test(value) ? path : null;
+  if (typeof value !== 'object' || value === null) return null;
+  for (const [key, item] of Object.entries(value)) {
+    const found = unstorableText(item, [...path, Array.isArray(value) ? Number(key) : key]);
+    if (found) return found;
+  }
+  return null;
 }
 
 /**

@@ -82,7 +82,7 @@ export function createNodeApp(deps: NodeDependencies): YogaServerInstance<object
 
   const useGatewayToken: Plugin = {
     async onRequestParse({ request }) {
-      if (request.method !== 'POST') throw sohError('METHOD_NOT_ALLOWED', 'Operations are accepted only by POST.');
+      if (request.method !== 'POST') throw sohError('METHOD_NOT_ALLOWED', 'Operations are accepted only by POST.', { headers: { Allow: 'POST' } });
       stateOf(request)!.claims = await deps.verifyToken(request.headers.get('authorization'));
     },
   };

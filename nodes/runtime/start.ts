@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { AuditLog } from '../../lib/audit/log.ts';
 import { type Clock, systemClock } from '../../lib/clock.ts';
-import { dataDir, parseConfig, policyDir, port } from '../../lib/config.ts';
+import { dataDir, parseConfig, policyDir, port, settings } from '../../lib/config.ts';
 import { loadOrCreateKeys, readJwksFile } from '../../lib/keys.ts';
 import { loadPolicies } from '../../lib/policy/load.ts';
 import { schemaShape } from '../../lib/schemas.ts';
@@ -28,21 +28,33 @@ export type NodeConfig = z.infer<typeof nodeConfig>;
 
 /** Node settings from the environment: SOH_NODE_PORT, SOH_NODE_HOST, SOH_GATEWAY_JWKS_URL, SOH_NODE_DATABASE_URL, … */
 export function nodeConfigFromEnv(env: NodeJS.ProcessEnv = process.env): NodeConfig {
+  const set = settings(env, Object.values(VARIABLES));
   return parseConfig(
     nodeConfig,
     {
-      port: env['SOH_NODE_PORT'],
-      host: env['SOH_NODE_HOST'],
+      port: set.SOH_NODE_PORT,
+      host: set.SOH_NODE_HOST,
       dataDir: dataDir(env),
       policyDir: policyDir(env),
-      gatewayJwksUrl: env['SOH_GATEWAY_JWKS_URL'],
-      gatewayJwksFile: env['SOH_GATEWAY_JWKS_FILE'],
-      databaseUrl: env['SOH_NODE_DATABASE_URL'],
-      auditMaxBytes: env['SOH_AUDIT_MAX_BYTES'],
+      gatewayJwksUrl: set.SOH_GATEWAY_JWKS_URL,
+      gatewayJwksFile: set.SOH_GATEWAY_JWKS_FILE,
+      databaseUrl: set.SOH_NODE_DATABASE_URL,
+      auditMaxBytes: set.SOH_AUDIT_MAX_BYTES,
     },
     'the environment (SOH_NODE_*)',
+    VARIABLES,
   );
 }
+
+/** The environment variable behind each node setting. */
+const VARIABLES = {
+  port: 'SOH_NODE_PORT',
+  host: 'SOH_NODE_HOST',
+  gatewayJwksUrl: 'SOH_GATEWAY_JWKS_URL',
+  gatewayJwksFile: 'SOH_GATEWAY_JWKS_FILE',
+  databaseUrl: 'SOH_NODE_DATABASE_URL',
+  auditMaxBytes: 'SOH_AUDIT_MAX_BYTES',
+} as const;
 
 /** How long a stopping node lets its requests in flight finish: each is one store lookup and one audit commit. */
 const DRAIN_MS = 5_000;
