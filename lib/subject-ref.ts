@@ -6,6 +6,13 @@ import { createHmac } from 'node:crypto';
  */
 export type SubjectRefFn = (bsn: string) => string;
 
+/** What a subject reference looks like; a BSN never does (nine digits are not 22 characters). */
+export function isSubjectRef(value: string): boolean {
+  return SUBJECT_REF.test(value);
+}
+
+const SUBJECT_REF = /^[A-Za-z0-9_-]{22}$/;
+
 export function subjectRefs(key: Buffer): SubjectRefFn {
   if (key.length < 32) throw new RangeError('the subject-reference key must be at least 32 bytes');
   return (bsn) => createHmac('sha256', key).update(bsn).digest('base64url').slice(0, 22);

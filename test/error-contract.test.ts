@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PERSONS } from './support/fixtures.ts';
@@ -224,6 +225,18 @@ describe('the error contract (DESIGN §8)', () => {
         expectRefused(await post(federation.nodes.politie.url, token, mutation, { accept, contentType: 'text/plain' }), 'GRAPHQL_PARSE_FAILED', 400);
         expectRefused(await post(federation.nodes.politie.url, token, mutation, { accept }), 'GRAPHQL_VALIDATION_FAILED', 400);
       }
+    });
+
+    it('refuses a BSN sent as a subject reference, and writes it nowhere', async () => {
+      const sub = `refs-${randomUUID()}`;
+      const token = await nodeTokenMinter(federation.dataDir)('politie', { purpose: 'police-ban-enforcement', sub });
+      const query = 'query R($bsns: [String!]!, $refs: [String!]!, $at: DateTime!) { records(bsns: $bsns, subjectRefs: $refs, at: $at) { __typename } }';
+      const answer = await post(federation.nodes.politie.url, token, JSON.stringify({ query, variables: { bsns: [PERSONS.subject], refs: [PERSONS.subject], at: new Date().toISOString() } }));
+      expect(answer.body.errors!.map((error) => error.extensions?.['code'])).toEqual(['BAD_USER_INPUT']);
+      expect(answer.body.data?.['records'] ?? null).toBeNull();
+      expect(accessRecordsOf(join(federation.dataDir, 'nodes', 'politie', 'audit.db'), sub)).toHaveLength(1);
+      const log = join(federation.dataDir, 'nodes', 'politie', 'audit.db');
+      for (const file of [log, `${log}-wal`]) if (existsSync(file)) expect(readFileSync(file).includes(PERSONS.subject), file).toBe(false);
     });
 
     it('answers a method other than POST with 405 METHOD_NOT_ALLOWED and Allow: POST', async () => {

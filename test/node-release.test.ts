@@ -27,11 +27,11 @@ const recordsOf = (selection: string, name = `Records${++documents}`) => RECORDS
 /** The subject (known to every node) and a person nobody knows, in that order. */
 const VARIABLES = {
   bsns: [PERSONS.subject, PERSONS.unknown],
-  refs: ['ref-subject-000000000000', 'ref-unknown-000000000000'],
+  refs: ['ref-subject-0000000000', 'ref-unknown-0000000000'],
   at: AT.may2026,
   location: AREA.inside,
   counterpart: PERSONS.victim,
-  counterpartRef: 'ref-victim-0000000000000',
+  counterpartRef: 'ref-victim-00000000000',
 };
 const PROCESSING_RECORDS = `{ processingRecords(traceIds: ["${'0'.repeat(32)}"]) { traceId name } }`;
 const isProcessingRecords = (query: string) => query.includes('processingRecords');

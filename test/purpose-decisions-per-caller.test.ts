@@ -57,7 +57,7 @@ describe('the same document under different purposes', () => {
       const response = await fetch(`${federation.nodes['veilig-thuis'].url}/graphql`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: JSON.stringify({ query: document, variables: { bsns: [PERSONS.vtOnly], refs: ['ref-1'], at: new Date().toISOString() } }),
+        body: JSON.stringify({ query: document, variables: { bsns: [PERSONS.vtOnly], refs: ['ref-1-0000000000000000'], at: new Date().toISOString() } }),
       });
       return { status: response.status, body: (await response.json()) as { data?: any; errors?: { extensions: Record<string, unknown> }[] } };
     };

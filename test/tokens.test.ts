@@ -17,7 +17,7 @@ import { accessRecordsOf } from './support/node-calls.ts';
 const ACTIVE_BANS = `query Bans($bsn: String!, $at: DateTime) {
   activeBans(subject: { bsn: $bsn }, at: $at) { complete underActiveBan bans { id } } }`;
 const HIT_CHECK = `query Hit($bsn: String!) { hitCheck(subject: { bsn: $bsn }) { complete anyHit } }`;
-const NODE_RECORDS = `{ records(bsns: ["${PERSONS.subject}"], subjectRefs: ["x"], at: "2026-01-01T00:00:00Z") { __typename } }`;
+const NODE_RECORDS = `{ records(bsns: ["${PERSONS.subject}"], subjectRefs: ["ref-x-0000000000000000"], at: "2026-01-01T00:00:00Z") { __typename } }`;
 
 const now = () => Math.floor(Date.now() / 1000);
 const base64url = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');

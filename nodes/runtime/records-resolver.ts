@@ -4,6 +4,7 @@ import { sohError } from '../../lib/errors.ts';
 import type { ProcessingRecord } from '../../lib/audit/records.ts';
 import { VERSION } from '../../lib/telemetry.ts';
 import type { GeoPoint } from '../../lib/records.ts';
+import { isSubjectRef } from '../../lib/subject-ref.ts';
 import { toNodeRecord } from './node-record.ts';
 import type { NodeContext, NodeDependencies } from './server.ts';
 
@@ -40,6 +41,10 @@ export function createRecordsResolver(deps: NodeDependencies) {
     const counterpartRef = args.counterpartRef ?? null;
     if ((counterpartBsn === null) !== (counterpartRef === null)) {
       throw sohError('BAD_USER_INPUT', 'counterpartBsn and counterpartRef go together: the counterpart is processed, and recorded by its reference.');
+    }
+    // The references go into this node's audit log: whatever else was sent there would too.
+    if (!subjectRefs.every(isSubjectRef) || (counterpartRef !== null && !isSubjectRef(counterpartRef))) {
+      throw sohError('BAD_USER_INPUT', 'Every subject reference must be one (22 base64url characters), never a BSN.');
     }
     const location = args.location ?? null;
     if (location && (Math.abs(location.lat) > 90 || Math.abs(location.lon) > 180)) {
