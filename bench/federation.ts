@@ -3,6 +3,7 @@ import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { GatewayKeys } from '../gateway/auth/gateway-keys.ts';
+import { nodeUrlVariable } from '../gateway/config.ts';
 import { NODE_IDS, type NodeId } from '../lib/partners.ts';
 import { GATEWAY_NODE_FLAGS, SOURCE_NODE_FLAGS, nodeArgsFor, serviceEnv, sohArgs } from '../lib/project.ts';
 import { pinned } from './cpus.ts';
@@ -80,7 +81,7 @@ export async function startNodes(dataDir: string): Promise<Record<NodeId, Starte
 }
 
 export function nodeUrlEnv(nodes: Record<NodeId, Started>): Record<string, string> {
-  return Object.fromEntries(NODE_IDS.map((id) => [`SOH_NODE_URL_${id.toUpperCase().replace('-', '_')}`, nodes[id].url]));
+  return Object.fromEntries(NODE_IDS.map((id) => [nodeUrlVariable(id), nodes[id].url]));
 }
 
 /** Our gateway as its own process (`soh gateway`) with its production settings, dev mode so that the dev issuer signs callers. */

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { nodeUrlVariable } from '../gateway/config.ts';
 import { dataDir } from '../lib/config.ts';
 import { signDevToken } from '../lib/dev-issuer.ts';
 import { GATEWAY_NODE_FLAGS, SOURCE_NODE_FLAGS, serviceEnv, sohArgs } from '../lib/project.ts';
@@ -83,16 +84,17 @@ export async function run(args: string[]): Promise<void> {
     for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   });
 
+  const nodeUrls: Record<string, string> = {};
   for (const info of PARTNER_INFO) {
     const port = Number(process.env[`SOH_NODE_PORT_${info.nodeId.toUpperCase().replace('-', '_')}`] ?? info.defaultPort);
     const url = `http://127.0.0.1:${port}`;
+    nodeUrls[nodeUrlVariable(info.nodeId)] = url;
     children.push({
       name: info.nodeId,
       url,
       child: start(info.nodeId, ['node', info.nodeId], { ...env, SOH_NODE_PORT: String(port), SOH_GATEWAY_JWKS_URL: `${gatewayUrl}/.well-known/jwks.json` }, SOURCE_NODE_FLAGS),
     });
   }
-  const nodeUrls = Object.fromEntries(children.map(({ name, url }) => [`SOH_NODE_URL_${name.toUpperCase().replace('-', '_')}`, url]));
   children.push({ name: 'gateway', url: gatewayUrl, child: start('gateway', ['gateway'], { ...env, ...nodeUrls, SOH_DEV: '1', SOH_GATEWAY_PORT: String(gatewayPort) }, GATEWAY_NODE_FLAGS) });
   try {
     await Promise.all(children.map(({ name, child, url }) => waitHealthy(url, child, name)));

@@ -57,7 +57,8 @@ const VARIABLES = {
   benchmarkDisable: 'SOH_BENCH_DISABLE',
 } as const;
 
-const nodeUrlVariable = (id: (typeof NODE_IDS)[number]) => `SOH_NODE_URL_${id.toUpperCase().replace('-', '_')}`;
+/** Where the gateway is told a node's URL: SOH_NODE_URL_POLITIE, SOH_NODE_URL_VEILIG_THUIS, … */
+export const nodeUrlVariable = (id: (typeof NODE_IDS)[number]) => `SOH_NODE_URL_${id.toUpperCase().replace('-', '_')}`;
 
 /**
  * Gateway settings: an optional YAML/JSON file (SOH_GATEWAY_CONFIG) for issuers and node URLs,
