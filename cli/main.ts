@@ -1,4 +1,4 @@
-import { ConfigError } from '../lib/config.ts';
+import { ConfigError, unknownSettings } from '../lib/config.ts';
 import { PolicyFileError } from '../lib/policy/load.ts';
 import { UsageError } from './usage.ts';
 
@@ -26,6 +26,7 @@ if (!command) {
   console.error(usage());
   process.exit(name && name !== '--help' && name !== 'help' ? 2 : 0);
 }
+for (const unknown of unknownSettings(process.env)) console.error(`soh ${name}: ${unknown} is not a setting (misspelt?); it is ignored`);
 try {
   const code = await (await command.load()).run(args);
   if (typeof code === 'number') process.exitCode = code;

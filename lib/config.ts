@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { NODE_IDS } from './partners.ts';
 import { projectFile } from './project.ts';
 
 /** All state lives under one data directory (DESIGN §7): default ./.soh, env SOH_DATA_DIR. */
@@ -26,6 +27,28 @@ export function parseConfig<T>(schema: z.ZodType<T>, input: unknown, source: str
     return `  ${path}${variables[path] ? ` (${variables[path]})` : ''}: ${issue.message}`;
   });
   throw new ConfigError(`invalid configuration in ${source}:\n${problems.join('\n')}`);
+}
+
+/**
+ * Every environment variable some part of the project reads: the components, `soh up`, the
+ * benchmark and the test suite. Per node, `SOH_NODE_URL_<NODE>` (gateway) and
+ * `SOH_NODE_PORT_<NODE>` (soh up).
+ */
+const KNOWN_VARIABLES: ReadonlySet<string> = new Set([
+  'SOH_DATA_DIR', 'SOH_POLICY_DIR', 'SOH_AUDIT_MAX_BYTES', 'SOH_DEV',
+  'SOH_GATEWAY_CONFIG', 'SOH_GATEWAY_PORT', 'SOH_GATEWAY_HOST', 'SOH_GATEWAY_AUDIENCE', 'SOH_DEADLINE_MS', 'SOH_NODE_CONNECTIONS',
+  'SOH_NODE_PORT', 'SOH_NODE_HOST', 'SOH_GATEWAY_JWKS_URL', 'SOH_GATEWAY_JWKS_FILE', 'SOH_NODE_DATABASE_URL',
+  'SOH_BENCH_DISABLE', 'SOH_BENCH_NODES', 'SOH_BENCH_TOKEN_FILE', 'SOH_BENCH_SUPERGRAPH', 'SOH_BENCH_PORT',
+  'SOH_TEST_PG_ADMIN_URL',
+]);
+const PER_NODE_VARIABLE = new RegExp(`^SOH_NODE_(?:URL|PORT)_(?:${NODE_IDS.map((id) => id.toUpperCase().replace('-', '_')).join('|')})$`);
+
+/**
+ * The SOH_* variables in `env` that nothing reads: a misspelt one (SOH_NODE_DATABSE_URL) would
+ * otherwise leave its setting at the default without a word.
+ */
+export function unknownSettings(env: NodeJS.ProcessEnv): string[] {
+  return Object.keys(env).filter((name) => name.startsWith('SOH_') && !KNOWN_VARIABLES.has(name) && !PER_NODE_VARIABLE.test(name)).sort();
 }
 
 export class ConfigError extends Error {

@@ -5,6 +5,7 @@ import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { unknownSettings } from '../lib/config.ts';
 import { serviceEnv } from '../lib/project.ts';
 
 const SOH = fileURLToPath(new URL('../bin/soh.js', import.meta.url));
@@ -104,6 +105,25 @@ describe('a component refuses a bad or empty setting, and a refusal of the machi
     } finally {
       taken.close();
     }
+  });
+});
+
+describe('a SOH_* variable that nothing reads', () => {
+  it('is named, as a likely misspelling, by every soh command, which goes on', () => {
+    const result = spawnSync(process.execPath, [SOH, 'policy', 'check'], {
+      env: { ...process.env, SOH_DATA_DIR: home, SOH_NODE_DATABSE_URL: 'postgres://127.0.0.1/soh', SOH_NODE_URL_POLITIE: 'http://127.0.0.1:4101' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(result.status).toBe(0);
+    expect(result.stderr).toContain('SOH_NODE_DATABSE_URL is not a setting (misspelt?); it is ignored');
+    expect(result.stderr).not.toContain('SOH_NODE_URL_POLITIE');
+  });
+
+  it('is told apart from every variable some part of the project reads', () => {
+    const known = ['SOH_DATA_DIR', 'SOH_NODE_DATABASE_URL', 'SOH_NODE_PORT_VEILIG_THUIS', 'SOH_NODE_URL_RECLASSERING', 'SOH_BENCH_NODES', 'SOH_TEST_PG_ADMIN_URL'];
+    const env = Object.fromEntries([...known, 'SOH_NODE_PORT_KMAR', 'SOH_GATEWAY_PROT', 'PATH'].map((name) => [name, 'x']));
+    expect(unknownSettings(env)).toEqual(['SOH_GATEWAY_PROT', 'SOH_NODE_PORT_KMAR']);
   });
 });
 
