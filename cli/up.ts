@@ -3,7 +3,7 @@ import { nodeUrlVariable } from '../gateway/config.ts';
 import { dataDir } from '../lib/config.ts';
 import { signDevToken } from '../lib/dev-issuer.ts';
 import { GATEWAY_NODE_FLAGS, SOURCE_NODE_FLAGS, serviceEnv, sohArgs } from '../lib/project.ts';
-import { PARTNER_INFO } from '../lib/partners.ts';
+import { PARTNER_INFO, nodeVariableSuffix } from '../lib/partners.ts';
 import { findExamples } from '../nodes/seed-examples.ts';
 import { seedAll, seedParameters, storesSeeded } from '../nodes/seed-all.ts';
 import { progressBar } from './progress.ts';
@@ -86,7 +86,7 @@ export async function run(args: string[]): Promise<void> {
 
   const nodeUrls: Record<string, string> = {};
   for (const info of PARTNER_INFO) {
-    const port = Number(process.env[`SOH_NODE_PORT_${info.nodeId.toUpperCase().replace('-', '_')}`] ?? info.defaultPort);
+    const port = Number(process.env[`SOH_NODE_PORT_${nodeVariableSuffix(info.nodeId)}`] ?? info.defaultPort);
     const url = `http://127.0.0.1:${port}`;
     nodeUrls[nodeUrlVariable(info.nodeId)] = url;
     children.push({

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, dataDir, flag, parseConfig, policyDir, port, settings } from '../lib/config.ts';
-import { NODE_IDS } from '../lib/partners.ts';
+import { NODE_IDS, nodeVariableSuffix } from '../lib/partners.ts';
 import { DEFAULT_RATE_LIMITS } from './rate-limits.ts';
 
 const issuer = z.strictObject({
@@ -58,7 +58,7 @@ const VARIABLES = {
 } as const;
 
 /** Where the gateway is told a node's URL: SOH_NODE_URL_POLITIE, SOH_NODE_URL_VEILIG_THUIS, … */
-export const nodeUrlVariable = (id: (typeof NODE_IDS)[number]) => `SOH_NODE_URL_${id.toUpperCase().replace('-', '_')}`;
+export const nodeUrlVariable = (id: (typeof NODE_IDS)[number]) => `SOH_NODE_URL_${nodeVariableSuffix(id)}`;
 
 /**
  * Gateway settings: an optional YAML/JSON file (SOH_GATEWAY_CONFIG) for issuers and node URLs,

@@ -1,7 +1,7 @@
 import { type DocumentNode, type FragmentDefinitionNode, Kind, type SelectionSetNode, parse } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { sohError } from '../lib/errors.ts';
-import { rootFields as rootFieldsOf } from './root-fields.ts';
+import { fragmentsOf, rootFields as rootFieldsOf } from './root-fields.ts';
 
 export interface QueryLimits {
   maxTokens: number;
@@ -18,14 +18,12 @@ export const DEFAULT_LIMITS: QueryLimits = { maxTokens: 1_000, maxDepth: 8, maxA
  * inside itself (a cycle, which validation refuses later) adds nothing instead of recursing forever.
  */
 class FragmentDepths {
-  private readonly fragments = new Map<string, FragmentDefinitionNode>();
+  private readonly fragments: Map<string, FragmentDefinitionNode>;
   private readonly measured = new Map<string, number>();
   private readonly measuring = new Set<string>();
 
   constructor(document: DocumentNode) {
-    for (const definition of document.definitions) {
-      if (definition.kind === Kind.FRAGMENT_DEFINITION) this.fragments.set(definition.name.value, definition);
-    }
+    this.fragments = fragmentsOf(document);
   }
 
   /** Levels of fields below `set`, the fields of `set` itself counting as one. */

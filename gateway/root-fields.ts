@@ -16,11 +16,17 @@ export function rootFields(document: DocumentNode, selectionSet: SelectionSetNod
 
 const walked = new WeakMap<SelectionSetNode, readonly FieldNode[]>();
 
-function walk(document: DocumentNode, selectionSet: SelectionSetNode): FieldNode[] {
+/** A document's fragment definitions by name. */
+export function fragmentsOf(document: DocumentNode): Map<string, FragmentDefinitionNode> {
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const definition of document.definitions) {
     if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
   }
+  return fragments;
+}
+
+function walk(document: DocumentNode, selectionSet: SelectionSetNode): FieldNode[] {
+  const fragments = fragmentsOf(document);
   const followed = new Set<string>();
   const fields: FieldNode[] = [];
   const collect = (set: SelectionSetNode): void => {

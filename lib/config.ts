@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { NODE_IDS } from './partners.ts';
+import { NODE_IDS, nodeVariableSuffix } from './partners.ts';
 import { projectFile } from './project.ts';
 
 /** All state lives under one data directory (DESIGN §7): default ./.soh, env SOH_DATA_DIR. */
@@ -41,7 +41,7 @@ const KNOWN_VARIABLES: ReadonlySet<string> = new Set([
   'SOH_BENCH_DISABLE', 'SOH_BENCH_NODES', 'SOH_BENCH_TOKEN_FILE', 'SOH_BENCH_SUPERGRAPH', 'SOH_BENCH_PORT',
   'SOH_TEST_PG_ADMIN_URL',
 ]);
-const PER_NODE_VARIABLE = new RegExp(`^SOH_NODE_(?:URL|PORT)_(?:${NODE_IDS.map((id) => id.toUpperCase().replace('-', '_')).join('|')})$`);
+const PER_NODE_VARIABLE = new RegExp(`^SOH_NODE_(?:URL|PORT)_(?:${NODE_IDS.map(nodeVariableSuffix).join('|')})$`);
 
 /**
  * The SOH_* variables in `env` that nothing reads: a misspelt one (SOH_NODE_DATABSE_URL) would

@@ -8,6 +8,11 @@ export type Partner = (typeof PARTNERS)[number];
 export const NODE_IDS = ['politie', 'veilig-thuis', 'om', 'reclassering'] as const;
 export type NodeId = (typeof NODE_IDS)[number];
 
+/** How a node is named in an environment variable: SOH_NODE_URL_VEILIG_THUIS, SOH_NODE_PORT_OM, … */
+export function nodeVariableSuffix(id: NodeId): string {
+  return id.toUpperCase().replace('-', '_');
+}
+
 export interface PartnerInfo {
   partner: Partner;
   nodeId: NodeId;
