@@ -1,7 +1,7 @@
 import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { isValidBsn } from '../../lib/bsn.ts';
 import { sohError } from '../../lib/errors.ts';
-import type { ProcessingRecord } from '../../lib/audit/records.ts';
+import type { ProcessingRecord, StatusCode } from '../../lib/audit/records.ts';
 import { VERSION } from '../../lib/telemetry.ts';
 import type { GeoPoint } from '../../lib/records.ts';
 import { isSubjectRef } from '../../lib/subject-ref.ts';
@@ -53,39 +53,48 @@ export function createRecordsResolver(deps: NodeDependencies) {
 
     const span = tracer.startSpan('node.records', {}, trace.setSpan(ROOT_CONTEXT, state.span));
     const startTime = clock.now();
+    const activity = policies.purposes.get(state.claims!.purpose)?.processingActivity ?? 'unknown';
+    const { traceId, spanId } = span.spanContext();
+    const parentSpanId = state.span.spanContext().spanId;
+    const record = (subjectRef: string, outcome: Outcome, fieldsReleased: string[], statusCode: StatusCode = 'UNSET') => {
+      state.subjects++;
+      if (outcome === 'HIT') state.hits++;
+      state.processing.push(processingRecord({
+        component: definition.id,
+        traceId,
+        spanId,
+        parentSpanId,
+        startTime,
+        endTime: clock.now(),
+        activity,
+        subjectRef,
+        statusCode,
+        outcome,
+        fieldsReleased,
+      }));
+    };
     try {
       // The fields this call selects, as the release check listed them: a hit check reads no bans.
-      const found = await store.lookup(bsns, { withBans: state.fieldsReleased.includes('NodeRecord.bans') });
+      let found: Awaited<ReturnType<typeof store.lookup>>;
+      try {
+        found = await store.lookup(bsns, { withBans: state.fieldsReleased.includes('NodeRecord.bans') });
+      } catch (error) {
+        // An internal fault: every subject asked about was still processed, and the node could not
+        // tell whether it knows them (DESIGN §7, status ERROR only for internal faults).
+        for (const subjectRef of subjectRefs) record(subjectRef, 'UNAVAILABLE', [], 'ERROR');
+        if (counterpartRef !== null) record(counterpartRef, 'UNAVAILABLE', [], 'ERROR');
+        throw error;
+      }
       const records = found.map((person) =>
         person ? toNodeRecord(person, { defaultContact: definition.defaultContact, location, counterpartBsn }) : null,
       );
-      const activity = policies.purposes.get(state.claims!.purpose)?.processingActivity ?? 'unknown';
-      const { traceId, spanId } = span.spanContext();
-      const parentSpanId = state.span.spanContext().spanId;
-      const endTime = clock.now();
-      const record = (subjectRef: string, hit: boolean, fieldsReleased: string[]) => {
-        state.subjects++;
-        if (hit) state.hits++;
-        state.processing.push(processingRecord({
-          component: definition.id,
-          traceId,
-          spanId,
-          parentSpanId,
-          startTime,
-          endTime,
-          activity,
-          subjectRef,
-          outcome: hit ? 'HIT' : 'NO_HIT',
-          fieldsReleased,
-        }));
-      };
-      found.forEach((person, index) => record(subjectRefs[index]!, Boolean(person), person ? state.fieldsReleased : []));
+      found.forEach((person, index) => record(subjectRefs[index]!, person ? 'HIT' : 'NO_HIT', person ? state.fieldsReleased : []));
       if (counterpartRef !== null) {
         // What this node knows of the counterpart: that a ban of the subject it holds names them,
         // whatever the ban's kind or status (the gateway decides which bans count at `at`).
         const bans = records.flatMap((nodeRecord) => nodeRecord?.bans ?? []);
         const released = bans.length > 0 && state.fieldsReleased.includes(PROTECTS_COUNTERPART) ? [PROTECTS_COUNTERPART] : [];
-        record(counterpartRef, bans.some((ban) => ban.protectsCounterpart), released);
+        record(counterpartRef, bans.some((ban) => ban.protectsCounterpart) ? 'HIT' : 'NO_HIT', released);
       }
       span.setAttribute('soh.subjects', state.subjects);
       return records;
@@ -94,6 +103,9 @@ export function createRecordsResolver(deps: NodeDependencies) {
     }
   };
 }
+
+/** What the node could say about one subject. */
+type Outcome = 'HIT' | 'NO_HIT' | 'UNAVAILABLE';
 
 function processingRecord(r: {
   component: string;
@@ -104,7 +116,8 @@ function processingRecord(r: {
   endTime: number;
   activity: string;
   subjectRef: string;
-  outcome: 'HIT' | 'NO_HIT';
+  statusCode: StatusCode;
+  outcome: Outcome;
   fieldsReleased: string[];
 }): ProcessingRecord {
   return {
@@ -115,7 +128,7 @@ function processingRecord(r: {
     name: 'node.records',
     start_time: r.startTime,
     end_time: r.endTime,
-    status_code: 'UNSET',
+    status_code: r.statusCode,
     foreign_operation: null,
     resource: { component: r.component, version: VERSION },
     attributes: {
