@@ -1,5 +1,6 @@
 import { ConfigError, unknownSettings } from '../lib/config.ts';
 import { PolicyFileError } from '../lib/policy/load.ts';
+import { StoreInUseError } from '../nodes/store/serving.ts';
 import { UsageError } from './usage.ts';
 
 /** `soh <command>`: each command is a small module; this file only dispatches. */
@@ -31,7 +32,7 @@ try {
   const code = await (await command.load()).run(args);
   if (typeof code === 'number') process.exitCode = code;
 } catch (error) {
-  if (error instanceof PolicyFileError || error instanceof ConfigError || error instanceof UsageError) {
+  if (error instanceof PolicyFileError || error instanceof ConfigError || error instanceof UsageError || error instanceof StoreInUseError) {
     console.error(`soh ${name}: ${error.message}`);
     process.exit(error instanceof UsageError ? 2 : 1);
   }

@@ -5,6 +5,7 @@ import { NODES } from './registry.ts';
 import type { ImportRecord } from './runtime/import-records.ts';
 import { createRng } from './runtime/random.ts';
 import { seedPopulation } from './runtime/seed.ts';
+import { assertNotServed } from './store/serving.ts';
 import { SqliteStore } from './store/sqlite.ts';
 
 export interface SeedOptions {
@@ -47,6 +48,7 @@ export async function seedAll(options: SeedOptions): Promise<SeedSummary> {
   const stores = {} as Record<NodeId, SqliteStore>;
   const batches = {} as Record<NodeId, ImportRecord[]>;
   const records = {} as Record<NodeId, number>;
+  for (const id of NODE_IDS) assertNotServed(id, join(options.dataDir, 'nodes', id), 'seeding');
   for (const id of NODE_IDS) {
     const file = storeFile(options.dataDir, id);
     for (const suffix of ['', '-wal', '-shm']) rmSync(`${file}${suffix}`, { force: true });

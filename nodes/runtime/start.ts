@@ -8,6 +8,7 @@ import { loadPolicies } from '../../lib/policy/load.ts';
 import { schemaShape } from '../../lib/schemas.ts';
 import { startTelemetry } from '../../lib/telemetry.ts';
 import { openStore } from '../store/open.ts';
+import { markServing } from '../store/serving.ts';
 import type { NodeDefinition } from './definition.ts';
 import { gatewayKeys, gatewayTokenVerifier } from './gateway-token.ts';
 import { listen, startOrRelease, stopper } from '../../lib/http-server.ts';
@@ -73,9 +74,12 @@ export async function startNode(definition: NodeDefinition, config: NodeConfig, 
   const auditFile = join(home, 'audit.db');
   const [auditKey] = loadOrCreateKeys(join(home, 'keys'), `${definition.id}-audit`);
   const audit = new AuditLog(auditFile, auditKey!, { maxBytes: config.auditMaxBytes, search: 'traces' });
+  // An embedded store is a file of this data directory that `soh seed` would replace under us.
+  const unmark = config.databaseUrl ? () => {} : markServing(home);
   const release = async () => {
     await audit.close();
     await store.close();
+    unmark();
   };
   // A node that fails to start (port taken, bad JWKS file) leaves no audit thread or store open.
   const server = await startOrRelease(release, async () => {

@@ -94,7 +94,7 @@ export interface GraphQLBody {
   errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, any> }[];
 }
 
-async function startNodeProcess(id: NodeId, env: NodeJS.ProcessEnv): Promise<NodeProcess> {
+export async function startNodeProcess(id: NodeId, env: NodeJS.ProcessEnv): Promise<NodeProcess> {
   const child = spawn(process.execPath, [SOH, 'node', id], { env: { ...process.env, ...env, SOH_NODE_PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
@@ -116,7 +116,7 @@ async function startNodeProcess(id: NodeId, env: NodeJS.ProcessEnv): Promise<Nod
   return { id, url, process: child };
 }
 
-function stopNode(node: NodeProcess): Promise<void> {
+export function stopNode(node: NodeProcess): Promise<void> {
   return new Promise<void>((resolve) => {
     if (node.process.exitCode !== null || node.process.signalCode !== null) return resolve();
     node.process.once('exit', () => resolve());
