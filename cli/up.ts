@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { request } from 'undici';
 import { nodeUrlVariable } from '../gateway/config.ts';
 import { dataDir } from '../lib/config.ts';
 import { signDevToken } from '../lib/dev-issuer.ts';
@@ -14,8 +15,10 @@ async function waitHealthy(url: string, child: ChildProcess, name: string, timeo
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode}`);
     try {
-      const response = await fetch(`${url}/healthz`);
-      if (response.ok) return;
+      // undici's request, not fetch(): fetch refuses some ports (6000, 6665–6669, …) outright.
+      const { statusCode, body } = await request(`${url}/healthz`);
+      await body.dump();
+      if (statusCode === 200) return;
     } catch {
       // not listening yet
     }

@@ -9,6 +9,7 @@ import {
 import { z } from 'zod';
 import type { Clock } from '../../lib/clock.ts';
 import { unauthenticated } from '../../lib/errors.ts';
+import { keySetFetch } from '../../lib/key-set-fetch.ts';
 import { readJwksFile } from '../../lib/keys.ts';
 import { RememberedTokens } from '../../lib/remembered-tokens.ts';
 import { orgMatches } from '../../lib/policy/load.ts';
@@ -65,7 +66,7 @@ const claims = z.object({
 
 export function issuerKeys(source: { issuer: string; jwksUrl?: string; jwksFile?: string }): JWTVerifyGetKey {
   if (source.jwksFile) return createLocalJWKSet(readJwksFile(source.jwksFile, `the jwksFile of issuer ${source.issuer}`) as never);
-  if (source.jwksUrl) return createRemoteJWKSet(new URL(source.jwksUrl));
+  if (source.jwksUrl) return createRemoteJWKSet(new URL(source.jwksUrl), keySetFetch);
   throw new Error('an issuer needs jwksUrl or jwksFile');
 }
 

@@ -2,6 +2,7 @@ import { type JWTVerifyGetKey, createLocalJWKSet, createRemoteJWKSet, jwtVerify 
 import { z } from 'zod';
 import type { Clock } from '../../lib/clock.ts';
 import { unauthenticated } from '../../lib/errors.ts';
+import { keySetFetch } from '../../lib/key-set-fetch.ts';
 import { RememberedTokens } from '../../lib/remembered-tokens.ts';
 
 /** The caller's identity as the gateway vouches for it in the downstream token (DESIGN §4). */
@@ -25,7 +26,7 @@ const CACHE_LIMIT = 10_000;
 export function gatewayKeys(source: { jwksUrl?: string; jwks?: { keys: object[] } }): JWTVerifyGetKey {
   if (source.jwks) return createLocalJWKSet(source.jwks as never);
   if (!source.jwksUrl) throw new Error('either a gateway JWKS URL or a JWKS document is required');
-  return createRemoteJWKSet(new URL(source.jwksUrl), { cooldownDuration: 5_000, cacheMaxAge: 10 * 60_000 });
+  return createRemoteJWKSet(new URL(source.jwksUrl), { cooldownDuration: 5_000, cacheMaxAge: 10 * 60_000, ...keySetFetch });
 }
 
 /**
