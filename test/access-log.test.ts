@@ -8,6 +8,9 @@ import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_BSNS, AT, PERSONS } from './support/fixtures.ts';
 import { type Federation, type GraphQLBody, startFederation } from './support/federation.ts';
+import { nodeAuditFile } from './support/node-calls.ts';
+import { eventually } from './support/otlp-sink.ts';
+import type { NodeId } from '../lib/partners.ts';
 
 // DESIGN §5 and §7: privacy officers (purpose privacy-audit) read the gateway's access records,
 // one per request, each with every component's processing records of that trace. An officer sees
@@ -80,6 +83,18 @@ describe('accessLog for privacy officers (DESIGN §5, §7)', () => {
     expect(answer.status, JSON.stringify(answer.body)).toBe(200);
     expect(answer.body.errors).toBeUndefined();
     return answer.body.data!.accessLog.edges;
+  }
+
+  /** A node's processing records of one trace, read from its own log. */
+  function nodeProcessing(node: NodeId, traceId: string): any[] {
+    const db = new Database(nodeAuditFile(federation.dataDir, node), { readonly: true });
+    try {
+      return (db.prepare("SELECT body FROM records WHERE kind = 'processing' AND trace_id = ? ORDER BY seq").all(traceId) as { body: string }[]).map((row) =>
+        JSON.parse(row.body),
+      );
+    } finally {
+      db.close();
+    }
   }
 
   function gatewayAccessRecords(where: string, ...params: string[]): any[] {
@@ -396,6 +411,52 @@ describe('accessLog for privacy officers (DESIGN §5, §7)', () => {
       // Veilig Thuis was not asked for bans: its officer does not see the request.
       const vt = (await edgesOf(await officer(VT_ORG), { subjectBsn: PERSONS.subject }, { first: 1000 })).filter((edge) => edge.node.requester.sub === sub);
       expect(vt).toEqual([]);
+    });
+    it('shows a request to the officer of a partner whose node found the person but answered after the deadline, and no other', async () => {
+      const subject = `vt-${run}-late-hit`;
+      const nobody = `vt-${run}-late-none`;
+      const probation = federation.nodes.reclassering.process;
+      probation.kill('SIGSTOP');
+      let answers: Awaited<ReturnType<Federation['query']>>[];
+      try {
+        answers = await Promise.all([
+          federation.query(await vtWorker(subject), HIT_CHECK, { bsn: PERSONS.subject }),
+          federation.query(await vtWorker(nobody), HIT_CHECK, { bsn: PERSONS.unknown }),
+        ]);
+      } finally {
+        probation.kill('SIGCONT');
+      }
+      for (const answer of answers) expect(answer.body.data!.hitCheck.partners.at(-1)).toEqual({ partner: 'RECLASSERING', status: 'UNAVAILABLE' });
+      const [late] = gatewayAccessRecords('requester_sub = ?', subject);
+      const [lateNone] = gatewayAccessRecords('requester_sub = ?', nobody);
+      expect(late.providers).not.toContain('RECLASSERING');
+      // Resumed, the node still answers the calls it had received: its own log holds the outcomes.
+      const outcomeAtProbation = (traceId: string) => () => nodeProcessing('reclassering', traceId)[0]?.attributes['soh.outcome'];
+      expect(await eventually(outcomeAtProbation(late.trace_id), "probation's record of the late call")).toBe('HIT');
+      expect(await eventually(outcomeAtProbation(lateNone.trace_id), "probation's record of the other late call")).toBe('NO_HIT');
+
+      const token = await officer('reclassering');
+      const mine = (edges: any[], sub: string) => edges.filter((edge) => edge.node.requester.sub === sub);
+      const edges = mine(await edgesOf(token, { subjectBsn: PERSONS.subject }, { first: 1000 }), subject);
+      expect(edges).toHaveLength(1);
+      expect(edges[0].node.partners.at(-1)).toEqual({ partner: 'RECLASSERING', status: 'UNAVAILABLE' });
+      expect(edges[0].node.records.some((record: any) => record.component === 'reclassering' && record.attributes['soh.outcome'] === 'HIT')).toBe(true);
+      expect(await edgesOf(token, { traceId: late.trace_id })).toHaveLength(1);
+      // Probation did not know the other person: the request stays hidden from its officer.
+      expect(mine(await edgesOf(token, { subjectBsn: PERSONS.unknown }, { first: 1000 }), nobody)).toEqual([]);
+      expect(await edgesOf(token, { traceId: lateNone.trace_id })).toEqual([]);
+      // Paging over both keeps every visible request exactly once.
+      const paged: string[] = [];
+      for (let after: string | undefined; ; ) {
+        const answer = await accessLog(token, { purpose: 'vt-hit-check' }, { first: 1, ...(after ? { after } : {}) });
+        const { edges: page, pageInfo } = answer.body.data!.accessLog;
+        paged.push(...page.map((edge: any) => edge.node.traceId));
+        if (!pageInfo.hasNextPage) break;
+        after = pageInfo.endCursor;
+      }
+      expect(paged).toContain(late.trace_id);
+      expect(paged).not.toContain(lateNone.trace_id);
+      expect(new Set(paged).size).toBe(paged.length);
     });
   });
 

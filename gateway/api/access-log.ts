@@ -41,6 +41,12 @@ const nodeAnswer = z.object({
 });
 type NodeRecordView = z.infer<typeof nodeAnswer>['processingRecords'][number];
 
+/** Whether a node's processing record says it found its subject or released data about them. */
+function providedData(record: NodeRecordView): boolean {
+  const released = record.attributes['soh.fields_released'];
+  return record.attributes['soh.outcome'] === 'HIT' || (Array.isArray(released) && released.length > 0);
+}
+
 function toFilter(args: AccessLogArgs, subjectRef: SubjectRefFn): AccessFilter {
   const { traceId, subjectBsn, purpose, requesterSub, from, to } = args.filter;
   const narrowed = Boolean(traceId || subjectBsn || purpose || requesterSub);
@@ -103,6 +109,44 @@ export function createAccessLogResolver(deps: {
     }
   }
 
+  /**
+   * Up to `limit` requests the officer may see, from `beforeSeq` back. The gateway's records
+   * decide, except where the officer's node was asked but did not answer in time: it may still have
+   * found the person or released data (a provider, DESIGN §7), which only its own processing
+   * records tell, so it is asked. Unconfirmed requests stay hidden, also when the node cannot say.
+   */
+  async function visibleRows(
+    filter: AccessFilter,
+    viewer: { org: string; partner: Partner | null },
+    limit: number,
+    beforeSeq: number | null,
+    call: NodeCallContext,
+    onNodeSilent: () => void,
+  ): Promise<{ seq: number; traceId: string }[]> {
+    const visible: { seq: number; traceId: string }[] = [];
+    let nodeSilent = false;
+    for (let before = beforeSeq; ; ) {
+      const rows = reader!.accessTraces(filter, viewer, limit, before);
+      const unconfirmed = [...new Set(rows.filter((row) => !row.confirmed).map((row) => row.traceId))];
+      const provided = new Set<string>();
+      // A node that did not answer once is not asked again for this page: its requests stay hidden.
+      if (unconfirmed.length > 0 && !nodeSilent) {
+        const records = await nodeRecordsOf(viewer.partner!, unconfirmed, call);
+        if (!records) {
+          nodeSilent = true;
+          onNodeSilent();
+        }
+        for (const record of records ?? []) if (providedData(record)) provided.add(record.traceId);
+      }
+      for (const row of rows) {
+        if (row.confirmed || provided.has(row.traceId)) visible.push(row);
+        if (visible.length === limit) return visible;
+      }
+      if (rows.length < limit) return visible;
+      before = rows.at(-1)!.seq;
+    }
+  }
+
   return async (_root: unknown, args: AccessLogArgs, { state }: GatewayContext) => {
     const filter = toFilter(args, deps.subjectRef);
     const first = args.first ?? 25;
@@ -110,8 +154,15 @@ export function createAccessLogResolver(deps: {
     const beforeSeq = args.after ? decodeCursor(args.after) : null;
     const caller = state.caller!;
     reader ??= new AuditReader(openAuditReader(deps.auditFile));
+    const call = { caller, deadline: state.deadline, span: state.span, subjectRef: deps.subjectRef };
+    const silent = new Set<Partner>();
+    const unavailable = (partner: Partner) => {
+      if (silent.has(partner)) return;
+      silent.add(partner);
+      state.partnerErrors.push(sohError('PARTNER_UNAVAILABLE', `${partner} did not return its processing records.`, { partner }));
+    };
     const officerPartner = partnerOfOrg(caller.org);
-    const rows = reader.accessTraces(filter, { org: caller.org, partner: officerPartner }, first + 1, beforeSeq);
+    const rows = await visibleRows(filter, { org: caller.org, partner: officerPartner }, first + 1, beforeSeq, call, () => unavailable(officerPartner!));
     const page = rows.slice(0, first);
 
     if (filter.subjectRef) {
@@ -138,14 +189,11 @@ export function createAccessLogResolver(deps: {
     const traceIds = [...new Set(page.map((row) => row.traceId))];
     const nodeRecords = new Map<string, NodeRecordView[]>();
     if (traceIds.length > 0) {
-      const call = { caller, deadline: state.deadline, span: state.span, subjectRef: deps.subjectRef };
       const answers = await Promise.all(PARTNER_INFO.map((info) => nodeRecordsOf(info.partner, traceIds, call)));
       for (const [index, info] of PARTNER_INFO.entries()) {
         const records = answers[index];
         if (!records) {
-          state.partnerErrors.push(
-            sohError('PARTNER_UNAVAILABLE', `${info.partner} did not return its processing records.`, { partner: info.partner }),
-          );
+          unavailable(info.partner);
           continue;
         }
         for (const record of records) {

@@ -34,19 +34,24 @@ export class AuditReader {
     return previous.hash === record.prevHash && recordHash(previous) === previous.hash;
   }
 
-  /** Trace ids of access records matching one filter, newest first, keyset-paged by seq. */
+  /**
+   * Access records matching one filter, newest first, keyset-paged by seq, that an officer may
+   * see (DESIGN §7): their organisation asked, or provided data for the request (`confirmed`). Also
+   * listed, unconfirmed, are requests their organisation's node was asked about but did not
+   * answer in time (status UNAVAILABLE): only that node's own records can tell whether it
+   * still found the person or released data.
+   */
   accessTraces(
     filter: AccessFilter,
     viewer: { org: string; partner: string | null },
     limit: number,
     beforeSeq: number | null,
-  ): { seq: number; traceId: string }[] {
-    // An officer sees a request when their organisation asked, or provided data for it (DESIGN §7).
-    const where: string[] = [
-      "kind = 'access'",
-      "(requester_org = ? OR EXISTS (SELECT 1 FROM json_each(body, '$.providers') WHERE value = ?))",
-    ];
-    const params: (string | number)[] = [viewer.org, viewer.partner ?? ''];
+  ): { seq: number; traceId: string; confirmed: boolean }[] {
+    const confirmed = "(requester_org = ? OR EXISTS (SELECT 1 FROM json_each(body, '$.providers') WHERE value = ?))";
+    const unanswered = "EXISTS (SELECT 1 FROM json_each(body, '$.partners') WHERE value ->> '$.partner' = ? AND value ->> '$.status' = 'UNAVAILABLE')";
+    const viewerParams = [viewer.org, viewer.partner ?? ''];
+    const where: string[] = ["kind = 'access'", `(${confirmed} OR ${unanswered})`];
+    const params: (string | number)[] = [...viewerParams, viewer.partner ?? ''];
     if (filter.traceId) {
       where.push('trace_id = ?');
       params.push(filter.traceId);
@@ -75,8 +80,9 @@ export class AuditReader {
       where.push('seq < ?');
       params.push(beforeSeq);
     }
-    const sql = `SELECT seq, trace_id AS traceId FROM records WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT ?`;
-    return this.db.prepare(sql).all(...params, limit) as { seq: number; traceId: string }[];
+    const sql = `SELECT seq, trace_id AS traceId, ${confirmed} AS confirmed FROM records WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT ?`;
+    const rows = this.db.prepare(sql).all(...viewerParams, ...params, limit) as { seq: number; traceId: string; confirmed: 0 | 1 }[];
+    return rows.map((row) => ({ seq: row.seq, traceId: row.traceId, confirmed: row.confirmed === 1 }));
   }
 
   accessRecord(seq: number): StoredRecord | null {
