@@ -33,8 +33,14 @@ export const gatewayConfig = z.strictObject({
   nodeConnections: z.number().int().min(1).max(1024).default(32),
   /** DESIGN §8 RATE_LIMITED: token buckets per caller and, for Veilig Thuis checks, per subject. */
   rateLimits: z
-    .strictObject({ perCaller: bucketLimit.default(DEFAULT_RATE_LIMITS.perCaller), perSubject: bucketLimit.default(DEFAULT_RATE_LIMITS.perSubject) })
-    .default(DEFAULT_RATE_LIMITS),
+    .strictObject({
+      perCaller: bucketLimit.default(DEFAULT_RATE_LIMITS.perCaller),
+      perSubject: bucketLimit.default(DEFAULT_RATE_LIMITS.perSubject),
+      /** Redis shared by every replica, so that N replicas allow the limit once, not N times. */
+      redisUrl: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
+      keyPrefix: z.string().min(1).default('soh:rate-limit:'),
+    })
+    .prefault({}),
   /**
    * Benchmark only: switches off purpose binding and/or audit, to measure what they cost.
    * Refused unless dev mode is on; never for real data.
@@ -42,6 +48,8 @@ export const gatewayConfig = z.strictObject({
   benchmarkDisable: z.array(z.enum(['purpose', 'audit'])).default([]),
 });
 export type GatewayConfig = z.infer<typeof gatewayConfig>;
+/** Settings as written, before defaults. */
+export type GatewaySettings = z.input<typeof gatewayConfig>;
 
 const number = (value: string | undefined) => (value === undefined ? undefined : Number(value));
 
@@ -55,6 +63,7 @@ const VARIABLES = {
   dev: 'SOH_DEV',
   nodeConnections: 'SOH_NODE_CONNECTIONS',
   benchmarkDisable: 'SOH_BENCH_DISABLE',
+  'rateLimits.redisUrl': 'SOH_RATE_LIMIT_REDIS_URL',
 } as const;
 
 /** Where the gateway is told a node's URL: SOH_NODE_URL_POLITIE, SOH_NODE_URL_VEILIG_THUIS, … */
@@ -80,6 +89,8 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
     const url = set[nodeUrlVariable(id)];
     if (url) nodes[id] = url;
   }
+  const rateLimits = { ...(fromFile['rateLimits'] as Record<string, unknown> | undefined) };
+  if (set.SOH_RATE_LIMIT_REDIS_URL) rateLimits['redisUrl'] = set.SOH_RATE_LIMIT_REDIS_URL;
   const overrides = Object.fromEntries(
     Object.entries({
       port: set.SOH_GATEWAY_PORT,
@@ -94,7 +105,7 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
   );
   const config = parseConfig(
     gatewayConfig,
-    { ...fromFile, ...overrides, nodes, dataDir: dataDir(env), policyDir: policyDir(env) },
+    { ...fromFile, ...overrides, nodes, rateLimits, dataDir: dataDir(env), policyDir: policyDir(env) },
     file ? `${file} and the environment` : 'the environment (SOH_GATEWAY_*)',
     { ...VARIABLES, ...Object.fromEntries(NODE_IDS.map((id) => [`nodes.${id}`, nodeUrlVariable(id)])) },
   );

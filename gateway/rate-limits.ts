@@ -23,12 +23,22 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
 
 const SWEEP_INTERVAL_MS = 60_000;
 
+/** Where a limit is counted: in this process (TokenBuckets) or shared by every replica (SharedTokenBuckets). */
+export interface RateLimiter {
+  /**
+   * Takes one request for each key (a key named twice takes two), all or none: null when allowed,
+   * otherwise the whole seconds until all would be, and nothing is taken.
+   */
+  takeAll(keys: readonly string[]): number | null | Promise<number | null>;
+}
+
 /**
  * Token buckets by key, in memory: each key may take `burst` requests at once and regains
  * `perMinute` a minute. Buckets that have refilled are dropped, so only keys seen within the
- * last refill time are held. Per gateway replica: N replicas allow N times the limit.
+ * last refill time are held. Per gateway replica: N replicas allow N times the limit, unless the
+ * replicas share their buckets through Redis (./shared-rate-limits.ts).
  */
-export class TokenBuckets {
+export class TokenBuckets implements RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private lastSweep: number;
 
@@ -44,10 +54,6 @@ export class TokenBuckets {
     return this.takeAll([key]);
   }
 
-  /**
-   * Takes one request for each key (a key named twice takes two), all or none: null when allowed,
-   * otherwise the whole seconds until all would be, and nothing is taken.
-   */
   takeAll(keys: readonly string[]): number | null {
     const now = this.clock.now();
     if (now - this.lastSweep > SWEEP_INTERVAL_MS) this.sweep(now);
@@ -85,14 +91,20 @@ export function rateLimited(who: string, retryAfterSeconds: number) {
 }
 
 /** The per-caller limit (DESIGN §8): one bucket per authenticated caller (issuer and subject). */
-export function useCallerRateLimit(options: { states: WeakMap<Request, GatewayRequestState>; buckets: TokenBuckets }): Plugin {
+export function useCallerRateLimit(options: { states: WeakMap<Request, GatewayRequestState>; buckets: RateLimiter }): Plugin {
   return {
     onRequestParse({ request }) {
       const state = options.states.get(request)!;
-      const retryAfter = options.buckets.take(`${state.caller!.iss} ${state.caller!.sub}`);
-      if (retryAfter === null) return;
-      state.denial = { code: 'RATE_LIMITED', rule: 'per-caller rate limit' };
-      throw rateLimited('from this caller', retryAfter);
+      return afterTaking(options.buckets.takeAll([`${state.caller!.iss} ${state.caller!.sub}`]), (retryAfter) => {
+        if (retryAfter === null) return;
+        state.denial = { code: 'RATE_LIMITED', rule: 'per-caller rate limit' };
+        throw rateLimited('from this caller', retryAfter);
+      });
     },
   };
+}
+
+/** Goes on with a limiter's answer: at once from buckets in memory, after the round trip from shared ones. */
+export function afterTaking<T>(taken: number | null | Promise<number | null>, next: (retryAfter: number | null) => T): T | Promise<T> {
+  return taken instanceof Promise ? taken.then(next) : next(taken);
 }

@@ -25,7 +25,7 @@ import type { NodeClient } from './federation/node-client.ts';
 import { PersonFetcher } from './federation/person-fetcher.ts';
 import { buildStitchedPerson } from './federation/stitched-person.ts';
 import { type QueryLimits, useQueryLimits } from './limits.ts';
-import { DEFAULT_RATE_LIMITS, type RateLimits, TokenBuckets, useCallerRateLimit } from './rate-limits.ts';
+import { type RateLimiter, useCallerRateLimit } from './rate-limits.ts';
 import { usePurposeBinding } from './purpose/plugin.ts';
 import { useRequestScope } from './request-scope.ts';
 import type { GatewayContext, GatewayRequestState } from './request-state.ts';
@@ -44,7 +44,8 @@ export interface GatewayDependencies {
   deadlineMs: number;
   caseRefPattern: RegExp;
   limits?: QueryLimits;
-  rateLimits?: RateLimits;
+  /** DESIGN §8: per caller and, for Veilig Thuis checks, per subject. */
+  rateLimiters: { perCaller: RateLimiter; perSubject: RateLimiter };
   /** Benchmark only: what to switch off (see GatewayConfig.benchmarkDisable). */
   benchmarkDisable?: readonly ('purpose' | 'audit')[];
   /** Extra routes (the audit viewer page) mounted before GraphQL. */
@@ -58,7 +59,6 @@ export interface GatewayDependencies {
 export function createGateway(deps: GatewayDependencies): YogaServerInstance<object, GatewayContext> {
   const states = new WeakMap<Request, GatewayRequestState>();
   const stitched = buildStitchedPerson(deps.clients);
-  const rateLimits = deps.rateLimits ?? DEFAULT_RATE_LIMITS;
   const person = createPersonResolvers({ fetcher: new PersonFetcher(stitched), clock: deps.clock, tracer: deps.tracer });
   const schema = makeExecutableSchema<GatewayContext>({
     typeDefs: schemaSource('gateway'),
@@ -79,13 +79,13 @@ export function createGateway(deps: GatewayDependencies): YogaServerInstance<obj
     ...(deps.routes ?? []),
     useRequestScope({ states, tracer: deps.tracer, clock: deps.clock, deadlineMs: deps.deadlineMs, subjectRef: deps.subjectRef }),
     useCallerAuthentication({ states, verify: deps.verifyCaller }),
-    useCallerRateLimit({ states, buckets: new TokenBuckets(rateLimits.perCaller, deps.clock) }),
+    useCallerRateLimit({ states, buckets: deps.rateLimiters.perCaller }),
     deps.benchmarkDisable?.includes('purpose')
       ? useUnguardedPurpose(states, deps.policies)
       : usePurposeBinding({ states, policies: deps.policies, caseRefPattern: deps.caseRefPattern, schema, dev: deps.dev, tracer: deps.tracer }),
     useRequestBody(),
     useQueryLimits(deps.limits),
-    useSubjectAdmission({ states, subjectChecks: new TokenBuckets(rateLimits.perSubject, deps.clock) }),
+    useSubjectAdmission({ states, subjectChecks: deps.rateLimiters.perSubject }),
     useErrorContract(),
     usePartnerErrors(states),
     deps.benchmarkDisable?.includes('audit') ? useSpanEnd(states) : useDurableAudit({

@@ -14,7 +14,9 @@ import { DownstreamTokens } from './auth/downstream-token.ts';
 import { GatewayKeys } from './auth/gateway-keys.ts';
 import type { GatewayConfig } from './config.ts';
 import { NodeClient } from './federation/node-client.ts';
+import { type BucketLimit, type RateLimiter, TokenBuckets } from './rate-limits.ts';
 import { createGateway } from './server.ts';
+import { SharedTokenBuckets, connectRateLimitStore } from './shared-rate-limits.ts';
 import { useAuditViewer } from './audit/viewer.ts';
 import { createLocalJWKSet } from 'jose';
 
@@ -48,8 +50,13 @@ export async function startGateway(config: GatewayConfig, clock: Clock = systemC
   }
   const auditFile = join(home, 'audit.db');
   const audit = new AuditLog(auditFile, keys.signing, { maxBytes: config.auditMaxBytes });
+  const { redisUrl, keyPrefix } = config.rateLimits;
+  const redis = redisUrl ? connectRateLimitStore(redisUrl, reportRateLimitStore()) : null;
+  const limiter = (name: string, limit: BucketLimit): RateLimiter =>
+    redis ? new SharedTokenBuckets(redis, limit, `${keyPrefix}${name}:`, clock) : new TokenBuckets(limit, clock);
   const release = async () => {
     await Promise.all([...clients.values()].map((client) => client.close()));
+    redis?.destroy();
     await audit.close();
   };
   // A gateway that fails to start (port taken, bad key file) leaves no audit thread or pool behind.
@@ -68,7 +75,7 @@ export async function startGateway(config: GatewayConfig, clock: Clock = systemC
       dev: config.dev,
       deadlineMs: config.deadlineMs,
       caseRefPattern: new RegExp(config.caseRefPattern),
-      rateLimits: config.rateLimits,
+      rateLimiters: { perCaller: limiter('caller', config.rateLimits.perCaller), perSubject: limiter('subject', config.rateLimits.perSubject) },
       routes: [useAuditViewer()],
       benchmarkDisable: config.benchmarkDisable,
     });
@@ -81,5 +88,15 @@ export async function startGateway(config: GatewayConfig, clock: Clock = systemC
     port,
     // A request in flight ends by its deadline; its audit commit follows within the margin.
     close: stopper(server, config.deadlineMs + DRAIN_MARGIN_MS, release),
+  };
+}
+
+/** One line when the shared rate-limit store goes away and one when it is back, not one per failed reconnect. */
+function reportRateLimitStore(): (up: boolean, reason?: string) => void {
+  let wasUp: boolean | null = null;
+  return (up, reason) => {
+    if (up === wasUp) return;
+    wasUp = up;
+    console.error(up ? 'rate limits: counted in Redis, shared by every replica' : `rate limits: Redis unavailable (${reason}); counting in this replica until it is back`);
   };
 }

@@ -62,6 +62,7 @@ describe('a component refuses a bad or empty setting, and a refusal of the machi
     ['gateway', 'SOH_DEV', 'yes'],
     ['gateway', 'SOH_DEADLINE_MS', 'soon'],
     ['gateway', 'SOH_NODE_URL_OM', 'not a url'],
+    ['gateway', 'SOH_RATE_LIMIT_REDIS_URL', 'http://127.0.0.1:6379'],
     ['node', 'SOH_NODE_PORT', '70000'],
     ['node', 'SOH_NODE_DATABASE_URL', 'mysql://127.0.0.1/soh'],
   ])('the %s names %s=%s', (component, variable, value) => {
@@ -74,6 +75,7 @@ describe('a component refuses a bad or empty setting, and a refusal of the machi
   it.each([
     ['gateway', 'SOH_GATEWAY_PORT'],
     ['gateway', 'SOH_GATEWAY_HOST'],
+    ['gateway', 'SOH_RATE_LIMIT_REDIS_URL'],
     ['node', 'SOH_NODE_PORT'],
     ['node', 'SOH_NODE_HOST'],
   ])('the %s refuses %s set to nothing (not a random port, not every interface)', (component, variable) => {
@@ -121,7 +123,7 @@ describe('a SOH_* variable that nothing reads', () => {
   });
 
   it('is told apart from every variable some part of the project reads', () => {
-    const known = ['SOH_DATA_DIR', 'SOH_NODE_DATABASE_URL', 'SOH_NODE_PORT_VEILIG_THUIS', 'SOH_NODE_URL_RECLASSERING', 'SOH_BENCH_NODES', 'SOH_TEST_PG_ADMIN_URL'];
+    const known = ['SOH_DATA_DIR', 'SOH_NODE_DATABASE_URL', 'SOH_NODE_PORT_VEILIG_THUIS', 'SOH_NODE_URL_RECLASSERING', 'SOH_BENCH_NODES', 'SOH_TEST_PG_ADMIN_URL', 'SOH_RATE_LIMIT_REDIS_URL', 'SOH_TEST_REDIS_URL'];
     const env = Object.fromEntries([...known, 'SOH_NODE_PORT_KMAR', 'SOH_GATEWAY_PROT', 'PATH'].map((name) => [name, 'x']));
     expect(unknownSettings(env)).toEqual(['SOH_GATEWAY_PROT', 'SOH_NODE_PORT_KMAR']);
   });

@@ -3,7 +3,7 @@ import type { Plugin } from 'graphql-yoga';
 import { isValidBsn } from '../../lib/bsn.ts';
 import { sohError } from '../../lib/errors.ts';
 import { partnerOfOrg } from '../../lib/partners.ts';
-import { type TokenBuckets, rateLimited } from '../rate-limits.ts';
+import { type RateLimiter, afterTaking, rateLimited } from '../rate-limits.ts';
 import { rootFields } from '../root-fields.ts';
 import type { GatewayRequestState } from '../request-state.ts';
 
@@ -53,7 +53,7 @@ function namedSubjects(schema: GraphQLSchema, document: DocumentNode, operationN
  * 11-check (BAD_USER_INPUT, DESIGN §3), and a Veilig Thuis hit check takes one request from its
  * subject's bucket (RATE_LIMITED, §8), keyed by the subject reference.
  */
-export function useSubjectAdmission(options: { states: WeakMap<Request, GatewayRequestState>; subjectChecks: TokenBuckets }): Plugin {
+export function useSubjectAdmission(options: { states: WeakMap<Request, GatewayRequestState>; subjectChecks: RateLimiter }): Plugin {
   return {
     onExecute({ args, setResultAndStopExecution }) {
       const state = options.states.get((args.contextValue as { request: Request }).request)!;
@@ -67,10 +67,11 @@ export function useSubjectAdmission(options: { states: WeakMap<Request, GatewayR
       if (partnerOfOrg(state.caller!.org) !== 'VEILIG_THUIS') return;
       const checked = subjects.filter((subject) => subject.field === 'hitCheck' && typeof subject.bsn === 'string');
       // All of the request's checks are counted, or none: a refused request uses up no subject's turn.
-      const retryAfter = options.subjectChecks.takeAll(checked.map((subject) => state.subjectRef(subject.bsn as string)));
-      if (retryAfter === null) return;
-      state.denial = { code: 'RATE_LIMITED', rule: 'per-subject rate limit (Veilig Thuis checks)' };
-      setResultAndStopExecution({ errors: [rateLimited('for this subject', retryAfter)] });
+      return afterTaking(options.subjectChecks.takeAll(checked.map((subject) => state.subjectRef(subject.bsn as string))), (retryAfter) => {
+        if (retryAfter === null) return;
+        state.denial = { code: 'RATE_LIMITED', rule: 'per-subject rate limit (Veilig Thuis checks)' };
+        setResultAndStopExecution({ errors: [rateLimited('for this subject', retryAfter)] });
+      });
     },
   };
 }

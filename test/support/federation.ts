@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { type KeyObject, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { SignJWT, exportJWK } from 'jose';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { gatewayConfig, type GatewayConfig } from '../../gateway/config.ts';
+import { gatewayConfig, type GatewayConfig, type GatewaySettings } from '../../gateway/config.ts';
 import { GatewayKeys } from '../../gateway/auth/gateway-keys.ts';
 import { type RunningGateway, startGateway } from '../../gateway/start.ts';
 import { NODE_IDS, type NodeId } from '../../lib/partners.ts';
@@ -130,7 +130,7 @@ export interface FederationOptions {
   fixtures?: Record<NodeId, object[]>;
   exporter?: SpanExporter;
   /** Gateway settings; `nodes` replaces the started nodes' URLs one by one. */
-  gateway?: Partial<Omit<GatewayConfig, 'nodes'>> & { nodes?: Partial<GatewayConfig['nodes']> };
+  gateway?: Partial<Omit<GatewaySettings, 'nodes'>> & { nodes?: Partial<GatewayConfig['nodes']> };
   nodeEnv?: NodeJS.ProcessEnv;
 }
 
