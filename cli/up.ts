@@ -16,7 +16,7 @@ async function waitHealthy(url: string, child: ChildProcess, name: string, timeo
     if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode}`);
     try {
       // undici's request, not fetch(): fetch refuses some ports (6000, 6665–6669, …) outright.
-      const { statusCode, body } = await request(`${url}/healthz`);
+      const { statusCode, body } = await request(`${url}/healthz`, { headersTimeout: 2_000, bodyTimeout: 2_000 });
       await body.dump();
       if (statusCode === 200) return;
     } catch {

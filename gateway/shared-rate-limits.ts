@@ -1,10 +1,12 @@
+import { createHash } from 'node:crypto';
 import { createClient } from '@redis/client';
 import type { Clock } from '../lib/clock.ts';
+import { CircuitBreaker } from './federation/breaker.ts';
 import { type BucketLimit, type RateLimiter, TokenBuckets } from './rate-limits.ts';
 
 /**
- * The token-bucket arithmetic of TokenBuckets, done inside Redis for all of one request's keys at
- * once (all or none), on Redis's clock, so that every gateway replica draws from the same buckets.
+ * The token-bucket arithmetic of TokenBuckets, done inside Redis for all keys of one check at once
+ * (all or none), on Redis's clock, so that every gateway replica draws from the same buckets.
  * KEYS: the buckets; ARGV: burst, perMinute, then how many requests each key takes. Returns 0
  * when allowed, else the whole seconds to wait. A bucket expires once it would have refilled.
  */
@@ -33,32 +35,107 @@ for i, key in ipairs(KEYS) do
 end
 return 0
 `;
+const TAKE_SHA = createHash('sha1').update(TAKE_SCRIPT).digest('hex');
 
 /** Longer than a loopback or data-centre round trip; short enough that a stalled Redis never stalls a ban check. */
-const COMMAND_TIMEOUT_MS = 100;
+const ANSWER_WITHIN_MS = 100;
+/** After a failure, Redis is left alone this long (requests count locally at once), then tried again. */
+const RETRY_AFTER_MS = 1_000;
+/** Unanswered commands in a row after which the connection is presumed dead (a stalled peer never closes it) and replaced. */
+const REPLACE_AFTER_TIMEOUTS = 3;
 
-/** What the limits need of a Redis client. */
-export interface RedisConnection {
-  sendCommand<T>(args: readonly string[], options?: { abortSignal?: AbortSignal }): Promise<T>;
-  /** Closes the connection, dropping what is in flight: a limit decision is never worth waiting for at shutdown. */
+/** What the store needs of a Redis client. */
+interface RedisClient {
+  sendCommand(args: readonly string[]): Promise<unknown>;
   destroy(): void;
 }
 
+class RedisUnavailable extends Error {
+  override name = 'RedisUnavailable';
+}
+
 /**
- * One Redis connection for a gateway's rate limits. It never holds start-up or a request up: it
- * connects in the background, commands fail at once while it is away (no offline queue), and it
- * keeps reconnecting. `onState` hears when Redis goes away and comes back.
+ * A gateway's connection to the Redis its rate limits share. It never holds start-up or a request
+ * up: it connects in the background; a command fails at once while the connection is away (no
+ * offline queue) and after ANSWER_WITHIN_MS when Redis does not answer; after a failure Redis is
+ * not asked for RETRY_AFTER_MS (a circuit breaker). `report` hears, once each, when the store
+ * fails and when it answers again.
  */
-export function connectRateLimitStore(url: string, onState: (up: boolean, reason?: string) => void): RedisConnection {
-  const client = createClient({
-    url,
-    disableOfflineQueue: true,
-    socket: { connectTimeout: 1_000, reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 2_000) },
-  });
-  client.on('error', (error: Error) => onState(false, error.message));
-  client.on('ready', () => onState(true));
-  client.connect().catch(() => {});
-  return client;
+export class RateLimitStore {
+  private client: RedisClient;
+  private readonly breaker: CircuitBreaker;
+  private timeoutsInARow = 0;
+  private up: boolean | null = null;
+
+  constructor(
+    private readonly url: string,
+    clock: Clock,
+    private readonly report: (up: boolean, reason?: string) => void,
+  ) {
+    this.breaker = new CircuitBreaker(clock, 1, RETRY_AFTER_MS);
+    this.client = this.connect();
+  }
+
+  private connect(): RedisClient {
+    const client = createClient({
+      url: this.url,
+      disableOfflineQueue: true,
+      socket: { connectTimeout: 1_000, reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 2_000) },
+    });
+    client.on('error', (error: Error) => this.setUp(false, error.message));
+    client.connect().catch(() => {});
+    return client;
+  }
+
+  private setUp(up: boolean, reason?: string): void {
+    if (up === this.up) return;
+    this.up = up;
+    this.report(up, reason);
+  }
+
+  /** Runs TAKE_SCRIPT; rejects with RedisUnavailable on anything but a whole number of seconds. */
+  async take(keys: readonly string[], args: readonly string[]): Promise<number> {
+    if (!this.breaker.allow()) throw new RedisUnavailable('circuit open');
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new RedisUnavailable(`no answer within ${ANSWER_WITHIN_MS} ms`)), ANSWER_WITHIN_MS);
+    });
+    try {
+      const wait = await Promise.race([this.evaluate(keys, args), timeout]);
+      if (typeof wait !== 'number' || !Number.isInteger(wait) || wait < 0) throw new RedisUnavailable(`unexpected answer ${typeof wait}`);
+      this.breaker.success();
+      this.timeoutsInARow = 0;
+      this.setUp(true);
+      return wait;
+    } catch (error) {
+      this.breaker.failure();
+      this.setUp(false, (error as Error).message);
+      if (error instanceof RedisUnavailable && error.message.startsWith('no answer') && ++this.timeoutsInARow >= REPLACE_AFTER_TIMEOUTS) {
+        this.timeoutsInARow = 0;
+        this.client.destroy();
+        this.client = this.connect();
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** EVALSHA, and the script itself only when Redis does not hold it yet (first use, or after a restart). */
+  private async evaluate(keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    const tail = [String(keys.length), ...keys, ...args];
+    try {
+      return await this.client.sendCommand(['EVALSHA', TAKE_SHA, ...tail]);
+    } catch (error) {
+      if (!String((error as Error).message).startsWith('NOSCRIPT')) throw error;
+      return this.client.sendCommand(['EVAL', TAKE_SCRIPT, ...tail]);
+    }
+  }
+
+  /** Closes the connection, dropping what is in flight: a limit decision is never worth waiting for at shutdown. */
+  close(): void {
+    this.client.destroy();
+  }
 }
 
 /**
@@ -71,7 +148,7 @@ export class SharedTokenBuckets implements RateLimiter {
   private readonly local: TokenBuckets;
 
   constructor(
-    private readonly redis: RedisConnection,
+    private readonly store: RateLimitStore,
     private readonly limit: BucketLimit,
     private readonly keyPrefix: string,
     clock: Clock,
@@ -83,9 +160,11 @@ export class SharedTokenBuckets implements RateLimiter {
     if (keys.length === 0) return null;
     const counts = new Map<string, number>();
     for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
-    const args = ['EVAL', TAKE_SCRIPT, String(counts.size), ...[...counts.keys()].map((key) => this.keyPrefix + key), String(this.limit.burst), String(this.limit.perMinute), ...[...counts.values()].map(String)];
     try {
-      const wait = await this.redis.sendCommand<number>(args, { abortSignal: AbortSignal.timeout(COMMAND_TIMEOUT_MS) });
+      const wait = await this.store.take(
+        [...counts.keys()].map((key) => this.keyPrefix + key),
+        [String(this.limit.burst), String(this.limit.perMinute), ...[...counts.values()].map(String)],
+      );
       return wait === 0 ? null : wait;
     } catch {
       return this.local.takeAll(keys);

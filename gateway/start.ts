@@ -16,7 +16,7 @@ import type { GatewayConfig } from './config.ts';
 import { NodeClient } from './federation/node-client.ts';
 import { type BucketLimit, type RateLimiter, TokenBuckets } from './rate-limits.ts';
 import { createGateway } from './server.ts';
-import { SharedTokenBuckets, connectRateLimitStore } from './shared-rate-limits.ts';
+import { RateLimitStore, SharedTokenBuckets } from './shared-rate-limits.ts';
 import { useAuditViewer } from './audit/viewer.ts';
 import { createLocalJWKSet } from 'jose';
 
@@ -51,12 +51,12 @@ export async function startGateway(config: GatewayConfig, clock: Clock = systemC
   const auditFile = join(home, 'audit.db');
   const audit = new AuditLog(auditFile, keys.signing, { maxBytes: config.auditMaxBytes });
   const { redisUrl, keyPrefix } = config.rateLimits;
-  const redis = redisUrl ? connectRateLimitStore(redisUrl, reportRateLimitStore()) : null;
+  const redis = redisUrl ? new RateLimitStore(redisUrl, clock, reportRateLimitStore) : null;
   const limiter = (name: string, limit: BucketLimit): RateLimiter =>
     redis ? new SharedTokenBuckets(redis, limit, `${keyPrefix}${name}:`, clock) : new TokenBuckets(limit, clock);
   const release = async () => {
     await Promise.all([...clients.values()].map((client) => client.close()));
-    redis?.destroy();
+    redis?.close();
     await audit.close();
   };
   // A gateway that fails to start (port taken, bad key file) leaves no audit thread or pool behind.
@@ -91,12 +91,7 @@ export async function startGateway(config: GatewayConfig, clock: Clock = systemC
   };
 }
 
-/** One line when the shared rate-limit store goes away and one when it is back, not one per failed reconnect. */
-function reportRateLimitStore(): (up: boolean, reason?: string) => void {
-  let wasUp: boolean | null = null;
-  return (up, reason) => {
-    if (up === wasUp) return;
-    wasUp = up;
-    console.error(up ? 'rate limits: counted in Redis, shared by every replica' : `rate limits: Redis unavailable (${reason}); counting in this replica until it is back`);
-  };
+/** One line when the shared rate-limit store fails and one when it answers again (RateLimitStore reports each change once). */
+function reportRateLimitStore(up: boolean, reason?: string): void {
+  console.error(up ? 'rate limits: counted in Redis, shared by every replica' : `rate limits: Redis unavailable (${reason}); counting in this replica until it answers again`);
 }

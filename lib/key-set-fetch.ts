@@ -11,7 +11,8 @@ import { request } from 'undici';
 async function fetchKeySet(url: string, init: { headers: Headers; signal: AbortSignal }): Promise<Response> {
   const { statusCode, body } = await request(url, { method: 'GET', headers: Object.fromEntries(init.headers), signal: init.signal });
   const text = await body.text();
-  return new Response(text, { status: statusCode });
+  // A Response with one of these statuses may carry no body at all.
+  return new Response([204, 205, 304].includes(statusCode) ? null : text, { status: statusCode });
 }
 
 export const keySetFetch = { [customFetch]: fetchKeySet } as const;

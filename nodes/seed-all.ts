@@ -5,7 +5,7 @@ import { NODES } from './registry.ts';
 import type { ImportRecord } from './runtime/import-records.ts';
 import { createRng } from './runtime/random.ts';
 import { seedPopulation } from './runtime/seed.ts';
-import { assertNotServed } from './store/serving.ts';
+import { holdForReplacing } from './store/serving.ts';
 import { SqliteStore } from './store/sqlite.ts';
 
 export interface SeedOptions {
@@ -44,11 +44,21 @@ export async function storesSeeded(dataDir: string): Promise<boolean> {
  * its own records for the persons it knows and its copies of their bans.
  */
 export async function seedAll(options: SeedOptions): Promise<SeedSummary> {
+  const letGo: (() => void)[] = [];
+  try {
+    // No node may serve a store while it is replaced, nor start on one half-written.
+    for (const id of NODE_IDS) letGo.push(holdForReplacing(id, join(options.dataDir, 'nodes', id), 'seeding'));
+    return await seedStores(options);
+  } finally {
+    for (const release of letGo) release();
+  }
+}
+
+async function seedStores(options: SeedOptions): Promise<SeedSummary> {
   const started = Date.now();
   const stores = {} as Record<NodeId, SqliteStore>;
   const batches = {} as Record<NodeId, ImportRecord[]>;
   const records = {} as Record<NodeId, number>;
-  for (const id of NODE_IDS) assertNotServed(id, join(options.dataDir, 'nodes', id), 'seeding');
   for (const id of NODE_IDS) {
     const file = storeFile(options.dataDir, id);
     for (const suffix of ['', '-wal', '-shm']) rmSync(`${file}${suffix}`, { force: true });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -120,6 +121,38 @@ describe('rate limits shared by gateway replicas through Redis', () => {
       // Refilling a caller's bucket of 3 at 1 a minute takes 3 minutes, a subject's of 2, 2.
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(3 * 60_000);
+    }
+  });
+
+  it('answers when Redis stops replying on an open connection, counting in the replica', async () => {
+    // Between the replica and Redis, a proxy that can stop passing commands on: a hung Redis, or a
+    // dead network path that never closes the connection.
+    const upstream = new URL(REDIS_URL);
+    let stalled = false;
+    const proxy = createServer((client) => {
+      const server = connect(Number(upstream.port || 6379), upstream.hostname);
+      client.on('data', (chunk) => stalled || server.write(chunk));
+      server.on('data', (chunk) => client.write(chunk));
+      for (const [socket, other] of [[client, server], [server, client]] as const) {
+        socket.on('error', () => other.destroy());
+        socket.on('close', () => other.destroy());
+      }
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const replica = await startReplica({ rateLimits: { ...LIMITS, redisUrl: `redis://127.0.0.1:${(proxy.address() as AddressInfo).port}`, keyPrefix } });
+      const counted = `agent-${randomUUID()}`;
+      expect((await ask(replica, await federation.issuer.token({ sub: counted }), ACTIVE_BANS, { bsn: PERSONS.subject })).status).toBe(200);
+      expect(await keysInRedis()).toContain(`${keyPrefix}caller:${federation.issuer.issuer} ${counted}`);
+
+      stalled = true;
+      const sub = `agent-${randomUUID()}`;
+      const answers = [];
+      for (let i = 0; i < 4; i++) answers.push(await ask(replica, await federation.issuer.token({ sub }), ACTIVE_BANS, { bsn: PERSONS.subject }));
+      expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 429]);
+      expect(answers[0]!.body.data!.activeBans).toEqual({ complete: true, underActiveBan: true });
+    } finally {
+      proxy.close();
     }
   });
 

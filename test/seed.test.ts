@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isValidBsn } from '../lib/bsn.ts';
 import { NODE_IDS, type NodeId } from '../lib/partners.ts';
 import { BAN_KINDS, BAN_STATUSES, type Ban, ban as banSchema } from '../lib/records.ts';
+import { holdForReplacing } from '../nodes/store/serving.ts';
 import { soh, startNodeProcess, stopNode } from './support/federation.ts';
 import { type NodeStoreRows, readNodeStore } from './support/node-store.ts';
 
@@ -174,7 +174,6 @@ describe('soh seed', () => {
 
 describe('soh seed beside running nodes', () => {
   const dir = mkdtempSync(join(tmpdir(), 'soh-seed-running-'));
-  const marks = () => readdirSync(join(dir, 'nodes', 'om')).filter((name) => name.endsWith('.pid'));
 
   beforeAll(async () => {
     const first = await soh(['seed', '--persons', '200', '--seed', '3'], { SOH_DATA_DIR: dir });
@@ -188,24 +187,35 @@ describe('soh seed beside running nodes', () => {
     try {
       const refused = await soh(['seed', '--persons', '200', '--seed', '4'], { SOH_DATA_DIR: dir });
       expect(refused.code).toBe(1);
-      expect(refused.stderr).toMatch(new RegExp(`^soh seed: node om is running \\(pid ${node.process.pid}\\) on the store under .*: stop it before seeding`));
+      expect(refused.stderr).toMatch(/^soh seed: node om is running on the store under .*: stop it before seeding/);
       expect(refused.stderr.trim().split('\n')).toHaveLength(1);
       expect(digests(readAll(dir))).toEqual(before);
     } finally {
       await stopNode(node);
     }
-    // A node that stops takes its mark along; seeding then goes ahead.
-    expect(marks()).toEqual([]);
+    // A node that stops lets go of its store; seeding then goes ahead.
     const after = await soh(['seed', '--persons', '200', '--seed', '4'], { SOH_DATA_DIR: dir });
     expect(after.code, after.stderr).toBe(0);
     expect(digests(readAll(dir))).not.toEqual(before);
   }, 60_000);
 
-  it('goes ahead over the mark of a node that died without removing it', async () => {
-    const dead = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' });
-    const pid = Number(dead.stdout.trim());
-    writeFileSync(join(dir, 'nodes', 'om', `node-${pid}.pid`), `${pid}\n`);
+  it('goes ahead after a node that was killed outright: the lock ended with its process', async () => {
+    const node = await startNodeProcess('om', { SOH_DATA_DIR: dir });
+    const exited = new Promise((resolve) => node.process.once('exit', resolve));
+    node.process.kill('SIGKILL');
+    await exited;
     const result = await soh(['seed', '--persons', '200', '--seed', '5'], { SOH_DATA_DIR: dir });
     expect(result.code, result.stderr).toBe(0);
+  }, 60_000);
+
+  it('keeps a node from starting on a store while it is being replaced', async () => {
+    const letGo = holdForReplacing('om', join(dir, 'nodes', 'om'), 'seeding');
+    try {
+      await expect(startNodeProcess('om', { SOH_DATA_DIR: dir })).rejects.toThrow(/the store of node om under .* is being replaced \(soh seed\): start the node when that has finished/);
+    } finally {
+      letGo();
+    }
+    const node = await startNodeProcess('om', { SOH_DATA_DIR: dir });
+    await stopNode(node);
   }, 60_000);
 });

@@ -21,6 +21,8 @@ interface AccessLogArgs {
 }
 
 const TRACE_ID = /^[0-9a-f]{32}$/;
+/** What a node's `processingRecords` takes at once (nodes/runtime/processing-records.ts). */
+const MAX_TRACES_PER_NODE_CALL = 1_000;
 
 /** A node's `processingRecords` answer, as schemas/node.graphql promises it. */
 const nodeAnswer = z.object({
@@ -124,9 +126,12 @@ export function createAccessLogResolver(deps: {
     onNodeSilent: () => void,
   ): Promise<{ seq: number; traceId: string }[]> {
     const visible: { seq: number; traceId: string }[] = [];
+    // Rows are read in batches a node may be asked about in one call (it takes at most 1,000 trace
+    // ids), and never in very small ones: hidden rows must not cost a query each.
+    const batch = Math.min(MAX_TRACES_PER_NODE_CALL, Math.max(limit, 100));
     let nodeSilent = false;
     for (let before = beforeSeq; ; ) {
-      const rows = reader!.accessTraces(filter, viewer, limit, before);
+      const rows = reader!.accessTraces(filter, viewer, batch, before);
       const unconfirmed = [...new Set(rows.filter((row) => !row.confirmed).map((row) => row.traceId))];
       const provided = new Set<string>();
       // A node that did not answer once is not asked again for this page: its requests stay hidden.
@@ -142,7 +147,7 @@ export function createAccessLogResolver(deps: {
         if (row.confirmed || provided.has(row.traceId)) visible.push(row);
         if (visible.length === limit) return visible;
       }
-      if (rows.length < limit) return visible;
+      if (rows.length < batch) return visible;
       before = rows.at(-1)!.seq;
     }
   }

@@ -74,10 +74,14 @@ export function createRecordsResolver(deps: NodeDependencies) {
       }));
     };
     try {
-      // The fields this call selects, as the release check listed them: a hit check reads no bans.
       let found: Awaited<ReturnType<typeof store.lookup>>;
+      let records: (ReturnType<typeof toNodeRecord> | null)[];
       try {
+        // The fields this call selects, as the release check listed them: a hit check reads no bans.
         found = await store.lookup(bsns, { withBans: state.fieldsReleased.includes('NodeRecord.bans') });
+        records = found.map((person) =>
+          person ? toNodeRecord(person, { defaultContact: definition.defaultContact, location, counterpartBsn }) : null,
+        );
       } catch (error) {
         // An internal fault: every subject asked about was still processed, and the node could not
         // tell whether it knows them (DESIGN §7, status ERROR only for internal faults).
@@ -85,9 +89,6 @@ export function createRecordsResolver(deps: NodeDependencies) {
         if (counterpartRef !== null) record(counterpartRef, 'UNAVAILABLE', [], 'ERROR');
         throw error;
       }
-      const records = found.map((person) =>
-        person ? toNodeRecord(person, { defaultContact: definition.defaultContact, location, counterpartBsn }) : null,
-      );
       found.forEach((person, index) => record(subjectRefs[index]!, person ? 'HIT' : 'NO_HIT', person ? state.fieldsReleased : []));
       if (counterpartRef !== null) {
         // What this node knows of the counterpart: that a ban of the subject it holds names them,

@@ -8,7 +8,7 @@ import { loadPolicies } from '../../lib/policy/load.ts';
 import { schemaShape } from '../../lib/schemas.ts';
 import { startTelemetry } from '../../lib/telemetry.ts';
 import { openStore } from '../store/open.ts';
-import { markServing } from '../store/serving.ts';
+import { holdServing } from '../store/serving.ts';
 import type { NodeDefinition } from './definition.ts';
 import { gatewayKeys, gatewayTokenVerifier } from './gateway-token.ts';
 import { listen, startOrRelease, stopper } from '../../lib/http-server.ts';
@@ -70,16 +70,19 @@ export interface RunningNode {
 export async function startNode(definition: NodeDefinition, config: NodeConfig, clock: Clock = systemClock): Promise<RunningNode> {
   const home = join(config.dataDir, 'nodes', definition.id);
   const policies = loadPolicies(config.policyDir, { gateway: schemaShape('gateway'), node: schemaShape('node') });
-  const store = await openStore(definition.id, home, config.databaseUrl);
+  // An embedded store is a file of this data directory that `soh seed` would replace under us.
+  const letGo = config.databaseUrl ? () => {} : holdServing(definition.id, home);
+  const store = await openStore(definition.id, home, config.databaseUrl).catch((error: unknown) => {
+    letGo();
+    throw error;
+  });
   const auditFile = join(home, 'audit.db');
   const [auditKey] = loadOrCreateKeys(join(home, 'keys'), `${definition.id}-audit`);
   const audit = new AuditLog(auditFile, auditKey!, { maxBytes: config.auditMaxBytes, search: 'traces' });
-  // An embedded store is a file of this data directory that `soh seed` would replace under us.
-  const unmark = config.databaseUrl ? () => {} : markServing(home);
   const release = async () => {
     await audit.close();
     await store.close();
-    unmark();
+    letGo();
   };
   // A node that fails to start (port taken, bad JWKS file) leaves no audit thread or store open.
   const server = await startOrRelease(release, async () => {

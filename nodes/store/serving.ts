@@ -1,54 +1,49 @@
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 
 /**
- * Which processes serve a node's embedded store. A running node keeps serving the file it opened,
- * so a store replaced under it (`soh seed`) would go unseen until it restarts: each node process
- * marks the store's directory with a file named by its pid, and whatever replaces stores asks first.
+ * Who may use a node's embedded store files. A running node keeps serving the file it opened, so
+ * a store replaced under it (`soh seed`) would go unseen until it restarts. Each node process
+ * holds a shared lock on `serving.lock` beside its store for as long as it runs, and `soh seed`
+ * holds an exclusive one while it replaces the stores: neither starts while the other holds its
+ * lock. They are SQLite's own file locks, which the operating system drops when a process ends,
+ * however it ends: no lock is ever left stale, and no pid can be mistaken for another process.
  */
-const MARK = /^node-(\d+)\.pid$/;
+const LOCK_FILE = 'serving.lock';
 
 export class StoreInUseError extends Error {
   override name = 'StoreInUseError';
 }
 
-/** Marks the store under `home` as served by this process; the returned function removes the mark. */
-export function markServing(home: string): () => void {
-  const file = join(home, `node-${process.pid}.pid`);
-  writeFileSync(file, `${process.pid}\n`, { mode: 0o600 });
-  return () => rmSync(file, { force: true });
+/** Holds the store under `home` as served by this process; the returned function lets it go. */
+export function holdServing(nodeId: string, home: string): () => void {
+  return hold(home, (db) => {
+    // Reading starts a transaction that keeps a shared lock until it ends.
+    db.exec('BEGIN');
+    db.prepare('SELECT count(*) FROM held').get();
+  }, `the store of node ${nodeId} under ${home} is being replaced (soh seed): start the node when that has finished`);
 }
 
-/** The living processes that serve the store under `home` (a crashed node's mark is stale, and ignored). */
-export function servingPids(home: string): number[] {
-  let names: string[];
-  try {
-    names = readdirSync(home);
-  } catch {
-    return [];
-  }
-  return names.flatMap((name) => {
-    const pid = Number(MARK.exec(name)?.[1]);
-    return pid > 0 && alive(pid) ? [pid] : [];
-  });
+/** Holds the store under `home` so that no node serves it while `action` replaces it; the returned function lets it go. */
+export function holdForReplacing(nodeId: string, home: string, action: string): () => void {
+  return hold(home, (db) => db.exec('BEGIN EXCLUSIVE'), `node ${nodeId} is running on the store under ${home}: stop it before ${action}, or it goes on serving the store it opened`);
 }
 
-function alive(pid: number): boolean {
+function hold(home: string, lock: (db: Database.Database) => void, inUse: string): () => void {
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  // timeout 0: a lock another process holds is an answer, not something to wait for.
+  const db = new Database(join(home, LOCK_FILE), { timeout: 0 });
   try {
-    process.kill(pid, 0);
-    return true;
+    db.exec('CREATE TABLE IF NOT EXISTS held (id INTEGER)');
+    lock(db);
   } catch (error) {
-    // EPERM: the process lives, under another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    db.close();
+    if ((error as { code?: string }).code?.startsWith('SQLITE_BUSY') || (error as { code?: string }).code?.startsWith('SQLITE_LOCKED')) throw new StoreInUseError(inUse);
+    throw error;
   }
-}
-
-/** Refuses to go on while a node serves the store under `home`. */
-export function assertNotServed(nodeId: string, home: string, action: string): void {
-  const pids = servingPids(home);
-  if (pids.length > 0) {
-    throw new StoreInUseError(
-      `node ${nodeId} is running (pid ${pids.join(', ')}) on the store under ${home}: stop it before ${action}, or it goes on serving the store it opened`,
-    );
-  }
+  return () => {
+    db.exec('COMMIT');
+    db.close();
+  };
 }
