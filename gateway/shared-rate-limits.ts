@@ -55,8 +55,8 @@ class RedisUnavailable extends Error {
 }
 
 /**
- * A gateway's connection to the Redis its rate limits share. It never holds start-up or a request
- * up: it connects in the background; a command fails at once while the connection is away (no
+ * A gateway's connection to the Redis its rate limits share. It holds start-up up for a second at
+ * most (firstConnection) and a request never: a command fails at once while the connection is away (no
  * offline queue) and after ANSWER_WITHIN_MS when Redis does not answer; after a failure Redis is
  * not asked for RETRY_AFTER_MS (a circuit breaker). `report` hears, once each, when the store
  * fails and when it answers again.
@@ -66,6 +66,8 @@ export class RateLimitStore {
   private readonly breaker: CircuitBreaker;
   private timeoutsInARow = 0;
   private up: boolean | null = null;
+  /** Settles when the first connection is ready or has failed, or after a second: what start-up may wait for. */
+  readonly firstConnection: Promise<void>;
 
   constructor(
     private readonly url: string,
@@ -73,16 +75,23 @@ export class RateLimitStore {
     private readonly report: (up: boolean, reason?: string) => void,
   ) {
     this.breaker = new CircuitBreaker(clock, 1, RETRY_AFTER_MS);
-    this.client = this.connect();
+    let settle!: () => void;
+    this.firstConnection = new Promise<void>((resolve) => (settle = resolve));
+    this.client = this.connect(settle);
+    setTimeout(settle, 1_000).unref();
   }
 
-  private connect(): RedisClient {
+  private connect(onSettled: () => void = () => {}): RedisClient {
     const client = createClient({
       url: this.url,
       disableOfflineQueue: true,
       socket: { connectTimeout: 1_000, reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 2_000) },
     });
-    client.on('error', (error: Error) => this.setUp(false, error.message));
+    client.on('error', (error: Error) => {
+      this.setUp(false, error.message);
+      onSettled();
+    });
+    client.on('ready', onSettled);
     client.connect().catch(() => {});
     return client;
   }

@@ -52,6 +52,8 @@ export async function startGateway(config: GatewayConfig, clock: Clock = systemC
   const audit = new AuditLog(auditFile, keys.signing, { maxBytes: config.auditMaxBytes });
   const { redisUrl, keyPrefix } = config.rateLimits;
   const redis = redisUrl ? new RateLimitStore(redisUrl, clock, reportRateLimitStore) : null;
+  // A replica that comes up shares its limits from its first request, unless Redis cannot be had within a second.
+  await redis?.firstConnection;
   const limiter = (name: string, limit: BucketLimit): RateLimiter =>
     redis ? new SharedTokenBuckets(redis, limit, `${keyPrefix}${name}:`, clock) : new TokenBuckets(limit, clock);
   const release = async () => {
