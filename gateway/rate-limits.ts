@@ -32,6 +32,13 @@ export interface RateLimiter {
   takeAll(keys: readonly string[]): number | null | Promise<number | null>;
 }
 
+/** How many requests each key takes: one per time it is named. */
+export function requestsPerKey(keys: readonly string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
+  return counts;
+}
+
 /**
  * Token buckets by key, in memory: each key may take `burst` requests at once and regains
  * `perMinute` a minute. Buckets that have refilled are dropped, so only keys seen within the
@@ -57,8 +64,7 @@ export class TokenBuckets implements RateLimiter {
   takeAll(keys: readonly string[]): number | null {
     const now = this.clock.now();
     if (now - this.lastSweep > SWEEP_INTERVAL_MS) this.sweep(now);
-    const wanted = new Map<string, number>();
-    for (const key of keys) wanted.set(key, (wanted.get(key) ?? 0) + 1);
+    const wanted = requestsPerKey(keys);
     let waitSeconds = 0;
     for (const [key, count] of wanted) {
       // More at once than the bucket holds can never fit: refused, with the time a full bucket takes.

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createClient } from '@redis/client';
 import type { Clock } from '../lib/clock.ts';
 import { CircuitBreaker } from './federation/breaker.ts';
-import { type BucketLimit, type RateLimiter, TokenBuckets } from './rate-limits.ts';
+import { type BucketLimit, type RateLimiter, TokenBuckets, requestsPerKey } from './rate-limits.ts';
 
 /**
  * The token-bucket arithmetic of TokenBuckets, done inside Redis for all keys of one check at once
@@ -167,8 +167,7 @@ export class SharedTokenBuckets implements RateLimiter {
 
   async takeAll(keys: readonly string[]): Promise<number | null> {
     if (keys.length === 0) return null;
-    const counts = new Map<string, number>();
-    for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
+    const counts = requestsPerKey(keys);
     try {
       const wait = await this.store.take(
         [...counts.keys()].map((key) => this.keyPrefix + key),
