@@ -38,6 +38,7 @@ export function useRequestScope(options: {
         denial: null,
         partners: new Map(),
         providers: new Set(),
+        reached: new Set(),
         processing: [],
         partnerErrors: [],
       });

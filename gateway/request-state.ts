@@ -32,6 +32,8 @@ export interface GatewayRequestState {
   partners: Map<Partner, HitStatus>;
   /** Partners that released data: their privacy officers may see the request. */
   providers: Set<Partner>;
+  /** Partners a call of this request reached, answered or not; the others' nodes never saw it. */
+  reached: Set<Partner>;
   processing: ProcessingRecord[];
   partnerErrors: GraphQLError[];
   /**

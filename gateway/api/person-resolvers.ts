@@ -64,6 +64,7 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
     const answers = await fetcher.fetch(bsn, partners, selection, args, state.nodeCalls);
     span.end();
     for (const answer of answers) {
+      if (answer.answered || answer.sent) state.reached.add(answer.partner);
       if (answer.answered) {
         if (answer.record) state.providers.add(answer.partner);
         continue;

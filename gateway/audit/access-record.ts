@@ -48,7 +48,10 @@ export function gatewayAccessRecord(state: GatewayRequestState, result: Executio
     rule: state.denial?.rule ?? (code && !internal ? refusingCheck(code) : purpose ? `${purpose.ref}: allow` : 'none'),
     policyRevision,
     outcome,
-    partners: PARTNERS.filter((partner) => state.partners.has(partner)).map((partner) => ({ partner, status: state.partners.get(partner)! })),
+    partners: PARTNERS.filter((partner) => state.partners.has(partner)).map((partner) => {
+      const status = state.partners.get(partner)!;
+      return status === 'UNAVAILABLE' && !state.reached.has(partner) ? { partner, status, reached: false as const } : { partner, status };
+    }),
     providers: PARTNERS.filter((partner) => state.providers.has(partner)),
   };
 }

@@ -25,6 +25,8 @@ export class NodeUnavailable extends Error {
   constructor(
     readonly nodeId: string,
     readonly reason: string,
+    /** False only when the call never left the gateway (circuit open, deadline passed first): the node cannot have seen it. */
+    readonly sent = true,
   ) {
     super(`node ${nodeId} is unavailable: ${reason}`);
   }
@@ -53,7 +55,7 @@ export class NodeClient {
 
   readonly executor: Executor = async (request: ExecutionRequest) => {
     const call = request.context as NodeCallContext;
-    if (!this.breaker.allow()) throw new NodeUnavailable(this.nodeId, 'circuit open');
+    if (!this.breaker.allow()) throw new NodeUnavailable(this.nodeId, 'circuit open', false);
     let query = printed.get(request.document);
     if (!query) printed.set(request.document, (query = print(request.document)));
     const body = JSON.stringify({ query, variables: request.variables });
@@ -81,7 +83,7 @@ export class NodeClient {
   private async send(headers: Record<string, string>, body: string, deadline: Deadline): Promise<ExecutionResult> {
     for (let attempt = 1; ; attempt++) {
       const remaining = deadline.remainingMs();
-      if (remaining <= 0) throw new NodeUnavailable(this.nodeId, 'deadline passed');
+      if (remaining <= 0) throw new NodeUnavailable(this.nodeId, 'deadline passed', attempt > 1);
       try {
         // The request's deadline alone bounds the call: undici's own timeouts are coarser.
         const response = await postJson(this.pool, '/graphql', headers, body, deadline.signal);

@@ -37,9 +37,9 @@ export class AuditReader {
   /**
    * Access records matching one filter, newest first, keyset-paged by seq, that an officer may
    * see (DESIGN §7): their organisation asked, or provided data for the request (`confirmed`). Also
-   * listed, unconfirmed, are requests their organisation's node was asked about but did not
-   * answer in time (status UNAVAILABLE): only that node's own records can tell whether it
-   * still found the person or released data.
+   * listed, unconfirmed, are requests their organisation's node was sent but did not answer in
+   * time (status UNAVAILABLE, not `reached: false`): only that node's own records can tell
+   * whether it still found the person or released data.
    */
   accessTraces(
     filter: AccessFilter,
@@ -48,7 +48,8 @@ export class AuditReader {
     beforeSeq: number | null,
   ): { seq: number; traceId: string; confirmed: boolean }[] {
     const confirmed = "(requester_org = ? OR EXISTS (SELECT 1 FROM json_each(body, '$.providers') WHERE value = ?))";
-    const unanswered = "EXISTS (SELECT 1 FROM json_each(body, '$.partners') WHERE value ->> '$.partner' = ? AND value ->> '$.status' = 'UNAVAILABLE')";
+    const unanswered =
+      "EXISTS (SELECT 1 FROM json_each(body, '$.partners') WHERE value ->> '$.partner' = ? AND value ->> '$.status' = 'UNAVAILABLE' AND value ->> '$.reached' IS NOT 0)";
     const viewerParams = [viewer.org, viewer.partner ?? ''];
     const where: string[] = ["kind = 'access'", `(${confirmed} OR ${unanswered})`];
     const params: (string | number)[] = [...viewerParams, viewer.partner ?? ''];

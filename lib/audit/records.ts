@@ -33,6 +33,11 @@ export interface ProcessingRecord {
 export interface PartnerOutcome {
   partner: string;
   status: 'HIT' | 'NO_HIT' | 'UNAVAILABLE';
+  /**
+   * Present, false, when no call of the request left the gateway for this partner (its circuit was
+   * open, or the deadline passed first): its node cannot have seen the request, whatever it says.
+   */
+  reached?: false;
 }
 
 export interface GatewayAccessRecord {
