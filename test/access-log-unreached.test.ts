@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_BSNS, PERSONS } from './support/fixtures.ts';
 import { type Federation, startFederation } from './support/federation.ts';
-import { nodeTokenMinter } from './support/node-calls.ts';
+import { hitCheckInTrace } from './support/node-calls.ts';
 
 // DESIGN §7: an officer sees a request their organisation's node returned a HIT for. A node the
 // gateway gave up on may still have answered it late, and its own records say so; but a node the
@@ -75,19 +75,9 @@ describe('accessLog and partners the gateway never reached', () => {
     }
   }
 
-  /** Probation's node writing, in the request's own trace, what answering it would leave: a HIT. */
-  async function hitInTrace(sub: string, subjectRef: string, traceId: string): Promise<void> {
-    const token = await nodeTokenMinter(federation.dataDir)('reclassering', { sub, org: VT_ORG, roles: ['vt-medewerker'], purpose: 'vt-hit-check', caseRef: 'VT-2026-000123' });
-    const response = await fetch(`${federation.nodes.reclassering.url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, traceparent: `00-${traceId}-${'2'.repeat(16)}-01` },
-      body: JSON.stringify({
-        query: 'query Claim($bsns: [String!]!, $refs: [String!]!, $at: DateTime!) { records(bsns: $bsns, subjectRefs: $refs, at: $at) { contact { organisation } } }',
-        variables: { bsns: [PERSONS.subject], refs: [subjectRef], at: new Date().toISOString() },
-      }),
-    });
-    expect(response.status).toBe(200);
-  }
+  /** Probation's node claiming, in the request's own trace, that it found the subject. */
+  const hitInTrace = (sub: string, subjectRef: string, traceId: string) =>
+    hitCheckInTrace(federation.dataDir, { id: 'reclassering', url: federation.nodes.reclassering.url }, { sub, org: VT_ORG, bsn: PERSONS.subject, subjectRef, traceId });
 
   it("shows a late partner's officer the request its node was sent, and not the one the gateway never sent it", async () => {
     const sent = `vt-sent-${randomUUID()}`;
@@ -112,8 +102,8 @@ describe('accessLog and partners the gateway never reached', () => {
     expect(neverSentRecord.partners.slice(0, -1).every((partner: any) => !('reached' in partner))).toBe(true);
 
     // Probation's node claims a HIT in both traces.
-    await hitInTrace(sent, sentAnswer.body.data!.hitCheck.subjectRef, sentRecord.trace_id);
-    await hitInTrace(neverSent, neverSentAnswer.body.data!.hitCheck.subjectRef, neverSentRecord.trace_id);
+    expect(await hitInTrace(sent, sentAnswer.body.data!.hitCheck.subjectRef, sentRecord.trace_id)).toBe(200);
+    expect(await hitInTrace(neverSent, neverSentAnswer.body.data!.hitCheck.subjectRef, neverSentRecord.trace_id)).toBe(200);
 
     // Once the circuit lets calls through again, the officer's accessLog asks the node.
     await new Promise((resolve) => setTimeout(resolve, BREAKER_COOLDOWN_MS));

@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_BSNS, AT, PERSONS } from './support/fixtures.ts';
 import { type Federation, type GraphQLBody, startFederation } from './support/federation.ts';
-import { nodeAuditFile, nodeTokenMinter } from './support/node-calls.ts';
+import { hitCheckInTrace, nodeAuditFile } from './support/node-calls.ts';
 import type { NodeId } from '../lib/partners.ts';
 
 // DESIGN §5 and §7: privacy officers (purpose privacy-audit) read the gateway's access records,
@@ -82,20 +82,6 @@ describe('accessLog for privacy officers (DESIGN §5, §7)', () => {
     expect(answer.status, JSON.stringify(answer.body)).toBe(200);
     expect(answer.body.errors).toBeUndefined();
     return answer.body.data!.accessLog.edges;
-  }
-
-  /** Probation's node answering, in an existing trace, the hit check the gateway sends it. */
-  async function answerInTrace(sub: string, bsn: string, subjectRef: string, traceId: string): Promise<void> {
-    const token = await nodeTokenMinter(federation.dataDir)('reclassering', { sub, org: VT_ORG, roles: ['vt-medewerker'], purpose: 'vt-hit-check', caseRef: 'VT-2026-000123' });
-    const response = await fetch(`${federation.nodes.reclassering.url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, traceparent: `00-${traceId}-${'1'.repeat(16)}-01` },
-      body: JSON.stringify({
-        query: 'query Late($bsns: [String!]!, $refs: [String!]!, $at: DateTime!) { records(bsns: $bsns, subjectRefs: $refs, at: $at) { contact { organisation } } }',
-        variables: { bsns: [bsn], refs: [subjectRef], at: new Date().toISOString() },
-      }),
-    });
-    expect(response.status).toBe(200);
   }
 
   /** A node's processing records of one trace, read from its own log. */
@@ -446,9 +432,9 @@ describe('accessLog for privacy officers (DESIGN §5, §7)', () => {
       // Whether the resumed node still handles a call the gateway gave up on depends on timing; what
       // it then writes is what a late answer leaves: the same call, in the same trace, in its log.
       const lateAnswer = (sub: string, bsn: string, answer: Awaited<ReturnType<Federation['query']>>, traceId: string) =>
-        answerInTrace(sub, bsn, answer.body.data!.hitCheck.subjectRef, traceId);
-      await lateAnswer(subject, PERSONS.subject, answers[0]!, late.trace_id);
-      await lateAnswer(nobody, PERSONS.unknown, answers[1]!, lateNone.trace_id);
+        hitCheckInTrace(federation.dataDir, { id: 'reclassering', url: federation.nodes.reclassering.url }, { sub, org: VT_ORG, bsn, subjectRef: answer.body.data!.hitCheck.subjectRef, traceId });
+      expect(await lateAnswer(subject, PERSONS.subject, answers[0]!, late.trace_id)).toBe(200);
+      expect(await lateAnswer(nobody, PERSONS.unknown, answers[1]!, lateNone.trace_id)).toBe(200);
       const outcomes = (traceId: string) => new Set(nodeProcessing('reclassering', traceId).map((record) => record.attributes['soh.outcome']));
       expect(outcomes(late.trace_id)).toEqual(new Set(['HIT']));
       expect(outcomes(lateNone.trace_id)).toEqual(new Set(['NO_HIT']));

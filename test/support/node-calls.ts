@@ -101,6 +101,28 @@ export function nodeTokenMinter(dataDir: string) {
     });
 }
 
+/**
+ * A node answering, inside an existing trace, the hit check the gateway sends it for a Veilig Thuis
+ * worker: what a late answer leaves in the node's log. Returns the HTTP status.
+ */
+export async function hitCheckInTrace(
+  dataDir: string,
+  node: { id: NodeId; url: string },
+  call: { sub: string; org: string; bsn: string; subjectRef: string; traceId: string },
+): Promise<number> {
+  const token = await nodeTokenMinter(dataDir)(node.id, { sub: call.sub, org: call.org, roles: ['vt-medewerker'], purpose: 'vt-hit-check', caseRef: 'VT-2026-000123' });
+  const response = await fetch(`${node.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, traceparent: `00-${call.traceId}-${'1'.repeat(16)}-01` },
+    body: JSON.stringify({
+      query: 'query Late($bsns: [String!]!, $refs: [String!]!, $at: DateTime!) { records(bsns: $bsns, subjectRefs: $refs, at: $at) { contact { organisation } } }',
+      variables: { bsns: [call.bsn], refs: [call.subjectRef], at: new Date().toISOString() },
+    }),
+  });
+  await response.text();
+  return response.status;
+}
+
 /** POSTs a node-API document straight to a node, bypassing the gateway. */
 export async function callNode(
   url: string,
