@@ -56,7 +56,8 @@ describe('accessLog and partners the gateway never reached', () => {
   beforeAll(async () => {
     await new Promise<void>((resolve) => line.server.listen(0, '127.0.0.1', resolve));
     const lineUrl = `http://127.0.0.1:${(line.server.address() as AddressInfo).port}`;
-    federation = await startFederation({ deadlineMs: 2_000, gateway: { nodes: { reclassering: lineUrl } } });
+    // A deadline a loaded machine still meets: only the swallowed call may miss it.
+    federation = await startFederation({ deadlineMs: 5_000, gateway: { nodes: { reclassering: lineUrl } } });
     line.setTarget(federation.nodes.reclassering.url);
   }, 90_000);
   afterAll(async () => {
@@ -98,8 +99,6 @@ describe('accessLog and partners the gateway never reached', () => {
     const neverSentRecord = gatewayAccessRecord(neverSent);
     expect(sentRecord.partners.at(-1)).toEqual({ partner: 'RECLASSERING', status: 'UNAVAILABLE' });
     expect(neverSentRecord.partners.at(-1)).toEqual({ partner: 'RECLASSERING', status: 'UNAVAILABLE', reached: false });
-    // The partners that answered are reached, and say so by saying nothing.
-    expect(neverSentRecord.partners.slice(0, -1).every((partner: any) => !('reached' in partner))).toBe(true);
 
     // Probation's node claims a HIT in both traces.
     expect(await hitInTrace(sent, sentAnswer.body.data!.hitCheck.subjectRef, sentRecord.trace_id)).toBe(200);
