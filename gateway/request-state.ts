@@ -2,7 +2,7 @@ import type { Span } from '@opentelemetry/api';
 import type { GraphQLError } from 'graphql';
 import type { ForeignOperation, ProcessingRecord } from '../lib/audit/records.ts';
 import type { ErrorCode } from '../lib/errors.ts';
-import type { Partner } from '../lib/partners.ts';
+import type { NodeId, Partner } from '../lib/partners.ts';
 import type { Purpose } from '../lib/policy/load.ts';
 import type { SubjectRefFn } from '../lib/subject-ref.ts';
 import type { Caller } from './auth/caller-token.ts';
@@ -32,8 +32,8 @@ export interface GatewayRequestState {
   partners: Map<Partner, HitStatus>;
   /** Partners that released data: their privacy officers may see the request. */
   providers: Set<Partner>;
-  /** Partners a call of this request reached, answered or not; the others' nodes never saw it. */
-  reached: Set<Partner>;
+  /** Nodes a call of this request was sent to, answered or not; the others never saw it (NodeCallContext). */
+  reached: Set<NodeId>;
   processing: ProcessingRecord[];
   partnerErrors: GraphQLError[];
   /**

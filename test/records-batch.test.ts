@@ -75,6 +75,7 @@ describe('batched delegation to a node', () => {
       deadline: new Deadline(systemClock, 5_000),
       span: trace.getTracer('test').startSpan('test'),
       subjectRef: subjectRefs(Buffer.alloc(32, 7)),
+      reached: new Set(),
     };
     try {
       return await execute({ schema, document: TWO_PERSONS, variableValues: { a, b, at: AT }, contextValue: context });

@@ -159,7 +159,7 @@ export function createAccessLogResolver(deps: {
     const beforeSeq = args.after ? decodeCursor(args.after) : null;
     const caller = state.caller!;
     reader ??= new AuditReader(openAuditReader(deps.auditFile));
-    const call = { caller, deadline: state.deadline, span: state.span, subjectRef: deps.subjectRef };
+    const call = { caller, deadline: state.deadline, span: state.span, subjectRef: deps.subjectRef, reached: state.reached };
     const silent = new Set<Partner>();
     const unavailable = (partner: Partner) => {
       if (silent.has(partner)) return;

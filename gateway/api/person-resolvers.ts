@@ -60,11 +60,10 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
     const { state } = ctx;
     const span = tracer.startSpan(operation, {}, trace.setSpan(ROOT_CONTEXT, state.span));
     const startTime = clock.now();
-    state.nodeCalls ??= { caller: state.caller!, deadline: state.deadline, span: state.span, subjectRef: state.subjectRef };
+    state.nodeCalls ??= { caller: state.caller!, deadline: state.deadline, span: state.span, subjectRef: state.subjectRef, reached: state.reached };
     const answers = await fetcher.fetch(bsn, partners, selection, args, state.nodeCalls);
     span.end();
     for (const answer of answers) {
-      if (answer.answered || answer.sent) state.reached.add(answer.partner);
       if (answer.answered) {
         if (answer.record) state.providers.add(answer.partner);
         continue;

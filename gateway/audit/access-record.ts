@@ -2,7 +2,7 @@ import type { ExecutionResult } from 'graphql';
 import type { GatewayAccessRecord } from '../../lib/audit/records.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { type ErrorCode, errorCode } from '../../lib/errors.ts';
-import { PARTNERS } from '../../lib/partners.ts';
+import { PARTNERS, partnerInfo } from '../../lib/partners.ts';
 import type { GatewayRequestState } from '../request-state.ts';
 
 /** The check that refused a request for its input, as its access record names the rule that decided. */
@@ -50,7 +50,7 @@ export function gatewayAccessRecord(state: GatewayRequestState, result: Executio
     outcome,
     partners: PARTNERS.filter((partner) => state.partners.has(partner)).map((partner) => {
       const status = state.partners.get(partner)!;
-      return status === 'UNAVAILABLE' && !state.reached.has(partner) ? { partner, status, reached: false as const } : { partner, status };
+      return status === 'UNAVAILABLE' && !state.reached.has(partnerInfo(partner).nodeId) ? { partner, status, reached: false as const } : { partner, status };
     }),
     providers: PARTNERS.filter((partner) => state.providers.has(partner)),
   };

@@ -3,6 +3,7 @@ import type { ExecutionRequest, ExecutionResult, Executor } from '@graphql-tools
 import { type DocumentNode, print } from 'graphql';
 import { Pool } from 'undici';
 import type { Clock } from '../../lib/clock.ts';
+import type { NodeId } from '../../lib/partners.ts';
 import type { SubjectRefFn } from '../../lib/subject-ref.ts';
 import type { Caller } from '../auth/caller-token.ts';
 import type { DownstreamTokens } from '../auth/downstream-token.ts';
@@ -18,15 +19,19 @@ export interface NodeCallContext {
   span: import('@opentelemetry/api').Span;
   /** The subject references the request passes to nodes (DESIGN §3). */
   subjectRef: SubjectRefFn;
+  /**
+   * Nodes a call of this request was sent to, marked as the call leaves, whatever comes back: a
+   * node never sent a call cannot have seen the request (its circuit was open, or the deadline
+   * passed first), and a call still under way when the request ends may yet have been seen.
+   */
+  reached: Set<NodeId>;
 }
 
 export class NodeUnavailable extends Error {
   override name = 'NodeUnavailable';
   constructor(
-    readonly nodeId: string,
+    readonly nodeId: NodeId,
     readonly reason: string,
-    /** False only when the call never left the gateway (circuit open, deadline passed first): the node cannot have seen it. */
-    readonly sent = true,
   ) {
     super(`node ${nodeId} is unavailable: ${reason}`);
   }
@@ -45,7 +50,7 @@ export class NodeClient {
   private readonly pool: Pool;
 
   constructor(
-    readonly nodeId: string,
+    readonly nodeId: NodeId,
     readonly url: string,
     private readonly deps: { tokens: DownstreamTokens; tracer: Tracer; clock: Clock; connections?: number },
   ) {
@@ -55,7 +60,7 @@ export class NodeClient {
 
   readonly executor: Executor = async (request: ExecutionRequest) => {
     const call = request.context as NodeCallContext;
-    if (!this.breaker.allow()) throw new NodeUnavailable(this.nodeId, 'circuit open', false);
+    if (!this.breaker.allow()) throw new NodeUnavailable(this.nodeId, 'circuit open');
     let query = printed.get(request.document);
     if (!query) printed.set(request.document, (query = print(request.document)));
     const body = JSON.stringify({ query, variables: request.variables });
@@ -68,7 +73,7 @@ export class NodeClient {
         authorization: `Bearer ${await this.deps.tokens.mint(this.nodeId, call.caller)}`,
       };
       propagation.inject(trace.setSpan(parent, span), headers);
-      const result = await this.send(headers, body, call.deadline);
+      const result = await this.send(headers, body, call);
       this.breaker.success();
       return result;
     } catch (error) {
@@ -80,10 +85,11 @@ export class NodeClient {
     }
   };
 
-  private async send(headers: Record<string, string>, body: string, deadline: Deadline): Promise<ExecutionResult> {
+  private async send(headers: Record<string, string>, body: string, call: NodeCallContext): Promise<ExecutionResult> {
+    const deadline = call.deadline;
     for (let attempt = 1; ; attempt++) {
-      const remaining = deadline.remainingMs();
-      if (remaining <= 0) throw new NodeUnavailable(this.nodeId, 'deadline passed', attempt > 1);
+      if (deadline.remainingMs() <= 0) throw new NodeUnavailable(this.nodeId, 'deadline passed');
+      call.reached.add(this.nodeId);
       try {
         // The request's deadline alone bounds the call: undici's own timeouts are coarser.
         const response = await postJson(this.pool, '/graphql', headers, body, deadline.signal);

@@ -5,7 +5,7 @@ import type { NodeCallContext, NodeUnavailable } from './node-client.ts';
 /** What one partner said about one person: a record, nothing (not known), or no answer. */
 export type PartnerAnswer =
   | { partner: Partner; answered: true; record: NodeRecord | null }
-  | { partner: Partner; answered: false; reason: string; /** Whether the call left the gateway: a node never sent it cannot have seen the request. */ sent: boolean };
+  | { partner: Partner; answered: false; reason: string };
 
 export interface NodeRecord {
   contact?: Record<string, string | null> | null;
@@ -49,17 +49,17 @@ export class PersonFetcher {
       contextValue: call,
     });
     const person = (result.data?.["person"] ?? null) as Record<string, NodeRecord | null> | null;
-    const failed = new Map<string, { reason: string; sent: boolean }>();
+    const failed = new Map<string, { reason: string }>();
     for (const error of result.errors ?? []) {
       const field = error.path?.[1];
-      const unavailable = error.originalError as Partial<Pick<NodeUnavailable, 'reason' | 'sent'>> | undefined;
-      const failure = { reason: String(unavailable?.reason ?? error.extensions?.['code'] ?? 'error'), sent: unavailable?.sent ?? true };
+      const unavailable = error.originalError as Partial<Pick<NodeUnavailable, 'reason'>> | undefined;
+      const failure = { reason: String(unavailable?.reason ?? error.extensions?.['code'] ?? 'error') };
       if (typeof field === 'string' && !failed.has(field)) failed.set(field, failure);
-      else if (field === undefined) for (const partner of partners) failed.set(partnerInfo(partner).personField, { reason: 'error', sent: true });
+      else if (field === undefined) for (const partner of partners) failed.set(partnerInfo(partner).personField, { reason: 'error' });
     }
     return partners.map((partner) => {
       const { personField } = partnerInfo(partner);
-      const failure = failed.get(personField) ?? (person ? undefined : { reason: 'no answer', sent: true });
+      const failure = failed.get(personField) ?? (person ? undefined : { reason: 'no answer' });
       if (failure !== undefined) return { partner, answered: false, ...failure };
       return { partner, answered: true, record: person![personField] ?? null };
     });

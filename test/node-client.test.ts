@@ -1,0 +1,119 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { trace } from '@opentelemetry/api';
+import { parse } from 'graphql';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DownstreamTokens } from '../gateway/auth/downstream-token.ts';
+import { GatewayKeys } from '../gateway/auth/gateway-keys.ts';
+import { Deadline } from '../gateway/federation/deadline.ts';
+import { type NodeCallContext, NodeClient, NodeUnavailable } from '../gateway/federation/node-client.ts';
+import type { Clock } from '../lib/clock.ts';
+import { systemClock } from '../lib/clock.ts';
+import { subjectRefs } from '../lib/subject-ref.ts';
+
+/**
+ * Which nodes a request reached decides whose word the access log takes (`reached: false`,
+ * DESIGN §7): a node is marked as a call to it leaves, before any answer, and never when the call
+ * was held back by an open circuit or a deadline that had already passed.
+ */
+const QUERY = parse('query Ping { __typename }');
+
+describe('a node call marks its node reached', () => {
+  let dataDir: string;
+  let server: Server;
+  let url: string;
+  let held: ServerResponse[] = [];
+  let arrived: () => void = () => {};
+  const clients: NodeClient[] = [];
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'soh-node-client-'));
+    // Holds every response until the test lets it go: the call is under way meanwhile.
+    server = createServer((request: IncomingMessage, response: ServerResponse) => {
+      request.resume().on('end', () => {
+        held.push(response);
+        arrived();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+
+  afterEach(() => {
+    for (const response of held) response.writeHead(200, { 'content-type': 'application/json' }).end('{"data":{"__typename":"Query"}}');
+    held = [];
+  });
+
+  afterAll(async () => {
+    await Promise.all(clients.map((client) => client.close()));
+    await new Promise((resolve) => server.close(resolve));
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  function clientFor(clock: Clock = systemClock): NodeClient {
+    const client = new NodeClient('reclassering', url, { tokens: new DownstreamTokens(new GatewayKeys(dataDir), clock), tracer: trace.getTracer('test'), clock });
+    clients.push(client);
+    return client;
+  }
+
+  function callContext(budgetMs: number): NodeCallContext {
+    return {
+      caller: { iss: 'https://idp.test.example', sub: 'tester', org: 'politie', roles: ['politie-medewerker'], purpose: 'police-ban-enforcement', caseRef: 'PL-1', jti: 'j' },
+      deadline: new Deadline(systemClock, budgetMs),
+      span: trace.getTracer('test').startSpan('test'),
+      subjectRef: subjectRefs(Buffer.alloc(32, 7)),
+      reached: new Set(),
+    };
+  }
+
+  it('as the call leaves, before the node answers', async () => {
+    const client = clientFor();
+    const context = callContext(5_000);
+    const atNode = new Promise<void>((resolve) => (arrived = resolve));
+    const answer = client.executor({ document: QUERY, context });
+    await atNode;
+    // The node holds its answer: a request ending now must not claim the node never saw it.
+    expect([...context.reached]).toEqual(['reclassering']);
+    held.shift()!.writeHead(200, { 'content-type': 'application/json' }).end('{"data":{"__typename":"Query"}}');
+    await expect(answer).resolves.toEqual({ data: { __typename: 'Query' } });
+    context.deadline.dispose();
+  });
+
+  it('not when the deadline passed before the first attempt', async () => {
+    const client = clientFor();
+    const context = callContext(0);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const failure = await Promise.resolve(client.executor({ document: QUERY, context })).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(NodeUnavailable);
+    expect((failure as NodeUnavailable).reason).toBe('deadline passed');
+    expect(context.reached.size).toBe(0);
+    expect(held).toHaveLength(0);
+    context.deadline.dispose();
+  });
+
+  it('not when its circuit is open, and again for the trial call once the cool-down is over', async () => {
+    let now = Date.now();
+    const client = clientFor({ now: () => now });
+    for (let failure = 0; failure < 5; failure++) client.breaker.failure();
+    expect(client.breaker.state).toBe('open');
+
+    const refused = callContext(5_000);
+    const failure = await Promise.resolve(client.executor({ document: QUERY, context: refused })).catch((error: unknown) => error);
+    expect((failure as NodeUnavailable).reason).toBe('circuit open');
+    expect(refused.reached.size).toBe(0);
+    refused.deadline.dispose();
+
+    now += 6_000;
+    const trial = callContext(5_000);
+    const atNode = new Promise<void>((resolve) => (arrived = resolve));
+    const answer = client.executor({ document: QUERY, context: trial });
+    await atNode;
+    expect([...trial.reached]).toEqual(['reclassering']);
+    held.shift()!.writeHead(200, { 'content-type': 'application/json' }).end('{"data":{"__typename":"Query"}}');
+    await answer;
+    expect(client.breaker.state).toBe('closed');
+    trial.deadline.dispose();
+  });
+});
