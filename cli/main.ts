@@ -13,7 +13,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args
   import: { summary: "load NDJSON records into one node's store: soh import <node> FILE.ndjson", load: () => import('./import.ts') },
   audit: { summary: 'verify audit chains and signed heads: soh audit verify [--component C]', load: () => import('./audit.ts') },
   policy: { summary: 'soh policy check | soh policy explain [--purpose P]', load: () => import('./policy.ts') },
-  bench: { summary: 'benchmark the gateway against baselines (see bench/README)', load: () => import('../bench/run.ts') },
+  bench: { summary: 'benchmark the gateway against baselines (README, Benchmark)', load: () => import('../bench/run.ts') },
 };
 
 function usage(): string {

@@ -19,16 +19,23 @@ export function ownModule(sourcePath: string): URL {
   return new URL(compiled ? `dist/${sourcePath.replace(/\.ts$/, '.js')}` : sourcePath, ROOT);
 }
 
+/**
+ * tsx as the checkout has it: a bare `tsx` would be looked up from the working directory, where a
+ * command started from elsewhere (`cd /srv && soh gateway`) finds none. Only read from sources.
+ */
+const tsxLoader = () => import.meta.resolve('tsx');
+const tsxApi = () => import.meta.resolve('tsx/esm/api');
+
 /** Node's arguments to run one of our modules as its own process: through tsx unless compiled. */
 export function nodeArgsFor(sourcePath: string): string[] {
   const file = fileURLToPath(ownModule(sourcePath));
-  return compiled ? [file] : ['--import', 'tsx', file];
+  return compiled ? [file] : ['--import', tsxLoader(), file];
 }
 
 /** Code for a worker thread (`new Worker(code, { eval: true })`) that runs one of our modules as this process does. */
 export function workerSource(sourcePath: string): string {
   const url = JSON.stringify(ownModule(sourcePath).href);
-  return compiled ? `import(${url})` : `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${url}); })`;
+  return compiled ? `import(${url})` : `import(${JSON.stringify(tsxApi())}).then((tsx) => { tsx.register(); return import(${url}); })`;
 }
 
 /**

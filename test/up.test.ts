@@ -53,6 +53,9 @@ describe.each(FORMS)('soh up from $form', ({ entry }) => {
     ports['SOH_GATEWAY_PORT'] = String(await freePort());
     for (const info of PARTNER_INFO) ports[nodePortVariable(info.nodeId)] = String(await freePort());
     child = spawn(process.execPath, [entry, 'up', '--persons', '2000'], {
+      // Started outside the checkout, as an operator would: every process it starts must find the
+      // project's own modules and loader wherever the working directory is.
+      cwd: dataDir,
       // A PostgreSQL URL exported for other work: soh up seeds and serves its embedded stores regardless.
       env: { ...process.env, SOH_DATA_DIR: dataDir, ...ports, SOH_NODE_DATABASE_URL: 'postgres://127.0.0.1:1/not-this-one' },
       stdio: ['ignore', 'pipe', 'pipe'],

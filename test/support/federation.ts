@@ -95,7 +95,8 @@ export interface GraphQLBody {
 }
 
 export async function startNodeProcess(id: NodeId, env: NodeJS.ProcessEnv): Promise<NodeProcess> {
-  const child = spawn(process.execPath, [SOH, 'node', id], { env: { ...process.env, ...env, SOH_NODE_PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // From outside the checkout: a node must not depend on the working directory to find its modules.
+  const child = spawn(process.execPath, [SOH, 'node', id], { cwd: tmpdir(), env: { ...process.env, ...env, SOH_NODE_PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
