@@ -74,7 +74,7 @@ export const nodeUrlVariable = (id: (typeof NODE_IDS)[number]) => `SOH_NODE_URL_
  * overridden by environment variables. Unknown keys and bad values stop start-up by name.
  */
 export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
-  const file = env['SOH_GATEWAY_CONFIG'];
+  const file = settings(env, ['SOH_GATEWAY_CONFIG']).SOH_GATEWAY_CONFIG;
   let fromFile: Record<string, unknown> = {};
   if (file) {
     try {

@@ -5,11 +5,12 @@ import { projectFile } from './project.ts';
 
 /** All state lives under one data directory (DESIGN §7): default ./.soh, env SOH_DATA_DIR. */
 export function dataDir(env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(env['SOH_DATA_DIR'] ?? '.soh');
+  // Set to nothing, it would be the working directory: a checkout's source tree, say.
+  return resolve(settings(env, ['SOH_DATA_DIR']).SOH_DATA_DIR ?? '.soh');
 }
 
 export function policyDir(env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(env['SOH_POLICY_DIR'] ?? projectFile('policies'));
+  return resolve(settings(env, ['SOH_POLICY_DIR']).SOH_POLICY_DIR ?? projectFile('policies'));
 }
 
 export const port = z.coerce.number().int().min(0).max(65535);

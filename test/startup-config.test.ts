@@ -76,9 +76,13 @@ describe('a component refuses a bad or empty setting, and a refusal of the machi
     ['gateway', 'SOH_GATEWAY_PORT'],
     ['gateway', 'SOH_GATEWAY_HOST'],
     ['gateway', 'SOH_RATE_LIMIT_REDIS_URL'],
+    ['gateway', 'SOH_DATA_DIR'],
+    ['gateway', 'SOH_GATEWAY_CONFIG'],
     ['node', 'SOH_NODE_PORT'],
     ['node', 'SOH_NODE_HOST'],
-  ])('the %s refuses %s set to nothing (not a random port, not every interface)', (component, variable) => {
+    ['node', 'SOH_DATA_DIR'],
+    ['node', 'SOH_POLICY_DIR'],
+  ])('the %s refuses %s set to nothing (not a random port, not every interface, not the working directory)', (component, variable) => {
     const { status, stderr } = startWith(component === 'node' ? ['node', 'om'] : ['gateway'], { [variable]: '', SOH_DEV: '1' });
     expect(status).toBe(1);
     expect(stderr).toContain(`${variable} is set but empty`);
