@@ -16,6 +16,7 @@ export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(
 export function positiveInt(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 0) throw new UsageError(`--${name} must be a whole number`);
+  // Zero is no value for any of them: a token already expired, no persons to seed.
+  if (!Number.isInteger(parsed) || parsed < 1) throw new UsageError(`--${name} must be a whole number above 0`);
   return parsed;
 }

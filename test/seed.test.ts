@@ -165,10 +165,10 @@ describe('soh seed', () => {
     expect(common).toBeLessThan(seven.size / 2);
   });
 
-  it('refuses a bad --persons value with a usage error', async () => {
-    const result = await soh(['seed', '--persons', 'many'], { SOH_DATA_DIR: join(root, 'c') });
+  it.each(['many', '0', '-5', '1.5'])('refuses --persons %s with a usage error', async (value) => {
+    const result = await soh(['seed', '--persons', value], { SOH_DATA_DIR: join(root, 'c') });
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('--persons must be a whole number');
+    expect(result.stderr).toContain('--persons must be a whole number above 0');
   });
 });
 
