@@ -166,7 +166,7 @@ describe('soh seed', () => {
   });
 
   it.each(['many', '0', '-5', '1.5'])('refuses --persons %s with a usage error', async (value) => {
-    const result = await soh(['seed', '--persons', value], { SOH_DATA_DIR: join(root, 'c') });
+    const result = await soh(['seed', `--persons=${value}`], { SOH_DATA_DIR: join(root, 'c') });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('--persons must be a whole number above 0');
   });
