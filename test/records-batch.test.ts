@@ -3,7 +3,7 @@ import { type Server, createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { trace } from '@opentelemetry/api';
-import { type FieldNode, type OperationDefinitionNode, execute, parse } from 'graphql';
+import { type FieldNode, type OperationDefinitionNode, buildSchema, execute, parse, validate } from 'graphql';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GatewayKeys } from '../gateway/auth/gateway-keys.ts';
 import { DownstreamTokens } from '../gateway/auth/downstream-token.ts';
@@ -11,6 +11,7 @@ import { Deadline } from '../gateway/federation/deadline.ts';
 import { type NodeCallContext, NodeClient } from '../gateway/federation/node-client.ts';
 import { buildStitchedPerson } from '../gateway/federation/stitched-person.ts';
 import { systemClock } from '../lib/clock.ts';
+import { schemaSource } from '../lib/schemas.ts';
 import { subjectRefs } from '../lib/subject-ref.ts';
 import { PERSONS } from './support/fixtures.ts';
 
@@ -29,6 +30,21 @@ const TWO_PERSONS = parse(`query Two($a: String!, $b: String!, $at: DateTime!) {
   a: person(bsn: $a) { politie(at: $at) { __typename contact { organisation } } }
   b: person(bsn: $b) { politie(at: $at) { __typename contact { organisation } } }
 }`);
+const TWO_PERSONS_WITH_COUNTERPART = parse(`query Two($a: String!, $b: String!, $at: DateTime!, $counterpart: String) {
+  a: person(bsn: $a) { politie(at: $at, counterpartBsn: $counterpart) { __typename contact { organisation } } }
+  b: person(bsn: $b) { politie(at: $at, counterpartBsn: $counterpart) { __typename contact { organisation } } }
+}`);
+
+/**
+ * The node API exactly as DESIGN §5b writes it, which another organisation may build its node
+ * from: our node.graphql with `records` as §5b has it (no counterpartRef).
+ */
+const NODE_API_OF_THE_DESIGN = buildSchema(
+  schemaSource('node').replace(
+    /records\(bsns: \[String!\]!, subjectRefs: \[String!\]!, at: DateTime!, location: GeoPointInput,\s+counterpartBsn: String, counterpartRef: String\)/,
+    'records(bsns: [String!]!, subjectRefs: [String!]!, at: DateTime!, location: GeoPointInput, counterpartBsn: String)',
+  ),
+);
 const AT = '2026-06-01T00:00:00Z';
 
 describe('batched delegation to a node', () => {
@@ -68,7 +84,7 @@ describe('batched delegation to a node', () => {
     received = [];
   });
 
-  async function askTwo(a: string, b: string) {
+  async function askTwo(a: string, b: string, counterpart?: string) {
     const schema = buildStitchedPerson(new Map([['POLITIE', client]]));
     const context: NodeCallContext = {
       caller: { iss: 'https://idp.test.example', sub: 'tester', org: 'politie', roles: ['politie-medewerker'], purpose: 'police-ban-enforcement', caseRef: 'PL-1', jti: 'j' },
@@ -78,7 +94,8 @@ describe('batched delegation to a node', () => {
       reached: new Set(),
     };
     try {
-      return await execute({ schema, document: TWO_PERSONS, variableValues: { a, b, at: AT }, contextValue: context });
+      const document = counterpart ? TWO_PERSONS_WITH_COUNTERPART : TWO_PERSONS;
+      return await execute({ schema, document, variableValues: { a, b, at: AT, counterpart }, contextValue: context });
     } finally {
       context.deadline.dispose();
     }
@@ -96,10 +113,28 @@ describe('batched delegation to a node', () => {
     const [operation] = parse(request!.query).definitions as [OperationDefinitionNode];
     const [root] = operation.selectionSet.selections as [FieldNode];
     expect(root.name.value).toBe('records');
-    expect(root.arguments!.map((argument) => argument.name.value)).toEqual(['bsns', 'subjectRefs', 'at', 'location', 'counterpartBsn', 'counterpartRef']);
-    expect(request!.variables.counterpartRef).toBeNull();
+    expect(root.arguments!.map((argument) => argument.name.value)).toEqual(['bsns', 'subjectRefs', 'at', 'location']);
+    // A node built from DESIGN §5b alone takes the request as it is.
+    expect(NODE_API_OF_THE_DESIGN.getQueryType()!.getFields()['records']!.args.map((argument) => argument.name)).not.toContain('counterpartRef');
+    expect(validate(NODE_API_OF_THE_DESIGN, parse(request!.query))).toEqual([]);
+    expect(Object.keys(request!.variables).sort()).toEqual(['at', 'bsns', 'location', 'subjectRefs']);
     expect(result.errors).toBeUndefined();
     expect(result.data).toEqual({ a: { politie: { __typename: 'NodeRecord', contact: { organisation: 'politie' } } }, b: { politie: null } });
+  });
+
+  it("sends a counterpart with the gateway's reference of it, which the node needs for the counterpart's processing record", async () => {
+    answer = ({ bsns }) => ({ data: { records: bsns.map(() => null) } });
+    const result = await askTwo(PERSONS.subject, PERSONS.unknown, PERSONS.victim);
+
+    expect(result.errors).toBeUndefined();
+    expect(received).toHaveLength(1);
+    const [request] = received;
+    const [operation] = parse(request!.query).definitions as [OperationDefinitionNode];
+    const [root] = operation.selectionSet.selections as [FieldNode];
+    expect(root.arguments!.map((argument) => argument.name.value)).toEqual(['bsns', 'subjectRefs', 'at', 'location', 'counterpartBsn', 'counterpartRef']);
+    expect(request!.variables.counterpartBsn).toBe(PERSONS.victim);
+    expect(request!.variables.counterpartRef).toBe(subjectRefs(Buffer.alloc(32, 7))(PERSONS.victim));
+    expect(validate(buildSchema(schemaSource('node')), parse(request!.query))).toEqual([]);
   });
 
   it('fails only the person a node error is located at', async () => {

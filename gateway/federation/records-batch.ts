@@ -6,7 +6,13 @@ import { type NodeCallContext, type NodeClient, NodeUnavailable } from './node-c
 interface Plan {
   /** Selection and arguments as written: Person fields of one request that share it share a batch. */
   key: string;
+  /**
+   * Without a counterpart, the request holds only what DESIGN §5b's `records` takes, so that a
+   * node built from §5b alone answers it; `counterpartRef`, which the node needs for the
+   * counterpart's processing record, goes only with a counterpart.
+   */
   document: DocumentNode;
+  withCounterpart: DocumentNode;
 }
 
 const plans = new WeakMap<FieldNode, Plan>();
@@ -37,7 +43,7 @@ export function loadRecord(
   let loader = loaders.get(loaderKey);
   if (!loader) {
     // No cache: a loader lives for one request, and answers are not kept even that long.
-    loader = new DataLoader((bsns) => fetchRecords(client, plan.document, bsns, args, context), { cache: false });
+    loader = new DataLoader((bsns) => fetchRecords(client, plan, bsns, args, context), { cache: false });
     loaders.set(loaderKey, loader);
   }
   return loader.load(bsn);
@@ -50,7 +56,12 @@ function planOf(fieldNode: FieldNode): Plan {
     plan = {
       key: `${(fieldNode.arguments ?? []).map((argument) => print(argument)).join(',')}|${selection}`,
       document: parse(
-        `query Records($bsns: [String!]!, $subjectRefs: [String!]!, $at: DateTime!, $location: GeoPointInput, $counterpartBsn: String, $counterpartRef: String) {
+        `query Records($bsns: [String!]!, $subjectRefs: [String!]!, $at: DateTime!, $location: GeoPointInput) {
+          records(bsns: $bsns, subjectRefs: $subjectRefs, at: $at, location: $location) ${selection}
+        }`,
+      ),
+      withCounterpart: parse(
+        `query Records($bsns: [String!]!, $subjectRefs: [String!]!, $at: DateTime!, $location: GeoPointInput, $counterpartBsn: String!, $counterpartRef: String!) {
           records(bsns: $bsns, subjectRefs: $subjectRefs, at: $at, location: $location, counterpartBsn: $counterpartBsn, counterpartRef: $counterpartRef) ${selection}
         }`,
       ),
@@ -66,20 +77,17 @@ function planOf(fieldNode: FieldNode): Plan {
  */
 async function fetchRecords(
   client: NodeClient,
-  document: DocumentNode,
+  plan: Plan,
   bsns: readonly string[],
   args: Record<string, unknown>,
   context: NodeCallContext,
 ): Promise<unknown[]> {
   const counterpartBsn = (args['counterpartBsn'] as string | null | undefined) ?? null;
-  const variables = {
-    bsns,
-    subjectRefs: bsns.map(context.subjectRef),
-    at: args['at'],
-    location: args['location'] ?? null,
-    counterpartBsn,
-    counterpartRef: counterpartBsn === null ? null : context.subjectRef(counterpartBsn),
-  };
+  const asked = { bsns, subjectRefs: bsns.map(context.subjectRef), at: args['at'], location: args['location'] ?? null };
+  const { document, variables } =
+    counterpartBsn === null
+      ? { document: plan.document, variables: asked }
+      : { document: plan.withCounterpart, variables: { ...asked, counterpartBsn, counterpartRef: context.subjectRef(counterpartBsn) } };
   // A call that fails outright rejects the batch, and DataLoader fails every person in it.
   const result = (await client.executor({ document, variables, context })) as ExecutionResult<{ records?: unknown[] }>;
   const records = result.data?.records;
