@@ -42,7 +42,6 @@ export interface GatewayDependencies {
   tracer: Tracer;
   dev: boolean;
   deadlineMs: number;
-  caseRefPattern: RegExp;
   limits?: QueryLimits;
   /** DESIGN §8: per caller and, for Veilig Thuis checks, per subject. */
   rateLimiters: { perCaller: RateLimiter; perSubject: RateLimiter };
@@ -82,7 +81,7 @@ export function createGateway(deps: GatewayDependencies): YogaServerInstance<obj
     useCallerRateLimit({ states, buckets: deps.rateLimiters.perCaller }),
     deps.benchmarkDisable?.includes('purpose')
       ? useUnguardedPurpose(states, deps.policies)
-      : usePurposeBinding({ states, policies: deps.policies, caseRefPattern: deps.caseRefPattern, schema, dev: deps.dev, tracer: deps.tracer }),
+      : usePurposeBinding({ states, policies: deps.policies, schema, dev: deps.dev, tracer: deps.tracer }),
     useRequestBody(),
     useQueryLimits(deps.limits),
     useSubjectAdmission({ states, subjectChecks: deps.rateLimiters.perSubject }),

@@ -76,7 +76,6 @@ export async function startGateway(config: GatewayConfig, clock: Clock = systemC
       tracer,
       dev: config.dev,
       deadlineMs: config.deadlineMs,
-      caseRefPattern: new RegExp(config.caseRefPattern),
       rateLimiters: { perCaller: limiter('caller', config.rateLimits.perCaller), perSubject: limiter('subject', config.rateLimits.perSubject) },
       routes: [useAuditViewer()],
       benchmarkDisable: config.benchmarkDisable,

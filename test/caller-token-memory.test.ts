@@ -10,7 +10,7 @@ import { fixedClock } from '../lib/clock.ts';
 
 const ISSUER = 'https://idp.politie.test';
 const T0 = Date.parse('2026-12-01T10:00:00Z') / 1000;
-const POLICY = { audience: 'soh-gateway', maxTokenBytes: 8192, clockToleranceSeconds: 30, maxTokenAgeSeconds: 3600 };
+const POLICY = { audience: 'soh-gateway', maxTokenBytes: 8192, clockToleranceSeconds: 30, maxTokenAgeSeconds: 3600, caseRefPattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$' };
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const JWKS: JSONWebKeySet = { keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'EdDSA' }] };
 

@@ -156,13 +156,27 @@ describe('caller tokens (DESIGN §4)', () => {
       expect(body.data!.hitCheck).toMatchObject({ complete: true, anyHit: true });
     });
 
-    it('admits a malformed case_ref where the purpose needs none, and records no case_ref', async () => {
+    // What a careless caller writes in a case_ref (a BSN, an address) must not land in the chain,
+    // which can never be cleaned: a case_ref that is not well-formed is recorded as none.
+    const CARELESS_CASE_REF = `BSN ${PERSONS.subject} @ 52.0586,4.3443`;
+
+    it.each([20261, CARELESS_CASE_REF])('admits a malformed case_ref (%s) where the purpose needs none, and records no case_ref', async (caseRef) => {
       const sub = `officer-${randomUUID()}`;
-      const token = await federation.issuer.token({ sub, org: 'politie', roles: ['privacy-officer'], purpose: 'privacy-audit', case_ref: 20261 });
+      const token = await federation.issuer.token({ sub, org: 'politie', roles: ['privacy-officer'], purpose: 'privacy-audit', case_ref: caseRef });
       const { status, body } = await federation.query(token, '{ accessLog(filter: { purpose: "privacy-audit" }) { edges { node { traceId } } } }');
       expect(body.errors).toBeUndefined();
       expect(status).toBe(200);
       expect(accessRecordsOf(join(federation.dataDir, 'gateway', 'audit.db'), sub)).toMatchObject([{ caseRef: null, decision: 'ALLOW' }]);
+    });
+
+    it('refuses a malformed case_ref where the purpose requires one, and records no case_ref', async () => {
+      const sub = `vt-${randomUUID()}`;
+      const token = await federation.issuer.token({ ...vt, sub, case_ref: CARELESS_CASE_REF });
+      const { status } = await federation.query(token, HIT_CHECK, { bsn: PERSONS.subject });
+      expect(status).toBe(403);
+      const records = accessRecordsOf(join(federation.dataDir, 'gateway', 'audit.db'), sub);
+      expect(records).toMatchObject([{ caseRef: null, decision: 'DENY:FORBIDDEN', rule: 'case_ref format' }]);
+      expect(JSON.stringify(records)).not.toContain(PERSONS.subject);
     });
   });
 

@@ -23,9 +23,10 @@ export interface Caller {
   purpose: string;
   caseRef: string | null;
   /**
-   * Set when the token carries a case_ref that is not a string of at most 256 characters; caseRef
-   * is then null. The purpose gate refuses it (FORBIDDEN) where a case_ref is required, as it
-   * refuses one that does not match the configured pattern (DESIGN §8).
+   * Set when the token carries a case_ref that is not a string matching the configured pattern;
+   * caseRef is then null, so that no audit record or node token holds what a caller wrote there (a
+   * BSN or an address, say). The purpose gate refuses it (FORBIDDEN) where a case_ref is required
+   * (DESIGN §8).
    */
   caseRefMalformed?: true;
   jti: string;
@@ -45,6 +46,8 @@ export interface CallerTokenPolicy {
   maxTokenBytes: number;
   clockToleranceSeconds: number;
   maxTokenAgeSeconds: number;
+  /** What a well-formed case_ref looks like (GatewayConfig.caseRefPattern). */
+  caseRefPattern: string;
 }
 
 /** RFC 8725 §3.1: an explicit allow-list; never `none`, never HMAC (a public key must not become a shared secret). */
@@ -102,6 +105,7 @@ interface Remembered {
 export function callerTokenVerifier(issuers: readonly TrustedIssuer[], policy: CallerTokenPolicy, clock: Clock) {
   const byIssuer = new Map(issuers.map((issuer) => [issuer.issuer, issuer]));
   const remembered = new RememberedTokens<Remembered>(REMEMBERED_LIMIT);
+  const caseRefPattern = new RegExp(policy.caseRefPattern);
 
   return async (authorization: string | null): Promise<Caller> => {
     if (!authorization) throw unauthenticated('no bearer token');
@@ -151,7 +155,7 @@ export function callerTokenVerifier(issuers: readonly TrustedIssuer[], policy: C
       throw unauthenticated('the token issuer may not speak for this organisation');
     }
     // Shared by every request that presents this token: nobody may change it.
-    const caseRef = typeof case_ref === 'string' && case_ref.length <= MAX_CASE_REF_LENGTH ? case_ref : null;
+    const caseRef = typeof case_ref === 'string' && case_ref.length <= MAX_CASE_REF_LENGTH && caseRefPattern.test(case_ref) ? case_ref : null;
     const caseRefMalformed = case_ref !== undefined && caseRef === null ? { caseRefMalformed: true as const } : {};
     const caller: Caller = Object.freeze({ iss: issuer.issuer, sub, org, roles: Object.freeze([...roles]), purpose, caseRef, ...caseRefMalformed, jti });
     remembered.set(token, { caller, exp, iat, forgetAt: now + REMEMBER_SECONDS });

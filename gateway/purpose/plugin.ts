@@ -49,7 +49,6 @@ function documentHash(document: DocumentNode): string {
 export function usePurposeBinding(options: {
   states: WeakMap<Request, GatewayRequestState>;
   policies: PolicySet;
-  caseRefPattern: RegExp;
   schema: GraphQLSchema;
   dev: boolean;
   tracer: Tracer;
@@ -93,7 +92,7 @@ export function usePurposeBinding(options: {
       const span = options.tracer.startSpan('purpose.check', { attributes: { 'soh.purpose': state.caller!.purpose } }, trace.setSpan(ROOT_CONTEXT, state.span));
       state.purposeSpan = span;
       try {
-        const { purpose } = admitPurpose(state.caller!, options.policies.purposes, options.caseRefPattern);
+        const { purpose } = admitPurpose(state.caller!, options.policies.purposes);
         state.purpose = purpose;
       } catch (error) {
         const purpose = options.policies.purposes.get(state.caller!.purpose);
