@@ -151,6 +151,15 @@ describe('batched delegation to a node', () => {
     expect(result.errors![0]!.originalError).toMatchObject({ name: 'NodeUnavailable', reason: 'INTERNAL' });
   });
 
+  it('fails every person on an error located at no entry of the batch', async () => {
+    answer = () => ({ data: { records: [null, null] }, errors: [{ message: 'lookup failed', path: ['records', 99], extensions: { code: 'INTERNAL' } }] });
+    const result = await askTwo(PERSONS.subject, PERSONS.victim);
+
+    expect(result.data).toEqual({ a: { politie: null }, b: { politie: null } });
+    expect(result.errors?.map((error) => error.path)).toEqual([['a', 'politie'], ['b', 'politie']]);
+    for (const error of result.errors!) expect(error.originalError).toMatchObject({ name: 'NodeUnavailable', reason: 'INTERNAL' });
+  });
+
   it('fails every person on an error the node does not locate', async () => {
     answer = () => ({ data: null, errors: [{ message: 'token refused', extensions: { code: 'UNAUTHENTICATED' } }] });
     const result = await askTwo(PERSONS.subject, PERSONS.victim);

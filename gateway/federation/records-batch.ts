@@ -95,7 +95,8 @@ async function fetchRecords(
   for (const error of result.errors ?? []) {
     const failure = new NodeUnavailable(client.nodeId, String(error.extensions?.['code'] ?? 'error'));
     const index = error.path?.[0] === 'records' ? error.path[1] : undefined;
-    if (typeof index !== 'number' || !Array.isArray(records)) return bsns.map(() => failure);
+    // Located at no entry of this batch (no index, or one past its end): it fails them all.
+    if (typeof index !== 'number' || !Array.isArray(records) || !Number.isInteger(index) || index < 0 || index >= bsns.length) return bsns.map(() => failure);
     if (!failedAt.has(index)) failedAt.set(index, failure);
   }
   if (!Array.isArray(records) || records.length !== bsns.length) {
