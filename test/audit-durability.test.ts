@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -86,6 +86,31 @@ describe('audit log durability', () => {
       await expect(log.append(nodeAccessRecord(3))).rejects.toBeInstanceOf(AuditWriteError);
       expect(log.healthy).toBe(false);
     } finally {
+      await log.close();
+    }
+  });
+
+  it.each([
+    ['removed', (file: string) => ['', '-wal', '-shm'].forEach((suffix) => rmSync(`${file}${suffix}`, { force: true }))],
+    ['replaced by a copy', (file: string) => ['', '-wal'].forEach((suffix) => {
+      copyFileSync(`${file}${suffix}`, `${file}${suffix}.copy`);
+      renameSync(`${file}${suffix}.copy`, `${file}${suffix}`);
+    })],
+  ])('fails every append closed once its files are %s: a commit into files nobody can read is no record', async (_how, tamper) => {
+    const file = join(dir, `gone-${_how.replace(/ /g, '-')}.db`);
+    const log = new AuditLog(file, createKeyFile(join(dir, `keys-gone-${_how.replace(/ /g, '-')}`), 'test'), { search: 'traces' });
+    const stderr = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      await log.append(nodeAccessRecord(1));
+      expect(log.healthy).toBe(true);
+      tamper(file);
+      await expect(log.append(nodeAccessRecord(2))).rejects.toBeInstanceOf(AuditWriteError);
+      expect(log.healthy).toBe(false);
+      await expect(log.append(nodeAccessRecord(3))).rejects.toBeInstanceOf(AuditWriteError);
+      // Said once; the checkpoint thread may also say that it stopped, when the files went before it opened them.
+      expect(stderr.mock.calls.filter(([line]) => String(line).includes('removed or replaced'))).toHaveLength(1);
+    } finally {
+      stderr.mockRestore();
       await log.close();
     }
   });

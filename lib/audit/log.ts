@@ -1,4 +1,4 @@
-import { closeSync, fdatasync, openSync } from 'node:fs';
+import { type Stats, closeSync, fdatasync, fstatSync, openSync, statSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
@@ -44,13 +44,18 @@ interface Waiter {
  *
  * A failed commit rejects its appends (the caller fails closed) and makes `healthy` false until
  * a commit succeeds again. A failed fdatasync is final: what the page cache still holds is then
- * unknown, so every later append fails closed too, until the process is restarted.
+ * unknown, so every later append fails closed too, until the process is restarted. So is a log
+ * whose files are no longer at their path (removed, or replaced by others): its commits would go
+ * on succeeding into files nobody can read, so each fdatasync round checks, before it
+ * acknowledges anything, that the database and its WAL are still the files the writer holds.
  */
 export class AuditLog {
   private readonly writer: AuditWriter;
   /** The WAL file, held open for fdatasync; it stays the same file while the writer is open. */
   private readonly wal: number;
   private readonly checkpointer: Worker;
+  /** The database and WAL files as opened: the same files must be at their paths for an append to count. */
+  private readonly opened: { database: Stats; wal: Stats };
   private queued: AuditRecord[] = [];
   private queuedWaiters: Waiter[] = [];
   private committed: Waiter[] = [];
@@ -67,10 +72,17 @@ export class AuditLog {
     // Opening creates the file, the tables and the WAL: start-up fails here if the log cannot be opened.
     this.writer = new AuditWriter({ file, key: { kid: key.kid, privateKey: key.privateKey }, ...options });
     this.wal = openSync(`${file}-wal`, 'r');
+    this.opened = { database: statSync(file), wal: fstatSync(this.wal) };
     leaveYoungGenerationToResourceLimits();
     this.checkpointer = new Worker(CHECKPOINTER_THREAD, { eval: true, workerData: { file, intervalMs: CHECKPOINT_INTERVAL_MS, idleIntervalMs: CHECKPOINT_IDLE_INTERVAL_MS }, resourceLimits: { maxYoungGenerationSizeMb: 1 } });
     // Background work: it never keeps the process alive, and a checkpoint cut short is safe.
     this.checkpointer.unref();
+    // A thread that fails (its database gone before it opened it, say) leaves checkpoints to the
+    // writer's backstop: it must never take the component down with it.
+    this.checkpointer.on('error', (error: unknown) => {
+      const reason = (error as { code?: string; message?: string }).code ?? (error as { message?: string }).message;
+      console.error(`audit log ${file}: the checkpoint thread stopped (${String(reason)}); the writer checkpoints on its own`);
+    });
   }
 
   get healthy(): boolean {
@@ -115,13 +127,24 @@ export class AuditLog {
       const waiters = this.committed;
       this.committed = [];
       const error = await new Promise<Error | null>((resolve) => fdatasync(this.wal, resolve));
-      if (error) this.syncFailed = true;
+      if (error || !this.stillAtItsPath()) this.syncFailed = true;
       for (const waiter of waiters) {
         if (this.syncFailed) waiter.reject(new AuditWriteError());
         else waiter.resolve();
       }
     }
     this.syncing = null;
+  }
+
+  /** Two stats of dentries the commits keep in cache: a few µs per fdatasync round. */
+  private stillAtItsPath(): boolean {
+    const same = (path: string, opened: Stats) => {
+      const now = statSync(path, { throwIfNoEntry: false });
+      return now !== undefined && now.ino === opened.ino && now.dev === opened.dev;
+    };
+    if (same(this.file, this.opened.database) && same(`${this.file}-wal`, this.opened.wal)) return true;
+    if (!this.syncFailed) console.error(`audit log ${this.file} was removed or replaced: every request fails closed until the component restarts`);
+    return false;
   }
 
   /** Commits what is queued, waits until it is durable, then closes the log. */
