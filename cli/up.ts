@@ -10,8 +10,29 @@ import { seedAll, seedParameters, storesSeeded } from '../nodes/seed-all.ts';
 import { progressBar } from './progress.ts';
 import { parseOptions, positiveInt } from './usage.ts';
 
-async function waitHealthy(url: string, child: ChildProcess, name: string, timeoutMs = 30_000): Promise<void> {
+/** Beyond the longest a component takes to stop on its own (a node: two grace periods of 5 s). */
+const KILL_AFTER_MS = 15_000;
+
+interface Child {
+  name: string;
+  url: string;
+  child: ChildProcess;
+  /** Settles when the process says it listens: until then, whatever answers on its port is not it. */
+  listening: Promise<void>;
+}
+
+/**
+ * Up once the child itself says it listens and then answers /healthz. The probe alone could be
+ * answered by another process on the port (a node left over from an earlier run, say) while the
+ * child fails to listen; the child's exit is watched from its start (run, below).
+ */
+async function waitHealthy({ url, child, name, listening }: Child, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    listening,
+    new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${name} did not start listening within ${timeoutMs / 1000} s`)), timeoutMs))),
+  ]).finally(() => clearTimeout(timer));
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode}`);
     try {
@@ -27,12 +48,21 @@ async function waitHealthy(url: string, child: ChildProcess, name: string, timeo
   throw new Error(`${name} did not become healthy within ${timeoutMs / 1000} s`);
 }
 
-function start(name: string, args: string[], env: NodeJS.ProcessEnv, nodeFlags: readonly string[] = []): ChildProcess {
+function start(name: string, url: string, args: string[], env: NodeJS.ProcessEnv, nodeFlags: readonly string[] = []): Child {
   const child = spawn(process.execPath, [...nodeFlags, ...sohArgs(), ...args], { env: serviceEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const prefix = (line: string) => `[${name}] ${line}`;
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => process.stdout.write(chunk.trimEnd().split('\n').map(prefix).join('\n') + '\n'));
+  let said = '';
+  // On its own port, whichever host it binds (SOH_GATEWAY_HOST, SOH_NODE_HOST).
+  const saysListening = new RegExp(` listening on http://\\S+:${new URL(url).port}(?!\\d)`);
+  const listening = new Promise<void>((resolve) => {
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      process.stdout.write(chunk.trimEnd().split('\n').map(prefix).join('\n') + '\n');
+      said = (said + chunk).slice(-1_000);
+      if (saysListening.test(said)) resolve();
+    });
+  });
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => process.stderr.write(chunk.trimEnd().split('\n').map(prefix).join('\n') + '\n'));
-  return child;
+  return { name, url, child, listening };
 }
 
 /**
@@ -55,16 +85,21 @@ export async function run(args: string[]): Promise<void> {
   const env = { ...inherited, SOH_DATA_DIR: dir };
   const gatewayPort = Number(process.env['SOH_GATEWAY_PORT'] ?? 4000);
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
-  const children: { name: string; child: ChildProcess; url: string }[] = [];
+  const children: Child[] = [];
   let stopping = false;
-  const stop = (names: (name: string) => boolean) =>
+  const stop = (names: (name: string) => boolean, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM') =>
     Promise.all(
       children
         .filter(({ name, child }) => names(name) && child.exitCode === null && child.signalCode === null)
-        .map(({ child }) => {
+        .map(({ name, child }) => {
           const exited = new Promise((resolve) => child.once('exit', resolve));
-          child.kill('SIGTERM');
-          return exited;
+          child.kill(signal);
+          // One that cannot stop (its event loop blocked, the process stopped) is killed.
+          const kill = setTimeout(() => {
+            console.error(`soh up: ${name} did not stop within ${KILL_AFTER_MS / 1000} s; killing it`);
+            child.kill('SIGKILL');
+          }, KILL_AFTER_MS);
+          return exited.finally(() => clearTimeout(kill));
         }),
     );
   // The gateway first: it answers what it has in flight while the nodes are still there to ask.
@@ -75,8 +110,8 @@ export async function run(args: string[]): Promise<void> {
   };
   let signals = 0;
   const onSignal = () => {
-    // A second Ctrl-C skips the order: everything still running is told to stop now.
-    if (++signals > 1) void stop(() => true);
+    // A second Ctrl-C skips the order and the waiting: everything still running is killed now.
+    if (++signals > 1) void stop(() => true, 'SIGKILL');
     else void stopAll().then(() => process.exit(0));
   };
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
@@ -92,27 +127,29 @@ export async function run(args: string[]): Promise<void> {
     const port = Number(process.env[`SOH_NODE_PORT_${nodeVariableSuffix(info.nodeId)}`] ?? info.defaultPort);
     const url = `http://127.0.0.1:${port}`;
     nodeUrls[nodeUrlVariable(info.nodeId)] = url;
-    children.push({
-      name: info.nodeId,
-      url,
-      child: start(info.nodeId, ['node', info.nodeId], { ...env, SOH_NODE_PORT: String(port), SOH_GATEWAY_JWKS_URL: `${gatewayUrl}/.well-known/jwks.json` }, SOURCE_NODE_FLAGS),
+    children.push(start(info.nodeId, url, ['node', info.nodeId], { ...env, SOH_NODE_PORT: String(port), SOH_GATEWAY_JWKS_URL: `${gatewayUrl}/.well-known/jwks.json` }, SOURCE_NODE_FLAGS));
+  }
+  children.push(start('gateway', gatewayUrl, ['gateway'], { ...env, ...nodeUrls, SOH_DEV: '1', SOH_GATEWAY_PORT: String(gatewayPort) }, GATEWAY_NODE_FLAGS));
+  // Watched from the start: one that exits while the others come up (its port taken, say) stops
+  // everything, before anything is said to be up.
+  let up = false;
+  for (const { child, name } of children) {
+    child.once('exit', (code) => {
+      if (stopping) return;
+      console.error(`soh up: ${name} stopped (exit ${code})${up ? '' : ' before the federation was up'}; stopping the federation`);
+      void stopAll().then(() => process.exit(1));
     });
   }
-  children.push({ name: 'gateway', url: gatewayUrl, child: start('gateway', ['gateway'], { ...env, ...nodeUrls, SOH_DEV: '1', SOH_GATEWAY_PORT: String(gatewayPort) }, GATEWAY_NODE_FLAGS) });
   try {
-    await Promise.all(children.map(({ name, child, url }) => waitHealthy(url, child, name)));
+    await Promise.all(children.map((child) => waitHealthy(child)));
   } catch (error) {
+    if (stopping) return;
     console.error(`soh up: ${(error as Error).message}; stopping`);
     await stopAll();
     process.exit(1);
   }
-  for (const { child, name } of children) {
-    child.once('exit', (code) => {
-      if (stopping) return;
-      console.error(`soh up: ${name} stopped (exit ${code}); stopping the federation`);
-      void stopAll().then(() => process.exit(1));
-    });
-  }
+  if (stopping) return;
+  up = true;
   await printExamples(dir, gatewayUrl, children.filter(({ name }) => name !== 'gateway'), Date.now() - started);
 }
 

@@ -1,12 +1,13 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PARTNER_INFO } from '../lib/partners.ts';
 
 /**
@@ -133,4 +134,94 @@ describe.each(FORMS)('soh up from $form', ({ entry }) => {
     expect(await exited).toBe(0);
     expect(await listening()).toEqual(Object.values(ports).map(() => false));
   });
+});
+
+/** soh up with fresh ports and data, from the sources; `output` collects what it prints. */
+async function startUp(ports: Record<string, string>) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'soh-up-trouble-'));
+  const child = spawn(process.execPath, [FORMS[0]!.entry, 'up', '--persons', '2000'], {
+    cwd: dataDir,
+    env: { ...process.env, SOH_DATA_DIR: dataDir, ...ports },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const run = { child, output: '', exited: new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))) };
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (run.output += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (run.output += chunk));
+  // Whatever the test found, nothing it started outlives it.
+  const cleanUp = () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      for (const { pid } of childrenOf(child.pid!)) process.kill(pid, 'SIGKILL');
+      child.kill('SIGKILL');
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  return Object.assign(run, { cleanUp });
+}
+
+async function freshPorts(): Promise<Record<string, string>> {
+  const ports: Record<string, string> = { SOH_GATEWAY_PORT: String(await freePort()) };
+  for (const info of PARTNER_INFO) ports[nodePortVariable(info.nodeId)] = String(await freePort());
+  return ports;
+}
+
+/** The processes `soh up` started, by the command each runs. */
+function childrenOf(pid: number): { pid: number; command: string }[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .flatMap((entry) => {
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        return ppid === pid ? [{ pid: Number(entry), command: readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ') }] : [];
+      } catch {
+        return [];
+      }
+    });
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('soh up when something is wrong', () => {
+  it("never says it is up when a node's port is held by another process that answers, and stops everything", async () => {
+    const ports = await freshPorts();
+    // A stale process on politie's port that answers 200 to anything, /healthz included.
+    const impostor = createHttpServer((_request, response) => response.end('{}'));
+    await new Promise<void>((resolve) => impostor.listen(Number(ports[nodePortVariable('politie')]), '127.0.0.1', resolve));
+    const up = await startUp(ports);
+    try {
+      expect(await up.exited).toBe(1);
+      expect(up.output).toContain('soh up: politie stopped (exit 1) before the federation was up; stopping the federation');
+      expect(up.output).not.toContain('is up');
+      expect(childrenOf(up.child.pid!)).toEqual([]);
+    } finally {
+      await new Promise((resolve) => impostor.close(resolve));
+      up.cleanUp();
+    }
+  }, 120_000);
+
+  it('kills, on a second Ctrl-C, a component that cannot stop', async () => {
+    const up = await startUp(await freshPorts());
+    try {
+      await vi.waitFor(() => expect(up.output).toContain('Ctrl-C stops everything.'), { timeout: 90_000, interval: 200 });
+      const children = childrenOf(up.child.pid!);
+      const om = children.find(({ command }) => command.endsWith(' node om'))!;
+      expect(om).toBeDefined();
+      process.kill(om.pid, 'SIGSTOP');
+      up.child.kill('SIGINT');
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(alive(om.pid)).toBe(true);
+      up.child.kill('SIGINT');
+      expect(await up.exited).toBe(0);
+      for (const { pid } of children) expect(alive(pid), String(pid)).toBe(false);
+    } finally {
+      up.cleanUp();
+    }
+  }, 120_000);
 });
