@@ -116,4 +116,31 @@ describe('a node call marks its node reached', () => {
     expect(client.breaker.state).toBe('closed');
     trial.deadline.dispose();
   });
+
+  it('gives up on an answer larger than 8 MiB as it arrives, and the node is UNAVAILABLE', async () => {
+    const client = clientFor();
+    const context = callContext(5_000);
+    const atNode = new Promise<void>((resolve) => (arrived = resolve));
+    const answer = Promise.resolve(client.executor({ document: QUERY, context })).catch((error: unknown) => error);
+    await atNode;
+    // A node answering without end: 1 MiB chunks, far more of them than the gateway will hold.
+    const response = held.shift()!;
+    response.writeHead(200, { 'content-type': 'application/json' });
+    const chunk = Buffer.alloc(1024 * 1024, 0x20);
+    let sent = 0;
+    const writeMore = () => {
+      while (sent < 64 && !response.destroyed) {
+        sent++;
+        if (!response.write(chunk)) return void response.once('drain', writeMore);
+      }
+      response.end();
+    };
+    writeMore();
+    const failure = await answer;
+    expect(failure).toBeInstanceOf(NodeUnavailable);
+    expect((failure as NodeUnavailable).reason).toBe('AnswerTooLarge');
+    // Cut off long before the node was done.
+    expect(sent).toBeLessThan(64);
+    context.deadline.dispose();
+  });
 });

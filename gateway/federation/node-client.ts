@@ -37,6 +37,11 @@ export class NodeUnavailable extends Error {
   }
 }
 
+/**
+ * Far above any answer the node API gives (a `records` batch, or processingRecords for 1,000
+ * traces, is well under 1 MiB): beyond it a node is UNAVAILABLE, not a memory hazard.
+ */
+const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
 const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 const printed = new WeakMap<DocumentNode, string>();
 
@@ -92,7 +97,7 @@ export class NodeClient {
       call.reached.add(this.nodeId);
       try {
         // The request's deadline alone bounds the call: undici's own timeouts are coarser.
-        const response = await postJson(this.pool, '/graphql', headers, body, deadline.signal);
+        const response = await postJson(this.pool, '/graphql', headers, body, deadline.signal, MAX_ANSWER_BYTES);
         const text = response.text;
         if (response.statusCode >= 500) throw new NodeUnavailable(this.nodeId, `HTTP ${response.statusCode}`);
         const result = JSON.parse(text) as ExecutionResult;

@@ -5,18 +5,28 @@ export interface RawResponse {
   text: string;
 }
 
+/** An answer larger than the caller allows: it is cut off as it arrives, never held whole. */
+export class AnswerTooLarge extends Error {
+  override name = 'AnswerTooLarge';
+  constructor(maxBytes: number) {
+    super(`the answer is larger than ${maxBytes} bytes`);
+  }
+}
+
 /**
- * One POST through undici's dispatcher, collecting the (small) answer into a string. The
+ * One POST through undici's dispatcher, collecting the (small) answer into a string, up to
+ * `maxBytes`: a partner that answers without end must not fill the gateway's memory. The
  * `request()` API wraps every answer in a readable stream and a handler object of its own before
  * the text can be read; for a node's JSON answer of a few hundred bytes that machinery cost more
  * than the call itself. The signal aborts the call wherever it is, as `request()` would.
  */
-export function postJson(dispatcher: Dispatcher, path: string, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<RawResponse> {
+export function postJson(dispatcher: Dispatcher, path: string, headers: Record<string, string>, body: string, signal: AbortSignal, maxBytes: number): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
     let controller: Dispatcher.DispatchController | null = null;
     let statusCode = 0;
     const chunks: Buffer[] = [];
+    let received = 0;
     const onAbort = () => controller?.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
     dispatcher.dispatch(
@@ -29,7 +39,9 @@ export function postJson(dispatcher: Dispatcher, path: string, headers: Record<s
         onResponseStart(_controller, status) {
           statusCode = status;
         },
-        onResponseData(_controller, chunk) {
+        onResponseData(responding, chunk) {
+          received += chunk.length;
+          if (received > maxBytes) return responding.abort(new AnswerTooLarge(maxBytes));
           chunks.push(chunk);
         },
         onResponseEnd() {
