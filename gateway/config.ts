@@ -36,6 +36,7 @@ export const gatewayConfig = z.strictObject({
     .strictObject({
       perCaller: bucketLimit.default(DEFAULT_RATE_LIMITS.perCaller),
       perSubject: bucketLimit.default(DEFAULT_RATE_LIMITS.perSubject),
+      locationChecks: bucketLimit.default(DEFAULT_RATE_LIMITS.locationChecks),
       /** Redis shared by every replica, so that N replicas allow the limit once, not N times. */
       redisUrl: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
       keyPrefix: z.string().min(1).default('soh:rate-limit:'),

@@ -1,3 +1,4 @@
+import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Clock } from '../lib/clock.ts';
 import { sohError } from '../lib/errors.ts';
@@ -14,11 +15,20 @@ export interface RateLimits {
   perCaller: BucketLimit;
   /** How often one subject may be checked by Veilig Thuis (DESIGN §8). */
   perSubject: BucketLimit;
+  /**
+   * How often one caller may ask whether one subject's bans are violated at a location. Each
+   * answer says inside or outside a ban's area: enough of them, at points the caller picks, would
+   * draw the area whose centre (often the protected person's home) police may not see (DESIGN §6).
+   */
+  locationChecks: BucketLimit;
 }
 
 export const DEFAULT_RATE_LIMITS: RateLimits = {
   perCaller: { burst: 200, perMinute: 3_000 },
   perSubject: { burst: 30, perMinute: 30 },
+  // Ten checks of one person at once, then one every two minutes: an encounter needs a few, while
+  // drawing an area takes dozens (about 45 found a 5 km circle to a few metres).
+  locationChecks: { burst: 10, perMinute: 0.5 },
 };
 
 const SWEEP_INTERVAL_MS = 60_000;
@@ -93,6 +103,17 @@ export class TokenBuckets implements RateLimiter {
 export function rateLimited(who: string, retryAfterSeconds: number) {
   return sohError('RATE_LIMITED', `Too many requests ${who}; retry after ${retryAfterSeconds} s.`, {
     headers: { 'Retry-After': String(retryAfterSeconds) },
+  });
+}
+
+/**
+ * RATE_LIMITED next to data: the location checks of one subject ran out, so the bans were answered
+ * without `violatedAt`. The answer is partial, so 200, as with PARTNER_UNAVAILABLE, not the 429
+ * of a request refused whole.
+ */
+export function locationLeftOut(retryAfterSeconds: number) {
+  return new GraphQLError(`Location checks of this subject are limited: violatedAt is left out; ask again with a location in ${retryAfterSeconds} s.`, {
+    extensions: { code: 'RATE_LIMITED', retryAfter: retryAfterSeconds, http: { status: 200 } },
   });
 }
 

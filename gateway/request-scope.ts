@@ -40,7 +40,7 @@ export function useRequestScope(options: {
         providers: new Set(),
         reached: new Set(),
         processing: [],
-        partnerErrors: [],
+        partialErrors: [],
       });
       if (request.method !== 'POST') {
         options.states.get(request)!.denial = { code: 'METHOD_NOT_ALLOWED', rule: 'operations only by POST' };

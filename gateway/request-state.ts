@@ -35,7 +35,8 @@ export interface GatewayRequestState {
   /** Nodes a call of this request was sent to, answered or not; the others never saw it (NodeCallContext). */
   reached: Set<NodeId>;
   processing: ProcessingRecord[];
-  partnerErrors: GraphQLError[];
+  /** Errors that go next to the data of a partial answer: a partner that did not answer, a location left out. */
+  partialErrors: GraphQLError[];
   /**
    * The context of the request's node calls, made when its first root field asks: one object for
    * all its root fields, so that their Person fields share batches (one `records` request per

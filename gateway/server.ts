@@ -14,7 +14,7 @@ import { schemaSource } from '../lib/schemas.ts';
 import type { SubjectRefFn } from '../lib/subject-ref.ts';
 import { VERSION } from '../lib/telemetry.ts';
 import { createAccessLogResolver } from './api/access-log.ts';
-import { usePartnerErrors } from './api/partner-errors.ts';
+import { usePartialErrors } from './api/partial-errors.ts';
 import { createPersonResolvers } from './api/person-resolvers.ts';
 import { useSubjectAdmission } from './api/subject-admission.ts';
 import { gatewayAccessRecord } from './audit/access-record.ts';
@@ -43,8 +43,8 @@ export interface GatewayDependencies {
   dev: boolean;
   deadlineMs: number;
   limits?: QueryLimits;
-  /** DESIGN §8: per caller and, for Veilig Thuis checks, per subject. */
-  rateLimiters: { perCaller: RateLimiter; perSubject: RateLimiter };
+  /** DESIGN §8: per caller and, for Veilig Thuis checks, per subject; location checks per caller and subject. */
+  rateLimiters: { perCaller: RateLimiter; perSubject: RateLimiter; locationChecks: RateLimiter };
   /** Benchmark only: what to switch off (see GatewayConfig.benchmarkDisable). */
   benchmarkDisable?: readonly ('purpose' | 'audit')[];
   /** Extra routes (the audit viewer page) mounted before GraphQL. */
@@ -58,7 +58,7 @@ export interface GatewayDependencies {
 export function createGateway(deps: GatewayDependencies): YogaServerInstance<object, GatewayContext> {
   const states = new WeakMap<Request, GatewayRequestState>();
   const stitched = buildStitchedPerson(deps.clients);
-  const person = createPersonResolvers({ fetcher: new PersonFetcher(stitched), clock: deps.clock, tracer: deps.tracer });
+  const person = createPersonResolvers({ fetcher: new PersonFetcher(stitched), clock: deps.clock, tracer: deps.tracer, locationChecks: deps.rateLimiters.locationChecks });
   const schema = makeExecutableSchema<GatewayContext>({
     typeDefs: schemaSource('gateway'),
     resolvers: {
@@ -86,7 +86,7 @@ export function createGateway(deps: GatewayDependencies): YogaServerInstance<obj
     useQueryLimits(deps.limits),
     useSubjectAdmission({ states, subjectChecks: deps.rateLimiters.perSubject }),
     useErrorContract(),
-    usePartnerErrors(states),
+    usePartialErrors(states),
     deps.benchmarkDisable?.includes('audit') ? useSpanEnd(states) : useDurableAudit({
       log: deps.audit,
       recordsFor: (request, result) => {

@@ -76,7 +76,11 @@ export async function startGateway(config: GatewayConfig, clock: Clock = systemC
       tracer,
       dev: config.dev,
       deadlineMs: config.deadlineMs,
-      rateLimiters: { perCaller: limiter('caller', config.rateLimits.perCaller), perSubject: limiter('subject', config.rateLimits.perSubject) },
+      rateLimiters: {
+        perCaller: limiter('caller', config.rateLimits.perCaller),
+        perSubject: limiter('subject', config.rateLimits.perSubject),
+        locationChecks: limiter('location', config.rateLimits.locationChecks),
+      },
       routes: [useAuditViewer()],
       benchmarkDisable: config.benchmarkDisable,
     });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenBuckets } from '../gateway/rate-limits.ts';
 import { fixedClock } from '../lib/clock.ts';
 import { NODE_IDS } from '../lib/partners.ts';
-import { PERSONS } from './support/fixtures.ts';
+import { AREA, AT, PERSONS } from './support/fixtures.ts';
 import { type Federation, startFederation } from './support/federation.ts';
 import { accessRecordsOf, nodeCallSubjects } from './support/node-calls.ts';
 
@@ -132,5 +132,43 @@ describe('rate limits at the gateway (DESIGN §8)', () => {
       statuses.push((await federation.query(await federation.issuer.token({ sub: `police-${randomUUID()}` }), ACTIVE_BANS, { bsn: PERSONS.subject })).status);
     }
     expect(statuses).toEqual([200, 200, 200]);
+  });
+});
+
+describe('location checks per caller and subject', () => {
+  let federation: Federation;
+
+  beforeAll(async () => {
+    federation = await startFederation({ gateway: { rateLimits: { locationChecks: { burst: 2, perMinute: 1 } } } });
+  }, 60_000);
+  afterAll(() => federation?.stop());
+
+  it("answers a caller's location checks of one subject past its limit without violatedAt, the bans still shown, with RATE_LIMITED next to them", async () => {
+    const WHERE = `query Where($bsn: String!, $location: GeoPointInput) {
+      activeBans(subject: { bsn: $bsn }, at: "${AT.may2026}", location: $location) { complete underActiveBan bans { id kind violatedAt } } }`;
+    const sub = `officer-${randomUUID()}`;
+    const ask = async (caller: string, bsn: string, location: { lat: number; lon: number } | null = AREA.inside) =>
+      federation.query(await federation.issuer.token({ sub: caller }), WHERE, { bsn, location });
+    const locationBan = (answer: Awaited<ReturnType<typeof ask>>) => answer.body.data!.activeBans.bans.find((ban: { kind: string }) => ban.kind === 'LOCATION');
+
+    const allowed = [await ask(sub, PERSONS.subject), await ask(sub, PERSONS.subject, AREA.outside)];
+    expect(allowed.map((answer) => [answer.status, answer.body.errors, locationBan(answer).violatedAt])).toEqual([[200, undefined, true], [200, undefined, false]]);
+
+    // The third: the bans, all of them, but not where they are.
+    const limited = await ask(sub, PERSONS.subject);
+    expect(limited.status).toBe(200);
+    expect(limited.body.data!.activeBans).toMatchObject({ complete: true, underActiveBan: true });
+    expect(limited.body.data!.activeBans.bans.map((ban: { id: string }) => ban.id)).toEqual(allowed[0]!.body.data!.activeBans.bans.map((ban: { id: string }) => ban.id));
+    expect(locationBan(limited).violatedAt).toBeNull();
+    expect(limited.body.errors!.map((error) => error.extensions)).toEqual([{ code: 'RATE_LIMITED', retryAfter: expect.any(Number) }]);
+    expect(limited.body.errors![0]!.extensions!['retryAfter']).toBeGreaterThan(0);
+    expect(limited.body.errors![0]!.extensions!['retryAfter']).toBeLessThanOrEqual(60);
+
+    // Only that caller's checks of that subject: a question without a location, another subject,
+    // or another officer are not held back.
+    expect((await ask(sub, PERSONS.subject, null)).body.errors).toBeUndefined();
+    expect((await ask(sub, PERSONS.unrelated)).body.errors).toBeUndefined();
+    const colleague = await ask(`colleague-${randomUUID()}`, PERSONS.subject);
+    expect([colleague.body.errors, locationBan(colleague).violatedAt]).toEqual([undefined, true]);
   });
 });

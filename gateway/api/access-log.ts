@@ -164,7 +164,7 @@ export function createAccessLogResolver(deps: {
     const unavailable = (partner: Partner) => {
       if (silent.has(partner)) return;
       silent.add(partner);
-      state.partnerErrors.push(sohError('PARTNER_UNAVAILABLE', `${partner} did not return its processing records.`, { partner }));
+      state.partialErrors.push(sohError('PARTNER_UNAVAILABLE', `${partner} did not return its processing records.`, { partner }));
     };
     const officerPartner = partnerOfOrg(caller.org);
     const rows = await visibleRows(filter, { org: caller.org, partner: officerPartner }, first + 1, beforeSeq, call, () => unavailable(officerPartner!));

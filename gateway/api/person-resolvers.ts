@@ -6,6 +6,7 @@ import { PARTNER_INFO, PARTNERS, type Partner } from '../../lib/partners.ts';
 import { VERSION } from '../../lib/telemetry.ts';
 import type { PartnerAnswer, PersonArgs, PersonFetcher } from '../federation/person-fetcher.ts';
 import { type GatewayContext, type HitStatus, foreignOperation, recordPartnerStatus } from '../request-state.ts';
+import { type RateLimiter, locationLeftOut } from '../rate-limits.ts';
 import { mergeBans } from './bans.ts';
 import { activeBansSelection, contactBannedSelection, hitCheckSelection } from './node-selection.ts';
 
@@ -13,6 +14,8 @@ export interface PersonResolverDeps {
   fetcher: PersonFetcher;
   clock: Clock;
   tracer: Tracer;
+  /** Location checks per caller and subject (RateLimits.locationChecks). */
+  locationChecks: RateLimiter;
 }
 
 /** One question put to the partners, for its processing records. */
@@ -55,6 +58,21 @@ function triState(anyTrue: boolean, complete: boolean): boolean | null {
 export function createPersonResolvers(deps: PersonResolverDeps) {
   const { fetcher, clock, tracer } = deps;
 
+  /**
+   * The location an activeBans question may be asked at: the caller's, while their budget of
+   * location checks for this subject lasts. Past it the bans are still answered, as they must be
+   * for an officer at the scene, but without `violatedAt`, and a RATE_LIMITED error says why
+   * (HTTP 200, a partial answer).
+   */
+  async function admitLocation(ctx: GatewayContext, bsn: string, location: { lat: number; lon: number } | null) {
+    if (!location) return null;
+    const { caller, subjectRef } = ctx.state;
+    const retryAfter = await deps.locationChecks.takeAll([`${caller!.iss}|${caller!.sub}|${subjectRef(bsn)}`]);
+    if (retryAfter === null) return location;
+    ctx.state.partialErrors.push(locationLeftOut(retryAfter));
+    return null;
+  }
+
   /** Asks the partners about one person; notes who provided data and who did not answer. */
   async function ask(operation: string, ctx: GatewayContext, bsn: string, partners: readonly Partner[], selection: string, args: PersonArgs): Promise<Asked> {
     const { state } = ctx;
@@ -68,7 +86,7 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
         if (answer.record) state.providers.add(answer.partner);
         continue;
       }
-      state.partnerErrors.push(
+      state.partialErrors.push(
         sohError('PARTNER_UNAVAILABLE', `${answer.partner} did not answer in time or refused; its status is UNAVAILABLE.`, {
           partner: answer.partner,
         }),
@@ -167,7 +185,7 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
       ctx: GatewayContext,
     ) {
       const bsn = args.subject.bsn;
-      const location = requireLocation(args.location);
+      const location = await admitLocation(ctx, bsn, requireLocation(args.location));
       const at = atOrNow(ctx, args.at);
       const asked = await ask('activeBans', ctx, bsn, BAN_PARTNERS, activeBansSelection(ctx.state.selected), {
         at: at.iso,

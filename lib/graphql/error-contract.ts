@@ -26,10 +26,11 @@ export function safeMessage(message: string): string {
 function withCode(error: GraphQLError, fallback: ErrorCode): GraphQLError {
   const code = errorCode(error) ?? fallback;
   const source = error.originalError instanceof GraphQLError ? error.originalError : error;
-  const status = ERROR_STATUS[code];
   // yoga marks HTTP errors `spec: true` unless told otherwise, which turns them into 200 for
-  // application/json; the contract's status holds whatever the Accept header (DESIGN §8).
-  const { http, ...extensions } = (source.extensions ?? {}) as { http?: { headers?: Record<string, string> } };
+  // application/json; the contract's status holds whatever the Accept header (DESIGN §8). An error
+  // that goes next to data says so with a status of its own (200: the answer is partial).
+  const { http, ...extensions } = (source.extensions ?? {}) as { http?: { status?: number; headers?: Record<string, string> } };
+  const status = http?.status ?? ERROR_STATUS[code];
   const headers = http?.headers;
   return new GraphQLError(safeMessage(error.message), {
     nodes: error.nodes,
