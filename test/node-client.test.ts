@@ -117,7 +117,7 @@ describe('a node call marks its node reached', () => {
     trial.deadline.dispose();
   });
 
-  it('gives up on an answer larger than 8 MiB as it arrives, and the node is UNAVAILABLE', async () => {
+  it('gives up on an answer larger than 16 MiB as it arrives, and the node is UNAVAILABLE', async () => {
     const client = clientFor();
     const context = callContext(5_000);
     const atNode = new Promise<void>((resolve) => (arrived = resolve));

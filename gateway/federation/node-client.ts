@@ -38,10 +38,11 @@ export class NodeUnavailable extends Error {
 }
 
 /**
- * Far above any answer the node API gives (a `records` batch, or processingRecords for 1,000
- * traces, is well under 1 MiB): beyond it a node is UNAVAILABLE, not a memory hazard.
+ * Above any answer the node API gives: a `records` batch is a few KiB, and processingRecords for
+ * 1,000 traces about 1 KiB per record, at most 8 records a trace (4 root fields of two persons),
+ * so under 9 MiB. Beyond it a node is UNAVAILABLE, not a memory hazard.
  */
-const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
+const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 const printed = new WeakMap<DocumentNode, string>();
 
