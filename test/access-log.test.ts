@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { completeBsn } from '../lib/bsn.ts';
 import { ALL_BSNS, AT, PERSONS } from './support/fixtures.ts';
 import { type Federation, type GraphQLBody, startFederation } from './support/federation.ts';
 import { hitCheckInTrace, nodeAuditFile } from './support/node-calls.ts';
@@ -625,12 +626,18 @@ describe('accessLog for privacy officers (DESIGN §5, §7)', () => {
 describe('accessLog beside a node that breaks the node API', () => {
   let federation: Federation;
   let brokenOm: Server;
+  /** While set, the node leaves every processingRecords question unanswered (until the test lets go). */
+  let silentOnTraces = false;
+  const unanswered: import('node:http').ServerResponse[] = [];
 
   beforeAll(async () => {
     // An OM node built by someone else, answering every request with processing records that do
     // not keep to schemas/node.graphql.
     brokenOm = createServer((request, response) => {
-      request.resume().on('end', () => {
+      let body = '';
+      request.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      request.on('end', () => {
+        if (silentOnTraces && body.includes('processingRecords')) return void unanswered.push(response);
         response.writeHead(200, { 'content-type': 'application/json' });
         response.end(JSON.stringify({ data: { processingRecords: [{ component: 'om', startTime: 42 }], records: [] } }));
       });
@@ -640,6 +647,7 @@ describe('accessLog beside a node that breaks the node API', () => {
     federation = await startFederation({ deadlineMs: 5_000, gateway: { nodes: { om: `http://127.0.0.1:${port}` } } });
   }, 90_000);
   afterAll(async () => {
+    for (const response of unanswered) response.destroy();
     await federation?.stop();
     brokenOm?.close();
   });
@@ -655,4 +663,30 @@ describe('accessLog beside a node that breaks the node API', () => {
     expect(components).toEqual(expect.arrayContaining(['gateway', 'politie', 'veilig-thuis', 'reclassering']));
     expect(components).not.toContain('om');
   });
+
+  it("ends a page where reading stopped when the deadline passes while the officer's node is silent, and its cursor goes on from there", async () => {
+    // More requests OM was asked about, and did not answer, than one batch of the log holds: each
+    // may be one OM's officer should see, which only OM's own records could say.
+    const worker = await federation.issuer.token({ org: VT_ORG, roles: ['vt-medewerker'], purpose: 'vt-hit-check', case_ref: 'VT-1', sub: `vt-many-${run}` });
+    const subjects = Array.from({ length: 110 }, (_, i) => completeBsn(String(50_000_000 + i * 7919))).filter((bsn): bsn is string => bsn !== null);
+    for (const bsn of subjects.slice(0, 105)) expect((await federation.query(worker, HIT_CHECK, { bsn })).status).toBe(200);
+
+    const omOfficer = await federation.issuer.token({ org: 'om', roles: ['privacy-officer'], purpose: 'privacy-audit', case_ref: undefined, sub: `om-officer-${run}` });
+    silentOnTraces = true;
+    const first = await federation.query(omOfficer, accessLogDocument({ first: true }), { filter: { purpose: 'vt-hit-check' }, first: 5 });
+    silentOnTraces = false;
+    expect(first.status).toBe(200);
+    expect(first.body.errors!.map((error) => [error.extensions!['code'], error.extensions!['partner']])).toContainEqual(['PARTNER_UNAVAILABLE', 'OM']);
+    expect(first.body.data!.accessLog.edges).toEqual([]);
+    // Not the end of the log: the reading stopped at the deadline.
+    expect(first.body.data!.accessLog.pageInfo).toEqual({ hasNextPage: true, endCursor: expect.any(String) });
+
+    const next = await federation.query(omOfficer, accessLogDocument({ first: true, after: true }), {
+      filter: { purpose: 'vt-hit-check' },
+      first: 5,
+      after: first.body.data!.accessLog.pageInfo.endCursor,
+    });
+    expect(next.status).toBe(200);
+    expect(next.body.data!.accessLog.pageInfo.hasNextPage).toBe(false);
+  }, 60_000);
 });

@@ -124,7 +124,7 @@ export function createAccessLogResolver(deps: {
     beforeSeq: number | null,
     call: NodeCallContext,
     onNodeSilent: () => void,
-  ): Promise<{ seq: number; traceId: string }[]> {
+  ): Promise<{ visible: { seq: number; traceId: string }[]; stoppedAt?: number }> {
     const visible: { seq: number; traceId: string }[] = [];
     // Rows are read in batches a node may be asked about in one call (it takes at most 1,000 trace
     // ids), and never in very small ones: hidden rows must not cost a query each.
@@ -145,10 +145,14 @@ export function createAccessLogResolver(deps: {
       }
       for (const row of rows) {
         if (row.confirmed || provided.has(row.traceId)) visible.push(row);
-        if (visible.length === limit) return visible;
+        if (visible.length === limit) return { visible };
       }
-      if (rows.length < batch) return visible;
+      if (rows.length < batch) return { visible };
       before = rows.at(-1)!.seq;
+      // Hidden rows can run on for the whole log (the officer's node silent over a long outage),
+      // each batch read on the event loop: past the deadline the page ends where the reading did,
+      // and its cursor goes on from there.
+      if (call.deadline.remainingMs() <= 0) return { visible, stoppedAt: before };
     }
   }
 
@@ -167,7 +171,9 @@ export function createAccessLogResolver(deps: {
       state.partialErrors.push(sohError('PARTNER_UNAVAILABLE', `${partner} did not return its processing records.`, { partner }));
     };
     const officerPartner = partnerOfOrg(caller.org);
-    const rows = await visibleRows(filter, { org: caller.org, partner: officerPartner }, first + 1, beforeSeq, call, () => unavailable(officerPartner!));
+    const { visible: rows, stoppedAt } = await visibleRows(filter, { org: caller.org, partner: officerPartner }, first + 1, beforeSeq, call, () =>
+      unavailable(officerPartner!),
+    );
     const page = rows.slice(0, first);
 
     if (filter.subjectRef) {
@@ -236,7 +242,10 @@ export function createAccessLogResolver(deps: {
     });
     return {
       edges,
-      pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null },
+      pageInfo:
+        stoppedAt === undefined
+          ? { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null }
+          : { hasNextPage: true, endCursor: encodeCursor(stoppedAt) },
     };
   };
 }
