@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { processTree } from '../bench/procstat.ts';
 import { PARTNER_INFO } from '../lib/partners.ts';
 
 /**
@@ -51,8 +52,7 @@ describe.each(FORMS)('soh up from $form', ({ entry }) => {
   let output = '';
 
   beforeAll(async () => {
-    ports['SOH_GATEWAY_PORT'] = String(await freePort());
-    for (const info of PARTNER_INFO) ports[nodePortVariable(info.nodeId)] = String(await freePort());
+    Object.assign(ports, await freshPorts());
     child = spawn(process.execPath, [entry, 'up', '--persons', '2000'], {
       // Started outside the checkout, as an operator would: every process it starts must find the
       // project's own modules and loader wherever the working directory is.
@@ -166,13 +166,11 @@ async function freshPorts(): Promise<Record<string, string>> {
 
 /** The processes `soh up` started, by the command each runs. */
 function childrenOf(pid: number): { pid: number; command: string }[] {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .flatMap((entry) => {
+  return processTree(pid)
+    .slice(1)
+    .flatMap((child) => {
       try {
-        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-        return ppid === pid ? [{ pid: Number(entry), command: readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ') }] : [];
+        return [{ pid: child, command: readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ') }];
       } catch {
         return [];
       }

@@ -55,20 +55,22 @@ function planOf(fieldNode: FieldNode): Plan {
     const selection = fieldNode.selectionSet ? print(fieldNode.selectionSet) : '';
     plan = {
       key: `${(fieldNode.arguments ?? []).map((argument) => print(argument)).join(',')}|${selection}`,
-      document: parse(
-        `query Records($bsns: [String!]!, $subjectRefs: [String!]!, $at: DateTime!, $location: GeoPointInput) {
-          records(bsns: $bsns, subjectRefs: $subjectRefs, at: $at, location: $location) ${selection}
-        }`,
-      ),
-      withCounterpart: parse(
-        `query Records($bsns: [String!]!, $subjectRefs: [String!]!, $at: DateTime!, $location: GeoPointInput, $counterpartBsn: String!, $counterpartRef: String!) {
-          records(bsns: $bsns, subjectRefs: $subjectRefs, at: $at, location: $location, counterpartBsn: $counterpartBsn, counterpartRef: $counterpartRef) ${selection}
-        }`,
-      ),
+      document: recordsDocument(selection, false),
+      withCounterpart: recordsDocument(selection, true),
     };
     plans.set(fieldNode, plan);
   }
   return plan;
+}
+
+function recordsDocument(selection: string, withCounterpart: boolean): DocumentNode {
+  const variables = withCounterpart ? ', $counterpartBsn: String!, $counterpartRef: String!' : '';
+  const args = withCounterpart ? ', counterpartBsn: $counterpartBsn, counterpartRef: $counterpartRef' : '';
+  return parse(
+    `query Records($bsns: [String!]!, $subjectRefs: [String!]!, $at: DateTime!, $location: GeoPointInput${variables}) {
+      records(bsns: $bsns, subjectRefs: $subjectRefs, at: $at, location: $location${args}) ${selection}
+    }`,
+  );
 }
 
 /**
