@@ -19,6 +19,8 @@ import { subjectRefs } from '../lib/subject-ref.ts';
  * was held back by an open circuit or a deadline that had already passed.
  */
 const QUERY = parse('query Ping { __typename }');
+/** Lets a held call have its answer. */
+const answerHeld = (response: ServerResponse) => response.writeHead(200, { 'content-type': 'application/json' }).end('{"data":{"__typename":"Query"}}');
 
 describe('a node call marks its node reached', () => {
   let dataDir: string;
@@ -42,7 +44,7 @@ describe('a node call marks its node reached', () => {
   });
 
   afterEach(() => {
-    for (const response of held) response.writeHead(200, { 'content-type': 'application/json' }).end('{"data":{"__typename":"Query"}}');
+    for (const response of held) answerHeld(response);
     held = [];
   });
 
@@ -76,7 +78,7 @@ describe('a node call marks its node reached', () => {
     await atNode;
     // The node holds its answer: a request ending now must not claim the node never saw it.
     expect([...context.reached]).toEqual(['reclassering']);
-    held.shift()!.writeHead(200, { 'content-type': 'application/json' }).end('{"data":{"__typename":"Query"}}');
+    answerHeld(held.shift()!);
     await expect(answer).resolves.toEqual({ data: { __typename: 'Query' } });
     context.deadline.dispose();
   });
@@ -111,7 +113,7 @@ describe('a node call marks its node reached', () => {
     const answer = client.executor({ document: QUERY, context: trial });
     await atNode;
     expect([...trial.reached]).toEqual(['reclassering']);
-    held.shift()!.writeHead(200, { 'content-type': 'application/json' }).end('{"data":{"__typename":"Query"}}');
+    answerHeld(held.shift()!);
     await answer;
     expect(client.breaker.state).toBe('closed');
     trial.deadline.dispose();
