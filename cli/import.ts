@@ -4,6 +4,7 @@ import { dataDir } from '../lib/config.ts';
 import { isNodeId, NODE_IDS } from '../lib/partners.ts';
 import { NODES } from '../nodes/registry.ts';
 import { parseNdjson } from '../nodes/runtime/import-records.ts';
+import { nodeDatabaseUrl } from '../nodes/runtime/start.ts';
 import { openStore } from '../nodes/store/open.ts';
 import { UsageError } from './usage.ts';
 
@@ -25,7 +26,7 @@ export async function run(args: string[]): Promise<number> {
     console.error(`soh import: ${problems.length} bad line(s); nothing was loaded into ${id}`);
     return 1;
   }
-  const store = await openStore(id, join(dataDir(), 'nodes', id), process.env['SOH_NODE_DATABASE_URL']);
+  const store = await openStore(id, join(dataDir(), 'nodes', id), nodeDatabaseUrl());
   try {
     const count = await store.load(records);
     console.log(`loaded ${count} record(s) into ${id}`);

@@ -1,12 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'undici';
 import { nodeUrlVariable } from '../gateway/config.ts';
-import { dataDir } from '../lib/config.ts';
+import { z } from 'zod';
+import { dataDir, parseConfig, port, settings } from '../lib/config.ts';
 import { signDevToken } from '../lib/dev-issuer.ts';
 import { GATEWAY_NODE_FLAGS, SOURCE_NODE_FLAGS, serviceEnv, sohArgs } from '../lib/project.ts';
-import { PARTNER_INFO, nodeVariableSuffix } from '../lib/partners.ts';
+import { NODE_IDS, PARTNER_INFO, nodeVariableSuffix } from '../lib/partners.ts';
 import { findExamples } from '../nodes/seed-examples.ts';
-import { seedAll, seedParameters, storesSeeded } from '../nodes/seed-all.ts';
+import { seedAll, seedParameters, storesHoldingData } from '../nodes/seed-all.ts';
 import { progressBar } from './progress.ts';
 import { parseOptions, positiveInt } from './usage.ts';
 
@@ -66,6 +67,15 @@ function start(name: string, url: string, args: string[], env: NodeJS.ProcessEnv
 }
 
 /**
+ * A port `soh up` is given (or its default), checked as the components check theirs, before
+ * anything starts. 0 is refused too: `soh up` must know where each process listens.
+ */
+function portSetting(name: string, fallback: number): number {
+  const value = settings(process.env, [name])[name];
+  return parseConfig(z.object({ [name]: port.min(1) }), { [name]: value ?? fallback }, 'the environment')[name] as number;
+}
+
+/**
  * `soh up` (= `npm start`): the whole federation on this machine, each node and the gateway its
  * own process, on embedded stores seeded with synthetic data when empty; dev issuer enabled.
  */
@@ -73,17 +83,24 @@ export async function run(args: string[]): Promise<void> {
   const { values } = parseOptions(args, { persons: { type: 'string' }, seed: { type: 'string' } });
   const started = Date.now();
   const dir = dataDir();
-  if (!(await storesSeeded(dir))) {
-    const persons = positiveInt(values.persons, 'persons', 10_000);
-    const seed = positiveInt(values.seed, 'seed', 1);
+  // Every setting is checked before anything is seeded or started.
+  const gatewayPort = portSetting('SOH_GATEWAY_PORT', 4000);
+  const nodePorts = Object.fromEntries(PARTNER_INFO.map((info) => [info.nodeId, portSetting(`SOH_NODE_PORT_${nodeVariableSuffix(info.nodeId)}`, info.defaultPort)]));
+  const persons = positiveInt(values.persons, 'persons', 10_000);
+  const seed = positiveInt(values.seed, 'seed', 1);
+  // Seeding replaces all four stores: it runs only when none holds anything, never over records a
+  // user imported into one of them (`soh seed` replaces them when asked to).
+  const holding = await storesHoldingData(dir);
+  if (holding.length === 0) {
     console.log(`no data yet under ${dir}: seeding ${persons.toLocaleString('en')} synthetic persons`);
     await seedAll({ dataDir: dir, persons, seed, onProgress: progressBar('seeding') });
+  } else if (holding.length < NODE_IDS.length) {
+    console.log(`the stores of ${holding.join(', ')} under ${dir} hold data: nothing is seeded, so that nothing is replaced (npx soh seed regenerates all four)`);
   }
   // The stores it seeds are the embedded ones: a PostgreSQL URL exported for other work would
   // have the nodes serve a database it never seeded.
   const { SOH_NODE_DATABASE_URL: _elsewhere, ...inherited } = process.env;
   const env = { ...inherited, SOH_DATA_DIR: dir };
-  const gatewayPort = Number(process.env['SOH_GATEWAY_PORT'] ?? 4000);
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
   const children: Child[] = [];
   let stopping = false;
@@ -124,7 +141,7 @@ export async function run(args: string[]): Promise<void> {
 
   const nodeUrls: Record<string, string> = {};
   for (const info of PARTNER_INFO) {
-    const port = Number(process.env[`SOH_NODE_PORT_${nodeVariableSuffix(info.nodeId)}`] ?? info.defaultPort);
+    const port = nodePorts[info.nodeId];
     const url = `http://127.0.0.1:${port}`;
     nodeUrls[nodeUrlVariable(info.nodeId)] = url;
     children.push(start(info.nodeId, url, ['node', info.nodeId], { ...env, SOH_NODE_PORT: String(port), SOH_GATEWAY_JWKS_URL: `${gatewayUrl}/.well-known/jwks.json` }, SOURCE_NODE_FLAGS));

@@ -13,6 +13,15 @@ const issuer = z.strictObject({
   acceptJwtTyp: z.boolean().default(false),
 }).refine((value) => Boolean(value.jwksUrl) !== Boolean(value.jwksFile), { message: 'exactly one of jwksUrl or jwksFile' });
 
+function compiles(pattern: string): boolean {
+  try {
+    new RegExp(pattern);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const bucketLimit = z.strictObject({ burst: z.number().int().min(1), perMinute: z.number().positive() });
 
 export const gatewayConfig = z.strictObject({
@@ -25,10 +34,17 @@ export const gatewayConfig = z.strictObject({
   maxTokenBytes: z.number().int().min(512).max(16_384).default(8_192),
   clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
   maxTokenAgeSeconds: z.number().int().min(60).default(3_600),
-  caseRefPattern: z.string().default('^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$'),
+  caseRefPattern: z
+    .string()
+    .refine(compiles, 'must be a regular expression')
+    .default('^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$'),
   deadlineMs: z.number().int().min(50).max(30_000).default(1_500),
   nodes: z.strictObject(Object.fromEntries(NODE_IDS.map((id, index) => [id, z.url().default(`http://127.0.0.1:${4101 + index}`)])) as Record<(typeof NODE_IDS)[number], z.ZodDefault<z.ZodURL>>),
-  issuers: z.array(issuer).default([]),
+  // One entry per issuer: a second would silently take the first one's place.
+  issuers: z
+    .array(issuer)
+    .refine((issuers) => new Set(issuers.map((entry) => entry.issuer)).size === issuers.length, 'each issuer may be listed once')
+    .default([]),
   auditMaxBytes: z.number().int().positive().optional(),
   nodeConnections: z.number().int().min(1).max(1024).default(32),
   /** DESIGN §8 RATE_LIMITED: token buckets per caller and, for Veilig Thuis checks, per subject. */

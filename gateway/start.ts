@@ -42,7 +42,7 @@ export async function startGateway(config: GatewayConfig, clock: Clock = systemC
   const issuers: TrustedIssuer[] = config.issuers.map((entry) => ({
     issuer: entry.issuer,
     orgs: entry.orgs,
-    keys: issuerKeys(entry),
+    keys: issuerKeys(entry, config.deadlineMs),
     acceptJwtTyp: entry.acceptJwtTyp,
   }));
   if (config.dev) {

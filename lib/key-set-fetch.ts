@@ -1,4 +1,4 @@
-import { customFetch } from 'jose';
+import { type JWTVerifyGetKey, createRemoteJWKSet, customFetch, errors } from 'jose';
 import { request } from 'undici';
 
 /**
@@ -15,4 +15,79 @@ async function fetchKeySet(url: string, init: { headers: Headers; signal: AbortS
   return new Response([204, 205, 304].includes(statusCode) ? null : text, { status: statusCode });
 }
 
-export const keySetFetch = { [customFetch]: fetchKeySet } as const;
+export interface RemoteKeySetOptions {
+  /** How long one fetch may take. */
+  timeoutMs: number;
+  /** Keys older than this are fetched again, in the background while they still serve. */
+  refreshMs?: number;
+  /** Keys older than this no longer serve: a token then waits for a fetch, and fails if it fails. */
+  maxStaleMs?: number;
+  /** After a fetch, how long a token with an unknown `kid` waits before it may cause another. */
+  cooldownMs?: number;
+}
+
+const REFRESH_MS = 10 * 60_000;
+const MAX_STALE_MS = 24 * 60 * 60_000;
+const COOLDOWN_MS = 30_000;
+
+/** No usable key set: it has never been fetched (or is too old), and fetching it failed now. */
+export class KeySetUnavailable extends Error {
+  override name = 'KeySetUnavailable';
+  constructor(readonly url: string) {
+    super(`the key set at ${url} could not be fetched`);
+  }
+}
+
+/**
+ * A remote key set that serves the keys it fetched last while it fetches them again. jose's own
+ * resolver, once its cache is 10 minutes old, makes every token wait for the fetch and fails it
+ * if the fetch fails: an identity provider whose key endpoint was down for 10 minutes shut out
+ * every caller it had ever vouched for, though their keys were known. Here a set older than
+ * `refreshMs` is fetched again in the background, and a failed fetch leaves the set in hand
+ * serving until it is `maxStaleMs` old. A key the set does not hold (a rotation) is still fetched
+ * at once, at most once per `cooldownMs`; a withdrawn key goes with the first fetch that succeeds.
+ */
+export function remoteKeySet(url: URL, options: RemoteKeySetOptions): JWTVerifyGetKey {
+  const refreshMs = options.refreshMs ?? REFRESH_MS;
+  const maxStaleMs = options.maxStaleMs ?? MAX_STALE_MS;
+  // jose's cache never expires on its own: this wrapper decides when the keys are fetched again.
+  const remote = createRemoteJWKSet(url, { timeoutDuration: options.timeoutMs, cooldownDuration: options.cooldownMs ?? COOLDOWN_MS, cacheMaxAge: Infinity, [customFetch]: fetchKeySet });
+  let fetchedAt = Number.NEGATIVE_INFINITY;
+  let refreshing: Promise<void> | null = null;
+  let failing = false;
+
+  const fetchNow = (): Promise<void> =>
+    (refreshing ??= remote.reload().then(
+      () => {
+        fetchedAt = Date.now();
+        failing = false;
+      },
+      (error: unknown) => {
+        // Said once per outage, not once per token: the key endpoint's name only, never a token.
+        if (!failing) console.error(`key set ${url.href} could not be fetched (${(error as Error).message}); the keys fetched before still serve while they are under ${maxStaleMs / 60_000} min old`);
+        failing = true;
+        throw new KeySetUnavailable(url.href);
+      },
+    ).finally(() => {
+      refreshing = null;
+    }));
+
+  return async (header, token) => {
+    const age = Date.now() - fetchedAt;
+    if (age > maxStaleMs) await fetchNow();
+    else if (age > refreshMs) fetchNow().catch(() => {});
+    try {
+      return await remote(header, token);
+    } catch (error) {
+      // jose fetches by itself for a kid it does not know; that fetch failing is no fault of the token.
+      throw fetchFailed(error) ? new KeySetUnavailable(url.href) : error;
+    }
+  };
+}
+
+const FETCH_FAILURES = new Set(['ERR_JOSE_GENERIC', 'ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID']);
+
+/** A failed fetch (network, status, timeout, not a key set), not a token its keys refuse. */
+function fetchFailed(error: unknown): boolean {
+  return !(error instanceof errors.JOSEError) || FETCH_FAILURES.has(error.code);
+}

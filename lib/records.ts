@@ -74,13 +74,19 @@ export const ban = z
     conditions: z.string().min(1).optional(),
     notify: contact.optional(),
     area: banArea.optional(),
-    protectedBsns: z.array(bsn).default([]),
-    electronicMonitoring: z.boolean().default(false),
-    victimDevice: z.boolean().default(false),
+    // Required, as DESIGN §10 lists only conditions, notify and area.municipality as optional: a
+    // missing protectedBsns read as [] would make contactBanned a confident "no" for the victim.
+    protectedBsns: z.array(bsn),
+    electronicMonitoring: z.boolean(),
+    victimDevice: z.boolean(),
   })
   .refine((b) => b.validUntil == null || Date.parse(b.validUntil) > Date.parse(b.validFrom), {
     message: 'validUntil must be after validFrom',
     path: ['validUntil'],
+  })
+  .refine((b) => b.kind === 'CONTACT' || b.area !== undefined, {
+    message: 'a LOCATION or HOUSE ban needs its area',
+    path: ['area'],
   });
 export type Ban = z.infer<typeof ban>;
 

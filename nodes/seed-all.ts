@@ -27,16 +27,17 @@ export function storeFile(dataDir: string, node: NodeId): string {
   return join(dataDir, 'nodes', node, 'store.db');
 }
 
-/** Whether every node's embedded store exists and holds data. */
-export async function storesSeeded(dataDir: string): Promise<boolean> {
+/** The nodes whose embedded store exists and holds data, seeded or imported. */
+export async function storesHoldingData(dataDir: string): Promise<NodeId[]> {
+  const holding: NodeId[] = [];
   for (const id of NODE_IDS) {
-    if (!existsSync(storeFile(dataDir, id))) return false;
+    if (!existsSync(storeFile(dataDir, id))) continue;
     const store = new SqliteStore(storeFile(dataDir, id));
     const { persons } = await store.count();
     await store.close();
-    if (persons === 0) return false;
+    if (persons > 0) holding.push(id);
   }
-  return true;
+  return holding;
 }
 
 /**

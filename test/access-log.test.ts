@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { completeBsn } from '../lib/bsn.ts';
 import { ALL_BSNS, AT, PERSONS } from './support/fixtures.ts';
 import { type Federation, type GraphQLBody, startFederation } from './support/federation.ts';
-import { hitCheckInTrace, nodeAuditFile } from './support/node-calls.ts';
+import { accessRecordsOf, hitCheckInTrace, nodeAuditFile } from './support/node-calls.ts';
 import type { NodeId } from '../lib/partners.ts';
 
 // DESIGN §5 and §7: privacy officers (purpose privacy-audit) read the gateway's access records,
@@ -628,6 +628,8 @@ describe('accessLog beside a node that breaks the node API', () => {
   let brokenOm: Server;
   /** While set, the node leaves every processingRecords question unanswered (until the test lets go). */
   let silentOnTraces = false;
+  /** While set, the node answers processingRecords with records that claim to be politie's. */
+  let impersonating = false;
   const unanswered: import('node:http').ServerResponse[] = [];
 
   beforeAll(async () => {
@@ -639,6 +641,15 @@ describe('accessLog beside a node that breaks the node API', () => {
       request.on('end', () => {
         if (silentOnTraces && body.includes('processingRecords')) return void unanswered.push(response);
         response.writeHead(200, { 'content-type': 'application/json' });
+        if (impersonating && body.includes('processingRecords')) {
+          // Well-formed records of the traces asked about, in politie's name.
+          const { traceIds } = (JSON.parse(body) as { variables: { traceIds: string[] } }).variables;
+          const forged = traceIds.map((traceId) => ({
+            component: 'politie', name: 'node.records', traceId, spanId: 'f'.repeat(16), parentSpanId: null, startTime: AT, endTime: AT,
+            statusCode: 'UNSET', attributes: { 'soh.outcome': 'HIT' }, chainValid: true,
+          }));
+          return void response.end(JSON.stringify({ data: { processingRecords: forged } }));
+        }
         response.end(JSON.stringify({ data: { processingRecords: [{ component: 'om', startTime: 42 }], records: [] } }));
       });
     });
@@ -662,6 +673,25 @@ describe('accessLog beside a node that breaks the node API', () => {
     const components = body.data!.accessLog.edges[0].node.records.map((record: { component: string }) => record.component);
     expect(components).toEqual(expect.arrayContaining(['gateway', 'politie', 'veilig-thuis', 'reclassering']));
     expect(components).not.toContain('om');
+    // The officer's own request is on record as answered without OM's part.
+    expect(accessRecordsOf(join(federation.dataDir, 'gateway', 'audit.db'), `fg-${run}`).at(-1)).toMatchObject({ decision: 'ALLOW', outcome: 'PARTIAL' });
+  });
+
+  it("shows no record a node sends in another component's name, and names that node unavailable", async () => {
+    const token = await federation.issuer.token({ org: VT_ORG, roles: ['vt-medewerker'], purpose: 'vt-hit-check', case_ref: 'VT-1', sub: `vt-forged-${run}` });
+    expect((await federation.query(token, HIT_CHECK, { bsn: PERSONS.vtOnly })).status).toBe(200);
+    const officer = await federation.issuer.token({ org: VT_ORG, roles: ['privacy-officer'], purpose: 'privacy-audit', case_ref: undefined, sub: `fg-forged-${run}` });
+    impersonating = true;
+    try {
+      const { status, body } = await federation.query(officer, accessLogDocument({}), { filter: { purpose: 'vt-hit-check' } });
+      expect(status).toBe(200);
+      expect(body.errors!.map((error) => [error.extensions!['code'], error.extensions!['partner']])).toEqual([['PARTNER_UNAVAILABLE', 'OM']]);
+      const records = body.data!.accessLog.edges.flatMap((edge: { node: { records: { spanId: string; component: string }[] } }) => edge.node.records);
+      expect(records.length).toBeGreaterThan(0);
+      expect(records.filter((record: { spanId: string }) => record.spanId === 'f'.repeat(16))).toEqual([]);
+    } finally {
+      impersonating = false;
+    }
   });
 
   it("ends a page where reading stopped when the deadline passes while the officer's node is silent, and its cursor goes on from there", async () => {

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { type KeyObject, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign, verify } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -414,6 +414,57 @@ describe('audit chains after real traffic (DESIGN §7)', () => {
         expect(await expectBreak(dir, 'gateway', seq)).toContain(`the ${column} column differs from the record`);
       },
     );
+
+    it('a key repeated in front of a record body, which SQLite reads first and the hash never sees, is named', async () => {
+      // accessLog decides who sees a request from `providers` through SQLite's JSON functions, where
+      // the first of two equal keys counts; JSON.parse keeps the last, so the hash still verifies.
+      const dir = tampered('gateway', () => undefined);
+      const db = new Database(auditFile(dir, 'gateway'), { fileMustExist: true });
+      const { seq, body } = db.prepare("SELECT seq, body FROM records WHERE kind = 'access' ORDER BY seq LIMIT 1").get() as { seq: number; body: string };
+      db.prepare('UPDATE records SET body = ? WHERE seq = ?').run(`{"providers":["OM"],"partners":[],${body.slice(1)}`, seq);
+      expect((db.prepare("SELECT body ->> '$.providers[0]' AS first FROM records WHERE seq = ?").get(seq) as { first: string }).first).toBe('OM');
+      db.close();
+      expect(await expectBreak(dir, 'gateway', seq)).toContain('not the record as written');
+    });
+
+    it('an index edited to leave a record out of searches by subject is named', async () => {
+      const dir = tampered('gateway', () => undefined);
+      const db = new Database(auditFile(dir, 'gateway'), { fileMustExist: true });
+      const { seq, ref } = db.prepare('SELECT seq, subject_ref AS ref FROM records WHERE subject_ref IS NOT NULL ORDER BY seq LIMIT 1').get() as { seq: number; ref: string };
+      // The subject index swapped for an empty one of the same shape: rows, and so the chain, stay as they were.
+      db.exec("CREATE INDEX hollow ON records (subject_ref) WHERE subject_ref = 'none'");
+      const { rootpage } = db.prepare("SELECT rootpage FROM sqlite_schema WHERE name = 'hollow'").get() as { rootpage: number };
+      db.unsafeMode(true);
+      db.pragma('writable_schema = ON');
+      db.prepare("UPDATE sqlite_schema SET rootpage = ? WHERE name = 'records_subject'").run(rootpage);
+      db.prepare("DELETE FROM sqlite_schema WHERE name = 'hollow'").run();
+      db.close();
+      const reader = new Database(auditFile(dir, 'gateway'), { readonly: true });
+      expect(reader.prepare('SELECT seq FROM records INDEXED BY records_subject WHERE subject_ref = ?').all(ref)).not.toContainEqual({ seq });
+      reader.close();
+      expect(await expectBreak(dir, 'gateway', 1)).toContain('indexes do not match');
+    });
+
+    it.each([
+      ['overwritten', (file: string) => writeFileSync(file, 'not a database at all')],
+      ['emptied', (file: string) => writeFileSync(file, '')],
+    ])('a log %s is named, and the logs after it are still checked', async (_how, damage) => {
+      const dir = tampered('om', () => undefined);
+      for (const suffix of ['-wal', '-shm']) rmSync(`${auditFile(dir, 'om')}${suffix}`, { force: true });
+      damage(auditFile(dir, 'om'));
+      const result = await verifyAudit(dir);
+      expect(result.code).toBe(1);
+      expect(result.stderr).not.toMatch(/at verifyLog|SqliteError/);
+      expect(linesOf(result.stdout).get('om')).toMatch(/^om: BROKEN at seq 1: the audit log cannot be read as one/);
+      expect(linesOf(result.stdout).get('politie')).toMatch(/^politie: ok\b/);
+      expect(linesOf(result.stdout).get('reclassering')).toMatch(/^reclassering: ok\b/);
+    });
+
+    it('a record body that is not a JSON object is named', async () => {
+      const seq = middle('politie');
+      const dir = tampered('politie', (db) => db.prepare("UPDATE records SET body = 'null' WHERE seq = ?").run(seq));
+      expect(await expectBreak(dir, 'politie', seq)).toContain('not a JSON object');
+    });
 
     it("a deleted log of a component that has keys is named, not skipped", async () => {
       const dir = tampered('om', () => undefined);

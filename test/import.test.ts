@@ -165,6 +165,13 @@ describe('soh import <node> FILE.ndjson', () => {
       ['an unexpected field', { type: 'person', bsn: PERSONS.subject, name: 'J. Jansen' }, /person: .*name/],
       ['a NUL character in a text', ban('PN-10-100009-25/1', PERSONS.subject, { legalBasis: 'art. 38v\u0000 Sv' }), /ban: legalBasis: holds a NUL character/],
       ['an unpaired surrogate in a text', ban('PN-10-100009-25/1', PERSONS.subject, { conditions: 'geen contact \ud83d' }), /ban: conditions: .*unpaired surrogate/],
+      ['a BSN as the record type', { type: PERSONS.victim, bsn: PERSONS.subject }, /unknown record type \(not shown: not a plain name\) for node politie/],
+      ['a BSN as an unexpected key', { type: 'person', bsn: PERSONS.subject, [PERSONS.victim]: 'x' }, /person: unrecognized key \(not shown: not a plain name\)/],
+      ['a NUL character under a key that is a BSN', { type: 'person', bsn: PERSONS.subject, contact: { [PERSONS.victim]: 'a\u0000' } }, /person: contact\.…: holds a NUL character/],
+      ['a ban without protectedBsns, which contactBanned would read as protecting no one', { ...ban('PN-10-100009-25/1', PERSONS.subject), protectedBsns: undefined }, /ban: protectedBsns: /],
+      ['a ban without electronicMonitoring', { ...ban('PN-10-100009-25/1', PERSONS.subject), electronicMonitoring: undefined }, /ban: electronicMonitoring: /],
+      ['a location ban without its area', ban('PN-10-100009-25/1', PERSONS.subject, { kind: 'LOCATION' }), /ban: area: a LOCATION or HOUSE ban needs its area/],
+      ['a person given twice, whose first line an upsert would drop without a word', { type: 'person', bsn: PERSONS.subject }, /person: the same bsn as line 1 \(each record once per file\)/],
       ['malformed JSON', '{"type":"person","bsn":"' + PERSONS.subject + '"', /not valid JSON/],
       ['a JSON value that is not an object', '[1,2,3]', /missing "type"/],
     ])('rejects %s: exit 1, names line 3 and the reason, loads nothing', async (_name, line3, reason) => {
@@ -257,6 +264,18 @@ describe('soh import <node> FILE.ndjson', () => {
     const noFile = await soh(['import', 'politie'], { SOH_DATA_DIR: dataDir });
     expect(noFile.code).toBe(2);
     expect(noFile.stderr).toContain('soh import <politie|veilig-thuis|om|reclassering> FILE.ndjson');
+    expect(existsSync(join(dataDir, 'nodes'))).toBe(false);
+  });
+
+  it.each([
+    ['empty', '', /SOH_NODE_DATABASE_URL is set but empty/],
+    ['not a PostgreSQL URL', 'mysql://127.0.0.1/soh', /SOH_NODE_DATABASE_URL/],
+  ])('refuses a SOH_NODE_DATABASE_URL that is %s, as `soh node` does, and loads nothing anywhere', async (_name, url, reason) => {
+    const dataDir = freshDataDir();
+    const result = await soh(['import', 'politie', writeFile(ndjson(GOOD_POLITIE))], { SOH_DATA_DIR: dataDir, SOH_NODE_DATABASE_URL: url });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(reason);
+    expect(result.stdout).toBe('');
     expect(existsSync(join(dataDir, 'nodes'))).toBe(false);
   });
 });

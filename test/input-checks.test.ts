@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDateTime } from '../lib/records.ts';
 import { PERSONS } from './support/fixtures.ts';
 import { type Federation, startFederation } from './support/federation.ts';
+import { nodeCallCounts } from './support/node-calls.ts';
 
 // Input the gateway must refuse before anything runs: date-times that name no instant as written
 // (DESIGN §5 DateTime, §8 BAD_USER_INPUT), and more root fields than the limit however they are
@@ -110,6 +111,26 @@ describe('input checks at the gateway', () => {
       expect(answer.body.errors).toBeUndefined();
       // Only the open-ended location ban runs past B1's end on 2027-01-01.
       expect(answer.body.data).toEqual({ activeBans: { complete: true, bans: [{ id: 'PN-10-000002-25/1' }] } });
+    });
+  });
+
+  describe('locations', () => {
+    it.each([
+      ['inline', `{ near: activeBans(subject: { bsn: "${PERSONS.subject}" }) { complete } far: activeBans(subject: { bsn: "${PERSONS.subject}" }, location: { lat: 91, lon: 4 }) { complete } }`, {}],
+      [
+        'as a variable',
+        `query Two($bsn: String!, $where: GeoPointInput) { near: activeBans(subject: { bsn: $bsn }) { complete } far: activeBans(subject: { bsn: $bsn }, location: $where) { complete } }`,
+        { bsn: PERSONS.subject, where: { lat: 52, lon: -180.5 } },
+      ],
+    ])('refuses a request with a location outside WGS84 given %s before any of its root fields asks a node, and no partner circuit opens', async (_name, query, variables) => {
+      const token = await federation.issuer.token(POLICE);
+      const before = nodeCallCounts(federation.dataDir);
+      // More than a circuit's five failures: cut-off calls of the valid root field would open it.
+      for (let request = 0; request < 6; request++) expectRefused(await federation.query(token, query, variables), 'BAD_USER_INPUT');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(nodeCallCounts(federation.dataDir)).toEqual(before);
+      const answer = await federation.query(token, `{ activeBans(subject: { bsn: "${PERSONS.subject}" }) { complete } }`);
+      expect(answer.body.data).toEqual({ activeBans: { complete: true } });
     });
   });
 

@@ -16,13 +16,14 @@ import { subjectRefs } from '../lib/subject-ref.ts';
 /**
  * Which nodes a request reached decides whose word the access log takes (`reached: false`,
  * DESIGN §7): a node is marked as a call to it leaves, before any answer, and never when the call
- * was held back by an open circuit or a deadline that had already passed.
+ * was held back by an open circuit or a deadline that had already passed. The circuit breaker
+ * counts only what the node did: a partner's circuit open is every answer without it for 5 s.
  */
 const QUERY = parse('query Ping { __typename }');
 /** Lets a held call have its answer. */
 const answerHeld = (response: ServerResponse) => response.writeHead(200, { 'content-type': 'application/json' }).end('{"data":{"__typename":"Query"}}');
 
-describe('a node call marks its node reached', () => {
+describe('a node call', () => {
   let dataDir: string;
   let server: Server;
   let url: string;
@@ -70,7 +71,7 @@ describe('a node call marks its node reached', () => {
     };
   }
 
-  it('as the call leaves, before the node answers', async () => {
+  it('marks its node reached as the call leaves, before the node answers', async () => {
     const client = clientFor();
     const context = callContext(5_000);
     const atNode = new Promise<void>((resolve) => (arrived = resolve));
@@ -83,7 +84,7 @@ describe('a node call marks its node reached', () => {
     context.deadline.dispose();
   });
 
-  it('not when the deadline passed before the first attempt', async () => {
+  it('does not mark its node reached when the deadline passed before the first attempt', async () => {
     const client = clientFor();
     const context = callContext(0);
     await new Promise((resolve) => setTimeout(resolve, 5));
@@ -95,7 +96,7 @@ describe('a node call marks its node reached', () => {
     context.deadline.dispose();
   });
 
-  it('not when its circuit is open, and again for the trial call once the cool-down is over', async () => {
+  it('does not mark its node reached when its circuit is open, and does for the trial call once the cool-down is over', async () => {
     let now = Date.now();
     const client = clientFor({ now: () => now });
     for (let failure = 0; failure < 5; failure++) client.breaker.failure();
@@ -117,6 +118,37 @@ describe('a node call marks its node reached', () => {
     await answer;
     expect(client.breaker.state).toBe('closed');
     trial.deadline.dispose();
+  });
+
+  it("counts a call cut off because its request was answered, or never sent for want of time, as no failure of the node's", async () => {
+    const client = clientFor();
+    for (let call = 0; call < 5; call++) {
+      const context = callContext(5_000);
+      const atNode = new Promise<void>((resolve) => (arrived = resolve));
+      const answer = Promise.resolve(client.executor({ document: QUERY, context })).catch((error: unknown) => error);
+      await atNode;
+      // Another root field failed the request: it is answered while this call is under way.
+      context.deadline.dispose();
+      expect(await answer).toBeInstanceOf(NodeUnavailable);
+    }
+    for (let call = 0; call < 5; call++) {
+      const context = callContext(0);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      expect(await Promise.resolve(client.executor({ document: QUERY, context })).catch((error: unknown) => error)).toBeInstanceOf(NodeUnavailable);
+      context.deadline.dispose();
+    }
+    expect(client.breaker.state).toBe('closed');
+  });
+
+  it('counts a node that lets the deadline pass while it holds the answer, and opens its circuit after five', async () => {
+    const client = clientFor();
+    for (let call = 0; call < 5; call++) {
+      const context = callContext(100);
+      const failure = await Promise.resolve(client.executor({ document: QUERY, context })).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(NodeUnavailable);
+      context.deadline.dispose();
+    }
+    expect(client.breaker.state).toBe('open');
   });
 
   it('gives up on an answer larger than 16 MiB as it arrives, and the node is UNAVAILABLE', async () => {

@@ -9,6 +9,7 @@ import { GatewayKeys } from '../gateway/auth/gateway-keys.ts';
 import { DownstreamTokens } from '../gateway/auth/downstream-token.ts';
 import { Deadline } from '../gateway/federation/deadline.ts';
 import { type NodeCallContext, NodeClient } from '../gateway/federation/node-client.ts';
+import { PersonFetcher } from '../gateway/federation/person-fetcher.ts';
 import { buildStitchedPerson } from '../gateway/federation/stitched-person.ts';
 import { systemClock } from '../lib/clock.ts';
 import { schemaSource } from '../lib/schemas.ts';
@@ -84,15 +85,20 @@ describe('batched delegation to a node', () => {
     received = [];
   });
 
-  async function askTwo(a: string, b: string, counterpart?: string) {
-    const schema = buildStitchedPerson(new Map([['POLITIE', client]]));
-    const context: NodeCallContext = {
+  /** One request's context for the node calls: a police caller and a deadline of 5 s. */
+  function callContext(): NodeCallContext {
+    return {
       caller: { iss: 'https://idp.test.example', sub: 'tester', org: 'politie', roles: ['politie-medewerker'], purpose: 'police-ban-enforcement', caseRef: 'PL-1', jti: 'j' },
       deadline: new Deadline(systemClock, 5_000),
       span: trace.getTracer('test').startSpan('test'),
       subjectRef: subjectRefs(Buffer.alloc(32, 7)),
       reached: new Set(),
     };
+  }
+
+  async function askTwo(a: string, b: string, counterpart?: string) {
+    const schema = buildStitchedPerson(new Map([['POLITIE', client]]));
+    const context = callContext();
     try {
       const document = counterpart ? TWO_PERSONS_WITH_COUNTERPART : TWO_PERSONS;
       return await execute({ schema, document, variableValues: { a, b, at: AT, counterpart }, contextValue: context });
@@ -174,5 +180,36 @@ describe('batched delegation to a node', () => {
 
     expect(result.data).toEqual({ a: { politie: null }, b: { politie: null } });
     for (const error of result.errors!) expect(error.originalError).toMatchObject({ name: 'NodeUnavailable', reason: 'answer does not match the request' });
+  });
+
+  describe('a ban answer the gateway cannot read without guessing makes the partner UNAVAILABLE, never NO_HIT', () => {
+    const ban = (fields: object) => ({
+      __typename: 'NodeRecord',
+      bans: [{ __typename: 'NodeBan', id: 'B-1', kind: 'CONTACT', status: 'ACTIVE', statusChangedAt: null, validFrom: '2025-01-01T00:00:00Z', validUntil: null, ...fields }],
+    });
+    async function fetchOne(record: object, counterpartBsn: string | null) {
+      answer = () => ({ data: { records: [record] } });
+      const context = callContext();
+      try {
+        const fetcher = new PersonFetcher(buildStitchedPerson(new Map([['POLITIE', client]])));
+        const selection = 'bans { id kind status statusChangedAt validFrom validUntil protectsCounterpart }';
+        const [politie] = await fetcher.fetch(PERSONS.subject, ['POLITIE'], selection, { at: AT, counterpartBsn }, context);
+        return politie!;
+      } finally {
+        context.deadline.dispose();
+      }
+    }
+
+    it.each([
+      ['a status outside ACTIVE, REVOKED and SUSPENDED', ban({ status: 'active' }), null],
+      ['no answer to whether a ban protects the counterpart asked about', ban({ protectsCounterpart: null }), PERSONS.victim],
+    ])('%s', async (_name, record, counterpart) => {
+      expect(await fetchOne(record, counterpart)).toEqual({ partner: 'POLITIE', answered: false, reason: 'unreadable answer' });
+    });
+
+    it('and reads a well-formed one as it is', async () => {
+      const answered = await fetchOne(ban({ status: 'REVOKED', statusChangedAt: '2026-01-01T00:00:00Z', protectsCounterpart: false }), PERSONS.victim);
+      expect(answered).toMatchObject({ partner: 'POLITIE', answered: true, record: { bans: [{ id: 'B-1', status: 'REVOKED', protectsCounterpart: false }] } });
+    });
   });
 });

@@ -88,6 +88,22 @@ describe('a component refuses a bad or empty setting, and a refusal of the machi
     expect(stderr).toContain(`${variable} is set but empty`);
   });
 
+  it.each([
+    ['a caseRefPattern that is no regular expression', 'caseRefPattern: "["\n', /caseRefPattern: must be a regular expression/],
+    [
+      'an issuer listed twice, whose second entry would take the first one\'s place',
+      'issuers:\n  - { issuer: https://idp.example, orgs: [politie], jwksUrl: https://idp.example/jwks }\n  - { issuer: https://idp.example, orgs: ["*"], jwksUrl: https://other.example/jwks }\n',
+      /issuers: each issuer may be listed once/,
+    ],
+  ])('the gateway names %s in its configuration file', (_name, yaml, reason) => {
+    const file = join(home, `gateway-${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(file, yaml);
+    const { status, stderr } = startWith(['gateway'], { SOH_GATEWAY_CONFIG: file });
+    expect(status).toBe(1);
+    expect(stderr).toMatch(reason);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
   it('names the policy directory that is not there', () => {
     const { status, stderr } = startWith(['node', 'om'], { SOH_POLICY_DIR: join(home, 'no-policies') });
     expect(status).toBe(1);

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
@@ -10,6 +10,9 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { processTree } from '../bench/procstat.ts';
 import { PARTNER_INFO } from '../lib/partners.ts';
+import { soh } from './support/federation.ts';
+import { PERSONS } from './support/fixtures.ts';
+import { readNodeStore } from './support/node-store.ts';
 
 /**
  * `npm start` (`soh up`) as a user meets it: the whole federation comes up, and the example
@@ -136,9 +139,10 @@ describe.each(FORMS)('soh up from $form', ({ entry }) => {
   });
 });
 
-/** soh up with fresh ports and data, from the sources; `output` collects what it prints. */
-async function startUp(ports: Record<string, string>) {
+/** soh up with fresh ports and data (`prepare` may put some there first), from the sources; `output` collects what it prints. */
+async function startUp(ports: Record<string, string>, prepare: (dataDir: string) => Promise<void> = async () => {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'soh-up-trouble-'));
+  await prepare(dataDir);
   const child = spawn(process.execPath, [FORMS[0]!.entry, 'up', '--persons', '2000'], {
     cwd: dataDir,
     env: { ...process.env, SOH_DATA_DIR: dataDir, ...ports },
@@ -200,6 +204,48 @@ describe('soh up when something is wrong', () => {
       expect(childrenOf(up.child.pid!)).toEqual([]);
     } finally {
       await new Promise((resolve) => impostor.close(resolve));
+      up.cleanUp();
+    }
+  }, 120_000);
+
+  it.each([
+    ['SOH_GATEWAY_PORT', 'abc', /SOH_GATEWAY_PORT/],
+    ['SOH_GATEWAY_PORT', '', /SOH_GATEWAY_PORT is set but empty/],
+    ['SOH_NODE_PORT_OM', '0', /SOH_NODE_PORT_OM/],
+  ])('refuses %s=%j before it seeds or starts anything', async (variable, value, reason) => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'soh-up-port-'));
+    try {
+      const { code, stdout, stderr } = await soh(['up'], { SOH_DATA_DIR: dataDir, ...(await freshPorts()), [variable]: value });
+      expect(code).toBe(1);
+      expect(stderr).toMatch(reason);
+      expect(stderr).not.toMatch(/\n\s+at /);
+      expect(stdout).not.toContain('seeding');
+      expect(existsSync(join(dataDir, 'nodes'))).toBe(false);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('seeds nothing over records a user imported into one store, and serves them', async () => {
+    const imported = async (dataDir: string) => {
+      const file = join(dataDir, 'politie.ndjson');
+      writeFileSync(file, `${JSON.stringify({ type: 'person', bsn: PERSONS.subject, contact: { organisation: 'Politie Eenheid Rotterdam' } })}\n`);
+      const { code } = await soh(['import', 'politie', file], { SOH_DATA_DIR: dataDir });
+      expect(code).toBe(0);
+    };
+    let dataDir = '';
+    const up = await startUp(await freshPorts(), async (dir) => {
+      dataDir = dir;
+      await imported(dir);
+    });
+    try {
+      await vi.waitFor(() => expect(up.output).toContain('Ctrl-C stops everything.'), { timeout: 90_000, interval: 200 });
+      expect(up.output).toContain('the stores of politie under');
+      expect(up.output).not.toContain('seeding');
+      expect(readNodeStore(dataDir, 'politie')!.subjects.map((subject) => subject.bsn)).toEqual([PERSONS.subject]);
+      up.child.kill('SIGINT');
+      expect(await up.exited).toBe(0);
+    } finally {
       up.cleanUp();
     }
   }, 120_000);

@@ -7,7 +7,7 @@ import type { GatewayAccessRecord, ProcessingRecord } from '../../lib/audit/reco
 import { isValidBsn } from '../../lib/bsn.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { sohError } from '../../lib/errors.ts';
-import { PARTNER_INFO, type Partner, partnerOfOrg } from '../../lib/partners.ts';
+import { PARTNER_INFO, type Partner, partnerInfo, partnerOfOrg } from '../../lib/partners.ts';
 import { dateTime, isDateTime } from '../../lib/records.ts';
 import type { SubjectRefFn } from '../../lib/subject-ref.ts';
 import { VERSION } from '../../lib/telemetry.ts';
@@ -103,9 +103,14 @@ export function createAccessLogResolver(deps: {
     try {
       const result = (await client.executor({ document: nodeQuery, variables: { traceIds }, context: call })) as ExecutionResult;
       // A node may be built by anyone from the node API alone: an answer that does not keep to it
-      // counts as no answer.
+      // counts as no answer; so does one holding records of another component, or of a trace it
+      // was not asked about, which would show in officers' timelines as what they are not.
       const answer = nodeAnswer.safeParse(result.data);
-      return answer.success ? answer.data.processingRecords : null;
+      if (!answer.success) return null;
+      const { nodeId } = partnerInfo(partner);
+      const asked = new Set(traceIds);
+      const records = answer.data.processingRecords;
+      return records.every((record) => record.component === nodeId && asked.has(record.traceId)) ? records : null;
     } catch {
       return null;
     }

@@ -29,13 +29,6 @@ interface Asked {
 
 const BAN_PARTNERS = PARTNER_INFO.filter((info) => info.holdsBans).map((info) => info.partner);
 
-function requireLocation(location: { lat: number; lon: number } | null | undefined) {
-  if (location && (!(Math.abs(location.lat) <= 90) || !(Math.abs(location.lon) <= 180))) {
-    throw sohError('BAD_USER_INPUT', 'location must be WGS84 degrees: lat −90…90, lon −180…180.');
-  }
-  return location ?? null;
-}
-
 interface PartnerStatus {
   partner: Partner;
   status: HitStatus;
@@ -185,7 +178,8 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
       ctx: GatewayContext,
     ) {
       const bsn = args.subject.bsn;
-      const location = await admitLocation(ctx, bsn, requireLocation(args.location));
+      // Its range was checked before execution (subject-admission.ts).
+      const location = await admitLocation(ctx, bsn, args.location ?? null);
       const at = atOrNow(ctx, args.at);
       const asked = await ask('activeBans', ctx, bsn, BAN_PARTNERS, activeBansSelection(ctx.state.selected), {
         at: at.iso,

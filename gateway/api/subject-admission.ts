@@ -1,4 +1,4 @@
-import { type DocumentNode, type GraphQLSchema, Kind, type ValueNode, getOperationAST, getVariableValues } from 'graphql';
+import { type DocumentNode, type GraphQLSchema, getArgumentValues, getOperationAST, getVariableValues } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { isValidBsn } from '../../lib/bsn.ts';
 import { sohError } from '../../lib/errors.ts';
@@ -14,54 +14,69 @@ const SUBJECT_ARGUMENTS: Record<string, readonly string[]> = {
   contactBanned: ['subject', 'counterpart'],
 };
 
-interface NamedSubject {
+/** A root field of the operation, with its arguments as execution will see them. */
+interface RootCall {
   field: string;
-  argument: string;
-  bsn: unknown;
-}
-
-/** `{ bsn: … }` given inline or as a variable; whatever is not a string is left to GraphQL's own coercion. */
-function bsnOf(value: ValueNode, variables: Record<string, unknown>): unknown {
-  if (value.kind === Kind.VARIABLE) return (variables[value.name.value] as { bsn?: unknown } | null | undefined)?.bsn;
-  if (value.kind !== Kind.OBJECT) return undefined;
-  const bsn = value.fields.find((field) => field.name.value === 'bsn')?.value;
-  if (!bsn) return undefined;
-  if (bsn.kind === Kind.VARIABLE) return variables[bsn.name.value];
-  return bsn.kind === Kind.STRING ? bsn.value : undefined;
+  args: Record<string, unknown>;
 }
 
 /**
- * Every person the operation names, with the BSN as execution will see it: variables coerced and
- * their defaults applied. Variables that do not coerce name no one: execution refuses them itself.
+ * The operation's root fields with their arguments coerced as execution will coerce them:
+ * inline or from variables, defaults applied. A field whose arguments do not coerce is left out:
+ * execution refuses it itself.
  */
-function namedSubjects(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined, raw: Record<string, unknown>): NamedSubject[] {
+function rootCalls(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined, raw: Record<string, unknown>): RootCall[] {
   const operation = getOperationAST(document, operationName);
-  if (!operation) return [];
+  const query = schema.getQueryType();
+  if (!operation || !query) return [];
   const { coerced: variables } = getVariableValues(schema, operation.variableDefinitions ?? [], raw);
   if (!variables) return [];
-  return rootFields(document, operation.selectionSet).flatMap((field) =>
-    (SUBJECT_ARGUMENTS[field.name.value] ?? []).flatMap((argument) => {
-      const value = field.arguments?.find((arg) => arg.name.value === argument)?.value;
-      return value ? [{ field: field.name.value, argument, bsn: bsnOf(value, variables) }] : [];
-    }),
+  const definitions = query.getFields();
+  return rootFields(document, operation.selectionSet).flatMap((node) => {
+    const definition = definitions[node.name.value];
+    if (!definition) return [];
+    try {
+      return [{ field: node.name.value, args: getArgumentValues(definition, node, variables) }];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Every BSN the calls name, with the field and argument that name it. */
+function namedSubjects(calls: RootCall[]) {
+  return calls.flatMap(({ field, args }) =>
+    (SUBJECT_ARGUMENTS[field] ?? []).map((argument) => ({ field, argument, bsn: (args[argument] as { bsn?: unknown } | undefined)?.bsn })),
   );
 }
 
+/** A location that is not WGS84 degrees (NaN included): lat −90…90, lon −180…180. */
+function impossibleLocation({ field, args }: RootCall): boolean {
+  const location = field === 'activeBans' ? (args['location'] as { lat: number; lon: number } | null | undefined) : null;
+  return !!location && !(Math.abs(location.lat) <= 90 && Math.abs(location.lon) <= 180);
+}
+
 /**
- * Admits the persons an operation names before any of it runs, so that a refusal never leaves
- * another root field of the same request asking nodes unaudited: every BSN must pass the
- * 11-check (BAD_USER_INPUT, DESIGN §3), and a Veilig Thuis hit check takes one request from its
- * subject's bucket (RATE_LIMITED, §8), keyed by the subject reference.
+ * Admits the persons and places an operation names before any of it runs, so that a refusal
+ * never leaves another root field of the same request asking nodes unaudited: every BSN must pass
+ * the 11-check and every location must be WGS84 degrees (BAD_USER_INPUT, DESIGN §3), and a Veilig
+ * Thuis hit check takes one request from its subject's bucket (RATE_LIMITED, §8), keyed by the
+ * subject reference.
  */
 export function useSubjectAdmission(options: { states: WeakMap<Request, GatewayRequestState>; subjectChecks: RateLimiter }): Plugin {
   return {
     onExecute({ args, setResultAndStopExecution }) {
       const state = options.states.get((args.contextValue as { request: Request }).request)!;
-      const subjects = namedSubjects(args.schema, args.document, args.operationName, (args.variableValues ?? {}) as Record<string, unknown>);
+      const calls = rootCalls(args.schema, args.document, args.operationName, (args.variableValues ?? {}) as Record<string, unknown>);
+      const subjects = namedSubjects(calls);
       const invalid = subjects.find((subject) => typeof subject.bsn === 'string' && !isValidBsn(subject.bsn));
       if (invalid) {
         // The message never repeats the value.
         setResultAndStopExecution({ errors: [sohError('BAD_USER_INPUT', `${invalid.argument} is not a valid BSN (9 digits passing the 11-check).`)] });
+        return;
+      }
+      if (calls.some(impossibleLocation)) {
+        setResultAndStopExecution({ errors: [sohError('BAD_USER_INPUT', 'location must be WGS84 degrees: lat −90…90, lon −180…180.')] });
         return;
       }
       if (partnerOfOrg(state.caller!.org) !== 'VEILIG_THUIS') return;

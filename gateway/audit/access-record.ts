@@ -20,18 +20,20 @@ export function refusingCheck(code: ErrorCode): string {
 /**
  * The one access record the gateway writes per request (DESIGN §7), denied and failed requests
  * included: who asked, under which purpose and legal basis, what the policy decided and by which
- * rule, and what each partner answered. Never a BSN.
+ * rule, and what each partner answered. Never a BSN. PARTIAL when a partner's part is missing: a
+ * person query's partner UNAVAILABLE, or a node that did not return its records to accessLog.
  */
 export function gatewayAccessRecord(state: GatewayRequestState, result: ExecutionResult, policyRevision: string, clock: Clock): GatewayAccessRecord {
   const caller = state.caller;
   const purpose = state.purpose;
   const failedWhole = result.data == null && (result.errors?.length ?? 0) > 0;
   const code = state.denial?.code ?? (failedWhole ? (errorCode(result.errors![0]) ?? 'INTERNAL') : null);
+  // Allowed, then failed: nothing was released, and no rule refused it.
   const internal = code === 'INTERNAL' || code === 'AUDIT_UNAVAILABLE';
   const outcome: GatewayAccessRecord['outcome'] =
-    internal ? 'ERROR'
+    internal || code === 'ISSUER_UNAVAILABLE' ? 'ERROR'
     : code ? 'DENIED'
-    : [...state.partners.values()].includes('UNAVAILABLE') ? 'PARTIAL'
+    : [...state.partners.values()].includes('UNAVAILABLE') || state.partialErrors.some((error) => errorCode(error) === 'PARTNER_UNAVAILABLE') ? 'PARTIAL'
     : 'ALLOWED';
   return {
     type: 'access',

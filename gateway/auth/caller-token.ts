@@ -1,15 +1,14 @@
 import {
   type JWTVerifyGetKey,
   createLocalJWKSet,
-  createRemoteJWKSet,
   decodeJwt,
   decodeProtectedHeader,
   jwtVerify,
 } from 'jose';
 import { z } from 'zod';
 import type { Clock } from '../../lib/clock.ts';
-import { unauthenticated } from '../../lib/errors.ts';
-import { keySetFetch } from '../../lib/key-set-fetch.ts';
+import { sohError, unauthenticated } from '../../lib/errors.ts';
+import { KeySetUnavailable, remoteKeySet } from '../../lib/key-set-fetch.ts';
 import { readJwksFile } from '../../lib/keys.ts';
 import { RememberedTokens } from '../../lib/remembered-tokens.ts';
 import { orgMatches } from '../../lib/policy/load.ts';
@@ -67,9 +66,10 @@ const claims = z.object({
   iat: z.number(),
 });
 
-export function issuerKeys(source: { issuer: string; jwksUrl?: string; jwksFile?: string }): JWTVerifyGetKey {
+/** An issuer's keys, from its file or its URL; a fetch takes at most `timeoutMs` (the request deadline). */
+export function issuerKeys(source: { issuer: string; jwksUrl?: string; jwksFile?: string }, timeoutMs: number): JWTVerifyGetKey {
   if (source.jwksFile) return createLocalJWKSet(readJwksFile(source.jwksFile, `the jwksFile of issuer ${source.issuer}`) as never);
-  if (source.jwksUrl) return createRemoteJWKSet(new URL(source.jwksUrl), keySetFetch);
+  if (source.jwksUrl) return remoteKeySet(new URL(source.jwksUrl), { timeoutMs });
   throw new Error('an issuer needs jwksUrl or jwksFile');
 }
 
@@ -146,6 +146,7 @@ export function callerTokenVerifier(issuers: readonly TrustedIssuer[], policy: C
         currentDate: new Date(clock.now()),
       }));
     } catch (error) {
+      if (error instanceof KeySetUnavailable) throw issuerUnavailable();
       throw unauthenticated(verificationReason(error));
     }
     const parsed = claims.safeParse(payload);
@@ -161,6 +162,17 @@ export function callerTokenVerifier(issuers: readonly TrustedIssuer[], policy: C
     remembered.set(token, { caller, exp, iat, forgetAt: now + REMEMBER_SECONDS });
     return caller;
   };
+}
+
+/**
+ * The issuer's keys cannot be had: nothing is wrong with the token, so the caller is not told it
+ * is (401 makes a client throw its token away); 503 and Retry-After say to try again shortly.
+ */
+function issuerUnavailable() {
+  return sohError('ISSUER_UNAVAILABLE', "The token's issuer cannot be reached to verify it; try again shortly.", {
+    reason: 'the issuer key set could not be fetched',
+    headers: { 'Retry-After': '5' },
+  });
 }
 
 function verificationReason(error: unknown): string {

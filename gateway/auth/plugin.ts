@@ -1,8 +1,9 @@
 import type { Plugin } from 'graphql-yoga';
 import type { GatewayRequestState } from '../request-state.ts';
+import { errorCode } from '../../lib/errors.ts';
 import type { Caller } from './caller-token.ts';
 
-/** Verifies the caller's token before the document is even parsed (401 on any failure). */
+/** Verifies the caller's token before the document is even parsed (401, or 503 while its issuer's keys cannot be had). */
 export function useCallerAuthentication(options: {
   states: WeakMap<Request, GatewayRequestState>;
   verify(authorization: string | null): Promise<Caller>;
@@ -13,7 +14,7 @@ export function useCallerAuthentication(options: {
       try {
         state.caller = await options.verify(request.headers.get('authorization'));
       } catch (error) {
-        state.denial = { code: 'UNAUTHENTICATED', rule: (error as { extensions?: { reason?: string } }).extensions?.reason ?? 'token' };
+        state.denial = { code: errorCode(error) ?? 'UNAUTHENTICATED', rule: (error as { extensions?: { reason?: string } }).extensions?.reason ?? 'token' };
         throw error;
       }
     },

@@ -34,6 +34,11 @@ export class CircuitBreaker {
     if (this.failures >= this.threshold) this.openUntil = this.clock.now() + this.cooldownMs;
   }
 
+  /** A call that ended for its request's sake, not the node's: it counts neither way. */
+  abandoned(): void {
+    this.trialInFlight = false;
+  }
+
   get state(): 'closed' | 'open' {
     return this.failures >= this.threshold ? 'open' : 'closed';
   }

@@ -23,6 +23,11 @@ export class Deadline {
     return Math.max(0, this.at - this.clock.now());
   }
 
+  /** Whether the request was answered, so that what is still under way was cut off for that alone. */
+  get answered(): boolean {
+    return this.controller.signal.reason === REQUEST_FINISHED;
+  }
+
   /** The request is answered: a node call still under way (another root field's) is cut off. */
   dispose(): void {
     clearTimeout(this.timer);

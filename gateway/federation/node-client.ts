@@ -43,6 +43,7 @@ export class NodeUnavailable extends Error {
  * so under 9 MiB. Beyond it a node is UNAVAILABLE, not a memory hazard.
  */
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
+const DEADLINE_PASSED = 'deadline passed';
 const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 const printed = new WeakMap<DocumentNode, string>();
 
@@ -83,7 +84,11 @@ export class NodeClient {
       this.breaker.success();
       return result;
     } catch (error) {
-      this.breaker.failure();
+      // A call cut off because its request was answered (another root field failed it), or never
+      // sent because the request's deadline had passed, says nothing about the node: counted as a
+      // failure, a caller's malformed requests could open every partner's circuit.
+      if (call.deadline.answered || (error instanceof NodeUnavailable && error.reason === DEADLINE_PASSED)) this.breaker.abandoned();
+      else this.breaker.failure();
       span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).name });
       throw error instanceof NodeUnavailable ? error : new NodeUnavailable(this.nodeId, (error as Error).name);
     } finally {
@@ -94,7 +99,7 @@ export class NodeClient {
   private async send(headers: Record<string, string>, body: string, call: NodeCallContext): Promise<ExecutionResult> {
     const deadline = call.deadline;
     for (let attempt = 1; ; attempt++) {
-      if (deadline.remainingMs() <= 0) throw new NodeUnavailable(this.nodeId, 'deadline passed');
+      if (deadline.remainingMs() <= 0) throw new NodeUnavailable(this.nodeId, DEADLINE_PASSED);
       call.reached.add(this.nodeId);
       try {
         // The request's deadline alone bounds the call: undici's own timeouts are coarser.

@@ -1,5 +1,6 @@
 import { type DocumentNode, type GraphQLSchema, execute, parse } from 'graphql';
 import { PARTNER_INFO, type Partner, partnerInfo } from '../../lib/partners.ts';
+import { BAN_STATUSES } from '../../lib/records.ts';
 import type { NodeCallContext, NodeUnavailable } from './node-client.ts';
 
 /** What one partner said about one person: a record, nothing (not known), or no answer. */
@@ -23,6 +24,20 @@ export interface NodeBan {
   protectsCounterpart?: boolean | null;
   violatedAt?: boolean | null;
   [field: string]: unknown;
+}
+
+/**
+ * An answer the gateway cannot read without guessing, from a node another organisation built to
+ * §5b: a ban status outside ACTIVE, REVOKED and SUSPENDED (`String!` in the node API, so GraphQL
+ * lets "active" through), or no yes or no to whether a ban protects the counterpart asked about.
+ * Read as inactive or as not protecting, either would be a confident NO_HIT; unread, the partner
+ * is UNAVAILABLE.
+ */
+function unreadable(record: NodeRecord | null, args: PersonArgs): boolean {
+  const counterpartAsked = args.counterpartBsn != null;
+  return (record?.bans ?? []).some(
+    (ban) => !(BAN_STATUSES as readonly string[]).includes(ban.status) || (counterpartAsked && typeof ban.protectsCounterpart !== 'boolean'),
+  );
 }
 
 export interface PersonArgs {
@@ -61,7 +76,9 @@ export class PersonFetcher {
       const { personField } = partnerInfo(partner);
       const failure = failed.get(personField) ?? (person ? undefined : { reason: 'no answer' });
       if (failure !== undefined) return { partner, answered: false, ...failure };
-      return { partner, answered: true, record: person![personField] ?? null };
+      const record = person![personField] ?? null;
+      if (unreadable(record, args)) return { partner, answered: false, reason: 'unreadable answer' };
+      return { partner, answered: true, record };
     });
   }
 

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { type ChainedRecord, ZERO_HASH, recordHash } from './chain.ts';
 import type { AuditRecord, ProcessingRecord } from './records.ts';
+import { writtenAsIs } from './writer.ts';
 
 export type StoredRecord = AuditRecord & ChainedRecord;
 
@@ -21,7 +22,7 @@ export class AuditReader {
   recordsOfTrace(traceId: string): { record: StoredRecord; chainValid: boolean }[] {
     return this.byTrace.all(traceId).map((row) => {
       const record = JSON.parse(row.body) as StoredRecord;
-      return { record, chainValid: this.linkValid(record) };
+      return { record, chainValid: writtenAsIs(row.body, record) && this.linkValid(record) };
     });
   }
 
@@ -31,7 +32,7 @@ export class AuditReader {
     const previousRow = this.bySeq.get(record.seq - 1);
     if (!previousRow) return false;
     const previous = JSON.parse(previousRow.body) as StoredRecord;
-    return previous.hash === record.prevHash && recordHash(previous) === previous.hash;
+    return previous.hash === record.prevHash && recordHash(previous) === previous.hash && writtenAsIs(previousRow.body, previous);
   }
 
   /**

@@ -1,10 +1,11 @@
 import { existsSync, readdirSync } from 'node:fs';
+import type Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { loadKeys } from '../keys.ts';
 import { type ChainBreak, type ChainedRecord, ChainVerifier } from './chain.ts';
 import { openAuditReader, readHead } from './log.ts';
 import type { AuditRecord } from './records.ts';
-import { searchColumns } from './writer.ts';
+import { searchColumns, writtenAsIs } from './writer.ts';
 
 export interface ComponentLog {
   component: string;
@@ -44,6 +45,16 @@ export function componentLogs(dataDir: string): ComponentLog[] {
  */
 export function verifyLog(log: ComponentLog): VerifyReport {
   if (!existsSync(log.file)) return { component: log.component, records: 0, headSeq: null, firstBreak: { seq: 1, reason: 'the audit log is missing, though the component has keys (deleted, or never opened)' } };
+  try {
+    return verifyReadableLog(log);
+  } catch (error) {
+    // Overwritten, emptied or cut short: a break to name, not a crash that leaves the other logs unchecked.
+    const code = (error as { code?: string }).code;
+    return { component: log.component, records: 0, headSeq: null, firstBreak: { seq: 1, reason: `the audit log cannot be read as one (${code ?? (error as Error).message})` } };
+  }
+}
+
+function verifyReadableLog(log: ComponentLog): VerifyReport {
   const db = openAuditReader(log.file);
   try {
     return db.transaction(() => {
@@ -58,6 +69,16 @@ export function verifyLog(log: ComponentLog): VerifyReport {
           verifier.firstBreak ??= { seq: row.seq, reason: 'record is not valid JSON' };
           continue;
         }
+        if (typeof record !== 'object' || record === null || Array.isArray(record)) {
+          verifier.firstBreak ??= { seq: row.seq, reason: 'record is not a JSON object' };
+          continue;
+        }
+        // Searches read the stored text with SQLite's JSON functions, where the first of two equal
+        // keys counts; the hash is over what JSON.parse keeps, the last. Text that is not exactly
+        // the record as written could show one thing to a search and another to the chain.
+        if (!verifier.firstBreak && !writtenAsIs(row.body, record)) {
+          verifier.firstBreak = { seq: row.seq, reason: 'the stored text is not the record as written (a key repeated, or reformatted)' };
+        }
         if (record.seq !== row.seq && !verifier.firstBreak) {
           verifier.firstBreak = { seq: row.seq, reason: `record stored as seq ${row.seq} says seq ${record.seq} (reordered)` };
         }
@@ -65,6 +86,10 @@ export function verifyLog(log: ComponentLog): VerifyReport {
         const edited = verifier.firstBreak ? undefined : editedColumn(row, record);
         if (edited) verifier.firstBreak = { seq: row.seq, reason: `the ${edited} column differs from the record (edited)` };
       }
+      // Searches go through indexes the chain does not cover: one edited to leave out a row would
+      // hide the record from a search while every record still verifies.
+      const damage = verifier.firstBreak ? null : indexDamage(db);
+      if (damage) verifier.firstBreak = { seq: 1, reason: `the database's indexes do not match its records (${damage})` };
       const head = readHead(db);
       const key = head ? loadKeys(log.keysDir).find((candidate) => candidate.kid === head.kid) : undefined;
       const firstBreak = verifier.finish(head, key?.publicKey ?? null);
@@ -79,4 +104,11 @@ export function verifyLog(log: ComponentLog): VerifyReport {
 function editedColumn(row: StoredRow, record: ChainedRecord): string | undefined {
   const expected = searchColumns(record as ChainedRecord & AuditRecord);
   return (Object.keys(expected) as (keyof typeof expected)[]).find((column) => row[column] !== expected[column]);
+}
+
+/** The first thing SQLite's integrity check finds wrong, on one line; null when nothing. */
+function indexDamage(db: Database.Database): string | null {
+  const [first] = db.pragma('integrity_check(1)') as { integrity_check: string }[];
+  if (!first || first.integrity_check === 'ok') return null;
+  return first.integrity_check.split('\n').filter((line) => !line.startsWith('***')).join('; ');
 }

@@ -127,6 +127,11 @@ function indexColumns(record: ChainedRecord & AuditRecord) {
   return { ...searchColumns(record), body: JSON.stringify(record) };
 }
 
+/** Whether a stored body is exactly the text the writer wrote for the record it parses to. */
+export function writtenAsIs(body: string, record: object): boolean {
+  return JSON.stringify(record) === body;
+}
+
 /**
  * The columns a log is searched by, derived from the hashed record: the chain covers only `body`,
  * so `soh audit verify` derives them again and compares (an edited column could hide a record

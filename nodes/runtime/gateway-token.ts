@@ -1,8 +1,8 @@
-import { type JWTVerifyGetKey, createLocalJWKSet, createRemoteJWKSet, jwtVerify } from 'jose';
+import { type JWTVerifyGetKey, createLocalJWKSet, jwtVerify } from 'jose';
 import { z } from 'zod';
 import type { Clock } from '../../lib/clock.ts';
 import { unauthenticated } from '../../lib/errors.ts';
-import { keySetFetch } from '../../lib/key-set-fetch.ts';
+import { remoteKeySet } from '../../lib/key-set-fetch.ts';
 import { RememberedTokens } from '../../lib/remembered-tokens.ts';
 
 /** The caller's identity as the gateway vouches for it in the downstream token (DESIGN §4). */
@@ -26,7 +26,8 @@ const CACHE_LIMIT = 10_000;
 export function gatewayKeys(source: { jwksUrl?: string; jwks?: { keys: object[] } }): JWTVerifyGetKey {
   if (source.jwks) return createLocalJWKSet(source.jwks as never);
   if (!source.jwksUrl) throw new Error('either a gateway JWKS URL or a JWKS document is required');
-  return createRemoteJWKSet(new URL(source.jwksUrl), { cooldownDuration: 5_000, cacheMaxAge: 10 * 60_000, ...keySetFetch });
+  // A rotated-in gateway key is fetched within 5 s of the first token it signs.
+  return remoteKeySet(new URL(source.jwksUrl), { timeoutMs: 5_000, cooldownMs: 5_000 });
 }
 
 /**

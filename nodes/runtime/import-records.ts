@@ -20,15 +20,29 @@ export function importLineParser(definition: NodeDefinition): (value: unknown) =
     const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;
     if (typeof type !== 'string') return { reason: `missing "type" (accepted here: ${accepted})` };
     const schema = schemas.get(type);
-    if (!schema) return { reason: `unknown record type "${type}" for node ${definition.id} (accepted here: ${accepted})` };
+    if (!schema) return { reason: `unknown record type ${shown(type)} for node ${definition.id} (accepted here: ${accepted})` };
     const unstorable = unstorableText(value, []);
-    if (unstorable) return { reason: `${type}: ${unstorable.join('.')}: holds a NUL character or an unpaired surrogate, which not every store can keep` };
+    if (unstorable) return { reason: `${type}: ${pathOf(unstorable)}: holds a NUL character or an unpaired surrogate, which not every store can keep` };
     const parsed = schema.safeParse(value);
     if (parsed.success) return { record: parsed.data };
     const [issue] = parsed.error.issues;
-    const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
-    return { reason: `${type}: ${where}${issue?.message ?? 'invalid'}` };
+    const where = issue?.path.length ? `${pathOf(issue.path)}: ` : '';
+    // zod's own message quotes the unknown keys, which are the line's content.
+    const message = issue?.code === 'unrecognized_keys' ? `unrecognized key ${issue.keys.map(shown).join(', ')}` : (issue?.message ?? 'invalid');
+    return { reason: `${type}: ${where}${message}` };
   };
+}
+
+/**
+ * Text from the line, quoted only when it is a plain name (letters, `_`, `-`): a value or key
+ * with digits in it may be a BSN, and a reason never repeats one.
+ */
+function shown(text: string): string {
+  return /^[A-Za-z_-]{1,64}$/.test(text) ? `"${text}"` : '(not shown: not a plain name)';
+}
+
+function pathOf(path: readonly PropertyKey[]): string {
+  return path.map((step) => (typeof step === 'number' ? String(step) : typeof step === 'string' && /^[A-Za-z_-]{1,64}$/.test(step) ? step : '…')).join('.');
 }
 
 /**
@@ -56,6 +70,9 @@ export function parseNdjson(text: string, definition: NodeDefinition): { records
   const parse = importLineParser(definition);
   const records: ImportRecord[] = [];
   const problems: LineProblem[] = [];
+  // An upsert applies lines in order: a record given twice would be the last copy alone, the
+  // earlier one dropped without a word. Which was meant only the file's author knows.
+  const firstLineOf = new Map<string, number>();
   const lines = text.split('\n');
   lines.forEach((raw, index) => {
     const line = raw.trim();
@@ -68,8 +85,15 @@ export function parseNdjson(text: string, definition: NodeDefinition): { records
       return;
     }
     const { record, reason } = parse(value);
-    if (record) records.push(record);
-    else problems.push({ line: index + 1, reason: reason! });
+    if (!record) return void problems.push({ line: index + 1, reason: reason! });
+    const key = record.type === 'person' ? `person ${record.bsn}` : `${record.type} ${(record as { id: string }).id}`;
+    const first = firstLineOf.get(key);
+    if (first !== undefined) {
+      const by = record.type === 'person' ? 'bsn' : 'id';
+      return void problems.push({ line: index + 1, reason: `${record.type}: the same ${by} as line ${first} (each record once per file)` });
+    }
+    firstLineOf.set(key, index + 1);
+    records.push(record);
   });
   return { records, problems };
 }

@@ -47,6 +47,12 @@ export function nodeConfigFromEnv(env: NodeJS.ProcessEnv = process.env): NodeCon
   );
 }
 
+/** SOH_NODE_DATABASE_URL checked as `soh node` checks it, for the commands that open a node's store without starting it. */
+export function nodeDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const { databaseUrl } = VARIABLES;
+  return parseConfig(nodeConfig.pick({ databaseUrl: true }), { databaseUrl: settings(env, [databaseUrl])[databaseUrl] }, 'the environment (SOH_NODE_*)', { databaseUrl }).databaseUrl;
+}
+
 /** The environment variable behind each node setting. */
 const VARIABLES = {
   port: 'SOH_NODE_PORT',

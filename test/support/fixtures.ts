@@ -56,26 +56,28 @@ const B2 = {
 const B3_EXPIRED = {
   type: 'ban', id: 'PN-10-000003-23/1', bsn: PERSONS.subject, kind: 'CONTACT', legalBasis: 'art. 80 Sv', imposedBy: 'Rechtbank Rotterdam',
   status: 'ACTIVE', validFrom: '2024-01-01T00:00:00Z', validUntil: '2025-01-01T00:00:00Z', protectedBsns: [PERSONS.unrelated],
+  electronicMonitoring: false, victimDevice: false,
 };
 const B4_FUTURE = {
   type: 'ban', id: 'PN-10-000004-29/1', bsn: PERSONS.subject, kind: 'CONTACT', legalBasis: 'art. 38v Sr', imposedBy: 'Rechtbank Rotterdam',
   status: 'ACTIVE', validFrom: '2030-01-01T00:00:00Z', validUntil: null, protectedBsns: [PERSONS.unrelated],
+  electronicMonitoring: false, victimDevice: false,
 };
 const B5_REVOKED = {
   type: 'ban', id: 'PN-10-000005-25/1', bsn: PERSONS.subject, kind: 'CONTACT', legalBasis: 'art. 509hh Sv', imposedBy: 'OM',
   status: 'REVOKED', statusChangedAt: '2026-03-01T00:00:00Z', validFrom: '2025-01-01T00:00:00Z', validUntil: null,
-  protectedBsns: [PERSONS.unrelated],
+  protectedBsns: [PERSONS.unrelated], electronicMonitoring: false, victimDevice: false,
 };
 const B6_HOUSE = {
   type: 'ban', id: 'HV-0599-2026-0042', bsn: PERSONS.subject, kind: 'HOUSE', legalBasis: 'Wet tijdelijk huisverbod art. 2',
   imposedBy: 'Burgemeester Rotterdam', status: 'ACTIVE', validFrom: '2026-05-01T00:00:00Z', validUntil: '2026-05-11T00:00:00Z',
   area: { description: 'Woning Voorbeeldstraat 1', municipality: 'Rotterdam', center: AREA.center, radiusMeters: 50 },
-  protectedBsns: [PERSONS.victim],
+  protectedBsns: [PERSONS.victim], electronicMonitoring: false, victimDevice: false,
 };
 const B7_SUSPENDED = {
   type: 'ban', id: 'PN-10-000007-24/1', bsn: PERSONS.subject, kind: 'LOCATION', legalBasis: 'art. 38v Sr', imposedBy: 'Rechtbank Rotterdam',
   status: 'SUSPENDED', statusChangedAt: '2025-03-01T00:00:00Z', validFrom: '2024-06-01T00:00:00Z', validUntil: null,
-  area: { description: 'Centrum Rotterdam' }, protectedBsns: [],
+  area: { description: 'Centrum Rotterdam' }, protectedBsns: [], electronicMonitoring: false, victimDevice: false,
 };
 
 /** Each node's import file. B1 is held by three nodes, B2 by two: merged by id at the gateway. */
