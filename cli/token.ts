@@ -1,4 +1,4 @@
-import { dataDir } from '../lib/config.ts';
+import { dataDir, settings } from '../lib/config.ts';
 import { signDevToken } from '../lib/dev-issuer.ts';
 import { parseOptions, positiveInt, UsageError } from './usage.ts';
 
@@ -21,7 +21,10 @@ export async function run(args: string[]): Promise<void> {
     purpose: values.purpose,
     ...(values['case-ref'] ? { caseRef: values['case-ref'] } : {}),
     ...(values.sub ? { sub: values.sub } : {}),
-    ttlSeconds: positiveInt(values.ttl, 'ttl', 900),
+    // A day at most: the gateway refuses a token older than its maximum age (1 h by default) anyway.
+    ttlSeconds: positiveInt(values.ttl, 'ttl', 900, 86_400),
+    // The audience the gateway of this environment checks (DESIGN §4), as `soh gateway` reads it.
+    audience: settings(process.env, ['SOH_GATEWAY_AUDIENCE']).SOH_GATEWAY_AUDIENCE ?? 'soh-gateway',
   });
   process.stdout.write(`${token}\n`);
 }

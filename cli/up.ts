@@ -7,7 +7,7 @@ import { signDevToken } from '../lib/dev-issuer.ts';
 import { GATEWAY_NODE_FLAGS, SOURCE_NODE_FLAGS, serviceEnv, sohArgs } from '../lib/project.ts';
 import { NODE_IDS, PARTNER_INFO, nodeVariableSuffix } from '../lib/partners.ts';
 import { findExamples } from '../nodes/seed-examples.ts';
-import { seedAll, seedParameters, storesHoldingData } from '../nodes/seed-all.ts';
+import { seedAll, seedParameters, seedUnfinished, storesHoldingData } from '../nodes/seed-all.ts';
 import { progressBar } from './progress.ts';
 import { parseOptions, positiveInt } from './usage.ts';
 
@@ -91,8 +91,9 @@ export async function run(args: string[]): Promise<void> {
   // Seeding replaces all four stores: it runs only when none holds anything, never over records a
   // user imported into one of them (`soh seed` replaces them when asked to).
   const holding = await storesHoldingData(dir);
-  if (holding.length === 0) {
-    console.log(`no data yet under ${dir}: seeding ${persons.toLocaleString('en')} synthetic persons`);
+  if (holding.length === 0 || seedUnfinished(dir)) {
+    const why = holding.length === 0 ? 'no data yet' : 'an earlier seed did not finish';
+    console.log(`${why} under ${dir}: seeding ${persons.toLocaleString('en')} synthetic persons`);
     await seedAll({ dataDir: dir, persons, seed, onProgress: progressBar('seeding') });
   } else if (holding.length < NODE_IDS.length) {
     console.log(`the stores of ${holding.join(', ')} under ${dir} hold data: nothing is seeded, so that nothing is replaced (npx soh seed regenerates all four)`);

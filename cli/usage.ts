@@ -13,10 +13,11 @@ export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(
   }
 }
 
-export function positiveInt(value: string | undefined, name: string, fallback: number): number {
+export function positiveInt(value: string | undefined, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
   const parsed = Number(value);
   // Zero is no value for any of them: a token already expired, no persons to seed.
   if (!Number.isInteger(parsed) || parsed < 1) throw new UsageError(`--${name} must be a whole number above 0`);
+  if (parsed > max) throw new UsageError(`--${name} must be at most ${max.toLocaleString('en')}`);
   return parsed;
 }

@@ -39,7 +39,9 @@ export const gatewayConfig = z.strictObject({
     .refine(compiles, 'must be a regular expression')
     .default('^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$'),
   deadlineMs: z.number().int().min(50).max(30_000).default(1_500),
-  nodes: z.strictObject(Object.fromEntries(NODE_IDS.map((id, index) => [id, z.url().default(`http://127.0.0.1:${4101 + index}`)])) as Record<(typeof NODE_IDS)[number], z.ZodDefault<z.ZodURL>>),
+  nodes: z.strictObject(
+    Object.fromEntries(NODE_IDS.map((id, index) => [id, z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).default(`http://127.0.0.1:${4101 + index}`)])) as Record<(typeof NODE_IDS)[number], z.ZodDefault<z.ZodURL>>,
+  ),
   // One entry per issuer: a second would silently take the first one's place.
   issuers: z
     .array(issuer)
@@ -100,13 +102,22 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
       throw new ConfigError(`cannot read SOH_GATEWAY_CONFIG ${file}: ${(error as Error).message}`);
     }
   }
+  if (typeof fromFile !== 'object' || Array.isArray(fromFile)) throw new ConfigError(`SOH_GATEWAY_CONFIG ${file} must hold a mapping of settings`);
+  // A section that is no mapping (`nodes: 5`, an empty `nodes:`) would spread into nothing and
+  // leave every default in its place without a word.
+  const section = (name: string): Record<string, unknown> => {
+    const value = fromFile[name];
+    if (value === undefined) return {};
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError(`invalid configuration in ${file}:\n  ${name}: must be a mapping`);
+    return { ...(value as Record<string, unknown>) };
+  };
   const set = settings(env, [...Object.values(VARIABLES), ...NODE_IDS.map(nodeUrlVariable)]);
-  const nodes = { ...(fromFile['nodes'] as Record<string, string> | undefined) };
+  const nodes = section('nodes');
   for (const id of NODE_IDS) {
     const url = set[nodeUrlVariable(id)];
     if (url) nodes[id] = url;
   }
-  const rateLimits = { ...(fromFile['rateLimits'] as Record<string, unknown> | undefined) };
+  const rateLimits = section('rateLimits');
   if (set.SOH_RATE_LIMIT_REDIS_URL) rateLimits['redisUrl'] = set.SOH_RATE_LIMIT_REDIS_URL;
   const overrides = Object.fromEntries(
     Object.entries({

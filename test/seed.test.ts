@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { isValidBsn } from '../lib/bsn.ts';
 import { NODE_IDS, type NodeId } from '../lib/partners.ts';
 import { BAN_KINDS, BAN_STATUSES, type Ban, ban as banSchema } from '../lib/records.ts';
@@ -164,6 +166,25 @@ describe('soh seed', () => {
     const common = [...seven].filter((bsn) => eight.has(bsn)).length;
     expect(common).toBeLessThan(seven.size / 2);
   });
+
+  it('marks the stores of a seed that did not finish, and drops the parameters of those it was replacing', async () => {
+    const dir = join(root, 'killed');
+    expect((await soh(['seed', '--persons', '300', '--seed', '3'], { SOH_DATA_DIR: dir })).code).toBe(0);
+    expect(existsSync(join(dir, 'seed.json'))).toBe(true);
+    expect(existsSync(join(dir, 'seed.unfinished'))).toBe(false);
+    const child = spawn(process.execPath, [fileURLToPath(new URL('../bin/soh.js', import.meta.url)), 'seed', '--persons', '2000000'], {
+      env: { ...process.env, SOH_DATA_DIR: dir },
+      stdio: 'ignore',
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    // Killed once it has begun replacing the stores (2,000,000 persons take minutes).
+    await vi.waitFor(() => expect(existsSync(join(dir, 'seed.unfinished'))).toBe(true), { timeout: 30_000, interval: 20 });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    child.kill('SIGKILL');
+    await exited;
+    expect(existsSync(join(dir, 'seed.unfinished'))).toBe(true);
+    expect(existsSync(join(dir, 'seed.json'))).toBe(false);
+  }, 60_000);
 
   it.each(['many', '0', '-5', '1.5'])('refuses --persons %s with a usage error', async (value) => {
     const result = await soh(['seed', `--persons=${value}`], { SOH_DATA_DIR: join(root, 'c') });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { decodeJwt } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { unknownSettings } from '../lib/config.ts';
 import { serviceEnv } from '../lib/project.ts';
@@ -90,6 +91,9 @@ describe('a component refuses a bad or empty setting, and a refusal of the machi
 
   it.each([
     ['a caseRefPattern that is no regular expression', 'caseRefPattern: "["\n', /caseRefPattern: must be a regular expression/],
+    ['nodes that are no mapping, which would leave every default node URL in place', 'nodes: 5\n', /nodes: must be a mapping/],
+    ['an empty rateLimits section', 'rateLimits:\n', /rateLimits: must be a mapping/],
+    ['a node URL that is not http(s)', 'nodes:\n  om: ftp://om.example/\n', /nodes\.om.*must be an http:\/\/ or https:\/\/ URL/],
     [
       'an issuer listed twice, whose second entry would take the first one\'s place',
       'issuers:\n  - { issuer: https://idp.example, orgs: [politie], jwksUrl: https://idp.example/jwks }\n  - { issuer: https://idp.example, orgs: ["*"], jwksUrl: https://other.example/jwks }\n',
@@ -127,6 +131,32 @@ describe('a component refuses a bad or empty setting, and a refusal of the machi
     } finally {
       taken.close();
     }
+  });
+});
+
+describe('command lines', () => {
+  it.each([
+    [['node', 'om', '--port', '5000'], 'soh node <'],
+    [['gateway', '--port', '4001'], 'soh gateway (settings from SOH_* variables'],
+  ])('soh %j refuses arguments it would ignore, with a usage error, instead of starting on another port', (args, usage) => {
+    const { status, stderr } = startWith(args, {});
+    expect(status).toBe(2);
+    expect(stderr).toContain(usage);
+  });
+
+  it("soh token signs for the audience the gateway checks (SOH_GATEWAY_AUDIENCE), and for at most a day", () => {
+    const token = (extra: string[], env: Record<string, string>) =>
+      spawnSync(process.execPath, [SOH, 'token', '--org', 'politie', '--role', 'politie-medewerker', '--purpose', 'police-ban-enforcement', ...extra], {
+        env: { ...process.env, SOH_DATA_DIR: home, ...env },
+        encoding: 'utf8',
+      });
+    const signed = token([], { SOH_GATEWAY_AUDIENCE: 'soh-gateway-acc' });
+    expect(signed.status).toBe(0);
+    expect(decodeJwt(signed.stdout.trim()).aud).toBe('soh-gateway-acc');
+    expect(decodeJwt(token([], {}).stdout.trim()).aud).toBe('soh-gateway');
+    const tooLong = token(['--ttl', '99999999999999999999'], {});
+    expect(tooLong.status).toBe(2);
+    expect(tooLong.stderr).toContain('--ttl must be at most 86,400');
   });
 });
 

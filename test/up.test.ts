@@ -250,6 +250,23 @@ describe('soh up when something is wrong', () => {
     }
   }, 120_000);
 
+  it('seeds again over the half-written stores of a seed that did not finish', async () => {
+    const up = await startUp(await freshPorts(), async (dataDir) => {
+      const file = join(dataDir, 'politie.ndjson');
+      writeFileSync(file, `${JSON.stringify({ type: 'person', bsn: PERSONS.subject })}\n`);
+      expect((await soh(['import', 'politie', file], { SOH_DATA_DIR: dataDir })).code).toBe(0);
+      writeFileSync(join(dataDir, 'seed.unfinished'), '');
+    });
+    try {
+      await vi.waitFor(() => expect(up.output).toContain('Ctrl-C stops everything.'), { timeout: 90_000, interval: 200 });
+      expect(up.output).toContain('an earlier seed did not finish');
+      up.child.kill('SIGINT');
+      expect(await up.exited).toBe(0);
+    } finally {
+      up.cleanUp();
+    }
+  }, 120_000);
+
   it('kills, on a second Ctrl-C, a component that cannot stop', async () => {
     const up = await startUp(await freshPorts());
     try {
