@@ -5,12 +5,14 @@ import { fragmentsOf, rootFields as rootFieldsOf } from './root-fields.ts';
 
 export interface QueryLimits {
   maxTokens: number;
+  /** The document's text: a thousand tokens written out take a few KiB. */
+  maxDocumentBytes: number;
   maxDepth: number;
   maxAliases: number;
   maxRootFields: number;
 }
 
-export const DEFAULT_LIMITS: QueryLimits = { maxTokens: 1_000, maxDepth: 8, maxAliases: 8, maxRootFields: 4 };
+export const DEFAULT_LIMITS: QueryLimits = { maxTokens: 1_000, maxDocumentBytes: 16 * 1024, maxDepth: 8, maxAliases: 8, maxRootFields: 4 };
 
 /**
  * How deep each fragment's own selections reach, spreads followed: each fragment is measured once,
@@ -98,6 +100,14 @@ export function useQueryLimits(limits: QueryLimits = DEFAULT_LIMITS): Plugin {
     return problem;
   };
   return {
+    // Before parsing, so that no cache keeps it: a comment or a string counts as one token or
+    // none, and yoga's parse cache keeps each text it parses (1,000 texts of 255 KiB filled a
+    // 192 MiB heap).
+    onParams({ params }) {
+      if (typeof params.query === 'string' && Buffer.byteLength(params.query) > limits.maxDocumentBytes) {
+        throw sohError('QUERY_TOO_COMPLEX', `The document is larger than ${limits.maxDocumentBytes} bytes.`);
+      }
+    },
     onParse({ setParseFn }) {
       setParseFn((source, options) => {
         try {

@@ -91,6 +91,9 @@ export class TokenBuckets implements RateLimiter {
   private tokensAt(key: string, now: number): number {
     const bucket = this.buckets.get(key);
     if (!bucket) return this.limit.burst;
+    // A clock stepped back leaves `at` ahead of now: time counts again from now, not from a moment
+    // still to come (the bucket would not refill until then).
+    if (bucket.at > now) bucket.at = now;
     return Math.min(this.limit.burst, bucket.tokens + ((now - bucket.at) / 60_000) * this.limit.perMinute);
   }
 

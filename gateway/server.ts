@@ -1,6 +1,6 @@
 import { SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import { makeExecutableSchema } from '@graphql-tools/schema';
-import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { createLRUCache, createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { AuditLog } from '../lib/audit/log.ts';
 import { useDurableAudit } from '../lib/audit/plugin.ts';
 import type { Clock } from '../lib/clock.ts';
@@ -29,6 +29,8 @@ import { type RateLimiter, useCallerRateLimit } from './rate-limits.ts';
 import { usePurposeBinding } from './purpose/plugin.ts';
 import { useRequestScope } from './request-scope.ts';
 import type { GatewayContext, GatewayRequestState } from './request-state.ts';
+
+const PARSE_CACHE_ENTRIES = 256;
 
 export interface GatewayDependencies {
   policies: PolicySet;
@@ -116,6 +118,9 @@ export function createGateway(deps: GatewayDependencies): YogaServerInstance<obj
     cors: false,
     multipart: false,
     maskedErrors: { maskError },
+    // Bounded below yoga's 1,024 texts and 1,024 errors: each entry holds a caller's document (up
+    // to 16 KiB of text and its syntax tree); real callers send a handful of distinct documents.
+    parserAndValidationCache: { documentCache: createLRUCache({ max: PARSE_CACHE_ENTRIES }), errorCache: createLRUCache({ max: PARSE_CACHE_ENTRIES }), validationCache: true },
     maxRequestBodySize: false,
     logging: false,
     plugins,

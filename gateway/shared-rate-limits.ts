@@ -22,7 +22,14 @@ for i, key in ipairs(KEYS) do
   if count > burst then return math.ceil(burst * 60 / perMinute) end
   local bucket = redis.call('HMGET', key, 'tokens', 'at')
   local tokens = burst
-  if bucket[1] then tokens = math.min(burst, tonumber(bucket[1]) + (now - tonumber(bucket[2])) / 60000 * perMinute) end
+  if bucket[1] then
+    local at = tonumber(bucket[2])
+    if at > now then
+      at = now
+      redis.call('HSET', key, 'at', now)
+    end
+    tokens = math.min(burst, tonumber(bucket[1]) + (now - at) / 60000 * perMinute)
+  end
   levels[i] = tokens
   local missing = count - tokens
   if missing > 0 then wait = math.max(wait, math.max(1, math.ceil(missing * 60 / perMinute - 1e-9))) end

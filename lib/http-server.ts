@@ -15,9 +15,19 @@ interface InFlight {
 
 const inFlightOf = new WeakMap<Server, InFlight>();
 
-export function listen(handler: Handler, port: number, host = '127.0.0.1'): Promise<Server> {
+/**
+ * How long a client may take to send one whole request (headers and body, at most 256 KiB).
+ * Node's default is 5 minutes: a caller holding back the last byte of each of many requests
+ * would keep a socket and its buffered body for that long, each costing one request of its limit.
+ */
+const REQUEST_TIMEOUT_MS = 10_000;
+
+export function listen(handler: Handler, port: number, host = '127.0.0.1', options: { requestTimeoutMs?: number } = {}): Promise<Server> {
   const inFlight: InFlight = { responses: new Map(), settled: [] };
-  const server = createServer({ keepAliveTimeout: 65_000 }, (request, response) => {
+  const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  // Node checks for late requests on this interval (30 s by default): a tenth of the timeout.
+  const timeouts = { requestTimeout, headersTimeout: requestTimeout, connectionsCheckingInterval: Math.max(100, requestTimeout / 10) };
+  const server = createServer({ keepAliveTimeout: 65_000, ...timeouts }, (request, response) => {
     inFlight.responses.set(response, request.socket);
     const done = () => {
       inFlight.responses.delete(response);

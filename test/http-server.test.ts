@@ -158,3 +158,38 @@ describe('stopping a server (closeGracefully)', () => {
     expect(await hanging).toBeInstanceOf(Error);
   });
 });
+
+describe('a client that sends its request slowly', () => {
+  it('gets 408 and its connection closed once the request timeout passes, instead of holding the socket for minutes', async () => {
+    let reachedHandler = false;
+    const server = await listen(
+      async (request, response) => {
+        reachedHandler = true;
+        try {
+          for await (const _chunk of request);
+          response.end('read it all');
+        } catch {
+          // The server cut the connection: the body never came whole.
+        }
+      },
+      0,
+      '127.0.0.1',
+      { requestTimeoutMs: 500 },
+    );
+    try {
+      const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
+      let received = '';
+      socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      // All but the last byte of the declared body.
+      socket.write('POST / HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n' + 'x'.repeat(99));
+      const started = Date.now();
+      await closed;
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(received).toMatch(/^HTTP\/1\.1 408 /);
+      expect(reachedHandler).toBe(true);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});

@@ -114,6 +114,14 @@ describe('input checks at the gateway', () => {
     });
   });
 
+  it('refuses a document of more than 16 KiB of text, however few tokens it has, with 400 QUERY_TOO_COMPLEX', async () => {
+    const token = await federation.issuer.token(POLICE);
+    const padded = `# ${'x'.repeat(17 * 1024)}\n{ activeBans(subject: { bsn: "${PERSONS.subject}" }) { complete } }`;
+    expectRefused(await federation.query(token, padded), 'QUERY_TOO_COMPLEX');
+    const plain = await federation.query(token, `{ activeBans(subject: { bsn: "${PERSONS.subject}" }) { complete } }`);
+    expect(plain.body.data).toEqual({ activeBans: { complete: true } });
+  });
+
   describe('locations', () => {
     it.each([
       ['inline', `{ near: activeBans(subject: { bsn: "${PERSONS.subject}" }) { complete } far: activeBans(subject: { bsn: "${PERSONS.subject}" }, location: { lat: 91, lon: 4 }) { complete } }`, {}],

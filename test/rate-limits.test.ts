@@ -37,6 +37,19 @@ describe('token buckets', () => {
   });
 });
 
+describe('token buckets across a clock step', () => {
+  it('take a clock stepped back as no time passed, not as an hour to wait out', () => {
+    const clock = fixedClock(Date.parse('2026-06-01T00:00:00Z'));
+    const buckets = new TokenBuckets({ burst: 2, perMinute: 6 }, clock);
+    expect([buckets.take('a'), buckets.take('a')]).toEqual([null, null]);
+    clock.set(clock.now() - 3_600_000);
+    // As before the step: 10 s until one request fits.
+    expect(buckets.take('a')).toBe(10);
+    clock.set(clock.now() + 10_000);
+    expect(buckets.take('a')).toBeNull();
+  });
+});
+
 describe('token buckets taken together', () => {
   it('take one request per key, a key named twice taking two, all or none', () => {
     const clock = fixedClock(Date.parse('2026-06-01T00:00:00Z'));
@@ -170,5 +183,20 @@ describe('location checks per caller and subject', () => {
     expect((await ask(sub, PERSONS.unrelated)).body.errors).toBeUndefined();
     const colleague = await ask(`colleague-${randomUUID()}`, PERSONS.subject);
     expect([colleague.body.errors, locationBan(colleague).violatedAt]).toEqual([undefined, true]);
+  });
+
+  it('sends a location to no node, and counts no check, when the question does not ask for violatedAt', async () => {
+    const WITHOUT = `query Bans($bsn: String!, $location: GeoPointInput) {
+      activeBans(subject: { bsn: $bsn }, at: "${AT.may2026}", location: $location) { complete bans { id kind } } }`;
+    const sub = `officer-${randomUUID()}`;
+    const token = await federation.issuer.token({ sub });
+    for (let i = 0; i < 4; i++) {
+      const answer = await federation.query(token, WITHOUT, { bsn: PERSONS.subject, location: AREA.inside });
+      expect([answer.status, answer.body.errors]).toEqual([200, undefined]);
+    }
+    // The whole budget of two is still there for questions that do ask.
+    const WHERE = `query Where($bsn: String!, $location: GeoPointInput) {
+      activeBans(subject: { bsn: $bsn }, at: "${AT.may2026}", location: $location) { bans { kind violatedAt } } }`;
+    for (let i = 0; i < 2; i++) expect((await federation.query(token, WHERE, { bsn: PERSONS.subject, location: AREA.inside })).body.errors).toBeUndefined();
   });
 });

@@ -207,6 +207,22 @@ describe('batched delegation to a node', () => {
       expect(await fetchOne(record, counterpart)).toEqual({ partner: 'POLITIE', answered: false, reason: 'unreadable answer' });
     });
 
+    it('keeps at most 256 planned node queries, however many field combinations callers pick', async () => {
+      const fetcher = new PersonFetcher(buildStitchedPerson(new Map([['POLITIE', client]])));
+      answer = ({ bsns }) => ({ data: { records: bsns.map(() => null) } });
+      for (let i = 0; i < 300; i++) {
+        const context = callContext();
+        try {
+          const selection = `bans { id kind status statusChangedAt validFrom validUntil pick${i}: legalBasis }`;
+          expect((await fetcher.fetch(PERSONS.subject, ['POLITIE'], selection, { at: AT }, context))[0]).toMatchObject({ answered: true });
+        } finally {
+          context.deadline.dispose();
+        }
+      }
+      // Private, read here only to see the bound: each entry is a planned query of about 50 KiB.
+      expect((fetcher as unknown as { documents: Map<string, unknown> }).documents.size).toBe(256);
+    });
+
     it('and reads a well-formed one as it is', async () => {
       const answered = await fetchOne(ban({ status: 'REVOKED', statusChangedAt: '2026-01-01T00:00:00Z', protectsCounterpart: false }), PERSONS.victim);
       expect(answered).toMatchObject({ partner: 'POLITIE', answered: true, record: { bans: [{ id: 'B-1', status: 'REVOKED', protectsCounterpart: false }] } });

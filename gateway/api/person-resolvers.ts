@@ -58,7 +58,8 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
    * (HTTP 200, a partial answer).
    */
   async function admitLocation(ctx: GatewayContext, bsn: string, location: { lat: number; lon: number } | null) {
-    if (!location) return null;
+    // Only `violatedAt` needs it: unasked, the officer's position goes to no node and uses up no check.
+    if (!location || !ctx.state.selected.has('Ban.violatedAt')) return null;
     const { caller, subjectRef } = ctx.state;
     const retryAfter = await deps.locationChecks.takeAll([`${caller!.iss}|${caller!.sub}|${subjectRef(bsn)}`]);
     if (retryAfter === null) return location;

@@ -85,7 +85,7 @@ function typAllowed(typ: unknown, issuer: TrustedIssuer): boolean {
  * meets its issuer's current key set again at least this often (a withdrawn key stops admitting it).
  */
 export const REMEMBER_SECONDS = 300;
-// About 2 MB of tokens at most; a token that fell out is simply verified again.
+// Typical tokens of about 1 KiB make 4 MiB; 8 KiB tokens (the cap), at most 32 MiB. A token that fell out is simply verified again.
 const REMEMBERED_LIMIT = 4_000;
 
 /** A verified token's caller and the times that still decide whether the token holds. */

@@ -46,6 +46,9 @@ export interface PersonArgs {
   counterpartBsn?: string | null;
 }
 
+/** Far above the selections callers use (a handful per purpose); bounds what callers can make the gateway keep. */
+const MAX_DOCUMENTS = 256;
+
 /**
  * Reads the stitched `Person` for one BSN from the given partners, asking each node only for the
  * node-API selection the caller's purpose and query need. Documents are built once per
@@ -86,6 +89,9 @@ export class PersonFetcher {
     const key = `${partners.join(',')}|${selection}`;
     let document = this.documents.get(key);
     if (!document) {
+      // The selection follows the fields a caller picks: thousands of combinations a purpose
+      // allows, each planned at about 50 KiB. The oldest goes first (it is planned again if asked).
+      if (this.documents.size >= MAX_DOCUMENTS) this.documents.delete(this.documents.keys().next().value!);
       const fields = PARTNER_INFO.filter((info) => partners.includes(info.partner)).map(
         (info) => `${info.personField}(at: $at, location: $location, counterpartBsn: $counterpartBsn) { __typename ${selection} }`,
       );

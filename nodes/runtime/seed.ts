@@ -112,7 +112,8 @@ function makeBan(rng: Rng, person: { bsn: string; region: SeedRegion }, victims:
     const home = offset(rng, region, 8_000);
     ban.area = template.kind === 'HOUSE'
       ? { description: 'Woning en directe omgeving van de woning', municipality: region.municipality, center: home, radiusMeters: 50 }
-      : { description: '5 km rond woning slachtoffer', municipality: region.municipality, center: home, radiusMeters: 5000 };
+      // The description names no distance: police may read it, but not the circle (DESIGN §6).
+      : { description: 'Gebied rond de woning van het slachtoffer', municipality: region.municipality, center: home, radiusMeters: 5000 };
     ban.conditions = template.kind === 'HOUSE'
       ? 'Verboden de woning te betreden of daar aanwezig te zijn; geen contact met de achterblijvers.'
       : 'Verboden zich binnen het gebied te bevinden, behoudens toestemming van de reclassering.';
