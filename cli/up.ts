@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'undici';
-import { nodeUrlVariable } from '../gateway/config.ts';
 import { z } from 'zod';
+import { nodeUrlVariable } from '../gateway/config.ts';
 import { dataDir, parseConfig, port, settings } from '../lib/config.ts';
 import { signDevToken } from '../lib/dev-issuer.ts';
 import { GATEWAY_NODE_FLAGS, SOURCE_NODE_FLAGS, serviceEnv, sohArgs } from '../lib/project.ts';

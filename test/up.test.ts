@@ -162,6 +162,13 @@ async function startUp(ports: Record<string, string>, prepare: (dataDir: string)
   return Object.assign(run, { cleanUp });
 }
 
+/** One politie person in a data directory, imported as a user would with `soh import`. */
+async function importOnePerson(dataDir: string): Promise<void> {
+  const file = join(dataDir, 'politie.ndjson');
+  writeFileSync(file, `${JSON.stringify({ type: 'person', bsn: PERSONS.subject })}\n`);
+  expect((await soh(['import', 'politie', file], { SOH_DATA_DIR: dataDir })).code).toBe(0);
+}
+
 async function freshPorts(): Promise<Record<string, string>> {
   const ports: Record<string, string> = { SOH_GATEWAY_PORT: String(await freePort()) };
   for (const info of PARTNER_INFO) ports[nodePortVariable(info.nodeId)] = String(await freePort());
@@ -227,16 +234,10 @@ describe('soh up when something is wrong', () => {
   });
 
   it('seeds nothing over records a user imported into one store, and serves them', async () => {
-    const imported = async (dataDir: string) => {
-      const file = join(dataDir, 'politie.ndjson');
-      writeFileSync(file, `${JSON.stringify({ type: 'person', bsn: PERSONS.subject, contact: { organisation: 'Politie Eenheid Rotterdam' } })}\n`);
-      const { code } = await soh(['import', 'politie', file], { SOH_DATA_DIR: dataDir });
-      expect(code).toBe(0);
-    };
     let dataDir = '';
     const up = await startUp(await freshPorts(), async (dir) => {
       dataDir = dir;
-      await imported(dir);
+      await importOnePerson(dir);
     });
     try {
       await vi.waitFor(() => expect(up.output).toContain('Ctrl-C stops everything.'), { timeout: 90_000, interval: 200 });
@@ -252,9 +253,7 @@ describe('soh up when something is wrong', () => {
 
   it('seeds again over the half-written stores of a seed that did not finish', async () => {
     const up = await startUp(await freshPorts(), async (dataDir) => {
-      const file = join(dataDir, 'politie.ndjson');
-      writeFileSync(file, `${JSON.stringify({ type: 'person', bsn: PERSONS.subject })}\n`);
-      expect((await soh(['import', 'politie', file], { SOH_DATA_DIR: dataDir })).code).toBe(0);
+      await importOnePerson(dataDir);
       writeFileSync(join(dataDir, 'seed.unfinished'), '');
     });
     try {
