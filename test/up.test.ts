@@ -162,6 +162,18 @@ async function startUp(ports: Record<string, string>, prepare: (dataDir: string)
   return Object.assign(run, { cleanUp });
 }
 
+/** Once `soh up` says it is up, runs `check`, then stops it with one Ctrl-C, which must end it cleanly. */
+async function whileUp(up: Awaited<ReturnType<typeof startUp>>, check: () => void): Promise<void> {
+  try {
+    await vi.waitFor(() => expect(up.output).toContain('Ctrl-C stops everything.'), { timeout: 90_000, interval: 200 });
+    check();
+    up.child.kill('SIGINT');
+    expect(await up.exited).toBe(0);
+  } finally {
+    up.cleanUp();
+  }
+}
+
 /** One politie person in a data directory, imported as a user would with `soh import`. */
 async function importOnePerson(dataDir: string): Promise<void> {
   const file = join(dataDir, 'politie.ndjson');
@@ -239,16 +251,11 @@ describe('soh up when something is wrong', () => {
       dataDir = dir;
       await importOnePerson(dir);
     });
-    try {
-      await vi.waitFor(() => expect(up.output).toContain('Ctrl-C stops everything.'), { timeout: 90_000, interval: 200 });
+    await whileUp(up, () => {
       expect(up.output).toContain('the stores of politie under');
       expect(up.output).not.toContain('seeding');
       expect(readNodeStore(dataDir, 'politie')!.subjects.map((subject) => subject.bsn)).toEqual([PERSONS.subject]);
-      up.child.kill('SIGINT');
-      expect(await up.exited).toBe(0);
-    } finally {
-      up.cleanUp();
-    }
+    });
   }, 120_000);
 
   it('seeds again over the half-written stores of a seed that did not finish', async () => {
@@ -256,14 +263,7 @@ describe('soh up when something is wrong', () => {
       await importOnePerson(dataDir);
       writeFileSync(join(dataDir, 'seed.unfinished'), '');
     });
-    try {
-      await vi.waitFor(() => expect(up.output).toContain('Ctrl-C stops everything.'), { timeout: 90_000, interval: 200 });
-      expect(up.output).toContain('an earlier seed did not finish');
-      up.child.kill('SIGINT');
-      expect(await up.exited).toBe(0);
-    } finally {
-      up.cleanUp();
-    }
+    await whileUp(up, () => expect(up.output).toContain('an earlier seed did not finish'));
   }, 120_000);
 
   it('kills, on a second Ctrl-C, a component that cannot stop', async () => {
