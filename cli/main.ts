@@ -24,8 +24,11 @@ function usage(): string {
 const [name, ...args] = process.argv.slice(2);
 const command = name ? COMMANDS[name] : undefined;
 if (!command) {
-  console.error(usage());
-  process.exit(name && name !== '--help' && name !== 'help' ? 2 : 0);
+  // Asked for, the usage is the answer (stdout, exit 0); anything else is a mistake (stderr, exit 2),
+  // so that a script calling `soh` with a variable left empty does not carry on as if it ran.
+  const asked = name === '--help' || name === 'help';
+  (asked ? console.log : console.error)(usage());
+  process.exit(asked ? 0 : 2);
 }
 for (const unknown of unknownSettings(process.env)) console.error(`soh ${name}: ${unknown} is not a setting (misspelt?); it is ignored`);
 try {

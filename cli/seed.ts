@@ -1,4 +1,5 @@
 import { dataDir } from '../lib/config.ts';
+import { MAX_SEED_PERSONS } from '../nodes/runtime/seed.ts';
 import { seedAll } from '../nodes/seed-all.ts';
 import { progressBar } from './progress.ts';
 import { parseOptions, positiveInt } from './usage.ts';
@@ -6,7 +7,7 @@ import { parseOptions, positiveInt } from './usage.ts';
 /** `soh seed [--persons N] [--seed S]`: deterministic synthetic data for all four nodes. */
 export async function run(args: string[]): Promise<void> {
   const { values } = parseOptions(args, { persons: { type: 'string' }, seed: { type: 'string' } });
-  const persons = positiveInt(values.persons, 'persons', 10_000);
+  const persons = positiveInt(values.persons, 'persons', 10_000, MAX_SEED_PERSONS);
   const seed = positiveInt(values.seed, 'seed', 1);
   const summary = await seedAll({ dataDir: dataDir(), persons, seed, onProgress: progressBar('seeding') });
   const total = Object.values(summary.records).reduce((a, b) => a + b, 0);

@@ -191,6 +191,13 @@ describe('soh seed', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('--persons must be a whole number above 0');
   });
+
+  it('refuses more persons than one seed can make distinct, before touching the stores', async () => {
+    const result = await soh(['seed', '--persons', '10000001'], { SOH_DATA_DIR: join(root, 'd') });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--persons must be at most 10,000,000');
+    expect(existsSync(join(root, 'd'))).toBe(false);
+  });
 });
 
 describe('soh seed beside running nodes', () => {

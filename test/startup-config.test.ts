@@ -20,7 +20,7 @@ function startWith(args: string[], env: Record<string, string>) {
     encoding: 'utf8',
     timeout: 30_000,
   });
-  return { status: result.status, stderr: result.stderr };
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
 describe('a node refuses to start on a bad gateway JWKS file', () => {
@@ -135,6 +135,16 @@ describe('a component refuses a bad or empty setting, and a refusal of the machi
 });
 
 describe('command lines', () => {
+  it('soh without a command is a usage error (exit 2, stderr); asked for help, the same list is the answer (exit 0, stdout)', () => {
+    const bare = startWith([], {});
+    expect(bare.status).toBe(2);
+    expect(bare.stderr).toContain('usage: soh <command>');
+    const help = startWith(['--help'], {});
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('usage: soh <command>');
+    expect(startWith(['frobnicate'], {}).status).toBe(2);
+  });
+
   it.each([
     [['node', 'om', '--port', '5000'], 'soh node <'],
     [['gateway', '--port', '4001'], 'soh gateway (settings from SOH_* variables'],
