@@ -34,7 +34,14 @@ export function isDateTime(value: string): boolean {
     Number(match[7] ?? 0) <= 23 && Number(match[8] ?? 0) <= 59
   );
 }
-export const dateTime = z.string().refine(isDateTime, 'not an RFC 3339 date-time with offset');
+/**
+ * A date-time as records hold it. At most milliseconds: every instant is compared through
+ * Date.parse, which cuts finer digits off, so a ban ending at .0009 would end at .000.
+ */
+export const dateTime = z
+  .string()
+  .refine(isDateTime, 'not an RFC 3339 date-time with offset')
+  .refine((value) => !/\.\d{4}/.test(value), 'more precise than a millisecond (instants are compared to the millisecond)');
 
 export const contact = z.strictObject({
   organisation: z.string().min(1),
@@ -57,7 +64,9 @@ export const banArea = z.strictObject({
   description: z.string().min(1),
   municipality: z.string().min(1).optional(),
   center: geoPoint.optional(),
-  radiusMeters: z.number().int().positive().optional(),
+  // Half the equator at most: any circle on the earth, and inside a GraphQL Int (2^31 − 1),
+  // which the node could not otherwise serve.
+  radiusMeters: z.number().int().positive().max(20_037_509).optional(),
 });
 
 export const ban = z

@@ -159,6 +159,8 @@ describe('soh import <node> FILE.ndjson', () => {
       ['a day the month does not have', ban('PN-10-100009-25/1', PERSONS.subject, { validUntil: '2026-02-30T00:00:00Z' }), /ban: validUntil: not an RFC 3339 date-time/],
       ['hour 24', ban('PN-10-100009-25/1', PERSONS.subject, { validFrom: '2025-01-01T24:00:00Z' }), /ban: validFrom: not an RFC 3339 date-time/],
       ['a date without time and offset', ban('PN-10-100009-25/1', PERSONS.subject, { validFrom: '2025-01-01' }), /ban: validFrom: not an RFC 3339 date-time/],
+      ['an instant finer than a millisecond, which every comparison would cut off', ban('PN-10-100009-25/1', PERSONS.subject, { validUntil: '2026-01-01T00:00:00.0009Z' }), /ban: validUntil: more precise than a millisecond/],
+      ['a radius no GraphQL Int holds, which the node could never serve', ban('PN-10-100009-25/1', PERSONS.subject, { kind: 'LOCATION', area: { description: 'rond woning', center: { lat: 52, lon: 4 }, radiusMeters: 3_000_000_000 } }), /ban: area\.radiusMeters: /],
       ['a ban ending before it starts', ban('PN-10-100009-25/1', PERSONS.subject, { validUntil: '2024-01-01T00:00:00Z' }), /ban: validUntil: validUntil must be after validFrom/],
       ['an unknown ban kind', ban('PN-10-100009-25/1', PERSONS.subject, { kind: 'TRAVEL' }), /ban: kind: /],
       ['an unknown ban status', ban('PN-10-100009-25/1', PERSONS.subject, { status: 'PENDING' }), /ban: status: /],

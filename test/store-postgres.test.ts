@@ -5,6 +5,7 @@ import { completeBsn, isValidBsn } from '../lib/bsn.ts';
 import type { Ban } from '../lib/records.ts';
 import type { ImportRecord } from '../nodes/runtime/import-records.ts';
 import { PostgresStore } from '../nodes/store/postgres.ts';
+import { recordMoves } from './support/store-moves.ts';
 
 const ADMIN_URL = process.env.SOH_TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const database = `soh_test_${randomBytes(6).toString('hex')}`;
@@ -173,5 +174,25 @@ describe('PostgresStore', () => {
 
   it('rejects a node id that is not a safe schema name', async () => {
     await expect(PostgresStore.connect(databaseUrl, 'politie"; DROP TABLE x; --')).rejects.toThrow(/schema name/);
+  });
+
+  describe('records moved to another BSN', () => {
+    let moves: PostgresStore;
+    beforeAll(async () => {
+      moves = await open('moves');
+    });
+    recordMoves(() => moves);
+
+    it('keeps every subject of a store made before records could move known', async () => {
+      const admin = new pg.Client({ connectionString: databaseUrl });
+      await admin.connect();
+      await admin.query('CREATE SCHEMA soh_node_older; CREATE TABLE soh_node_older.subjects (bsn text PRIMARY KEY, contact jsonb)');
+      await admin.query('INSERT INTO soh_node_older.subjects (bsn) VALUES ($1)', [C]);
+      await admin.end();
+      const older = await open('older');
+      await older.load([ban('PN-OLD', C)]);
+      await older.load([ban('PN-OLD', D)]);
+      expect(await older.lookup([C])).toEqual([{ contact: null, bans: [] }]);
+    });
   });
 });

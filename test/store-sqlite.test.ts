@@ -1,8 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../nodes/store/sqlite.ts';
+import { recordMoves } from './support/store-moves.ts';
 
 // The embedded store answers the node's lookups the way PostgresStore does (test/store-postgres.test.ts).
 const dir = mkdtempSync(join(tmpdir(), 'soh-sqlite-store-'));
@@ -37,5 +39,52 @@ describe('SqliteStore', () => {
 
   it('reads no bans when the caller does not ask for them, and still knows the subject', async () => {
     expect(await store.lookup([BANNED, UNKNOWN], { withBans: false })).toEqual([{ contact: null, bans: [] }, null]);
+  });
+});
+
+describe('SqliteStore, records moved to another BSN', () => {
+  recordMoves(() => store);
+});
+
+describe('SqliteStore beside an import in another process', () => {
+  it('answers one lookup from one moment: a ban moving between two asked persons is under one of them', async () => {
+    const file = join(dir, 'shared.db');
+    const writer = new SqliteStore(file);
+    const reader = new SqliteStore(file);
+    try {
+      await writer.load([{ ...ban, id: 'PN-MOVING', bsn: KNOWN }]);
+      // The import's commit lands between the reader's first and second person (the statement is
+      // the store's own: `soh import` is another connection to the same file).
+      const statement = (reader as unknown as { subjectByBsn: { get(bsn: string): unknown } }).subjectByBsn;
+      const get = statement.get.bind(statement);
+      let calls = 0;
+      statement.get = (bsn: string) => {
+        const row = get(bsn);
+        if (calls++ === 0) void writer.load([{ ...ban, id: 'PN-MOVING', bsn: BANNED }]);
+        return row;
+      };
+      const [banned, known] = await reader.lookup([BANNED, KNOWN]);
+      expect([...(banned?.bans ?? []), ...(known?.bans ?? [])].map((b) => b.id)).toEqual(['PN-MOVING']);
+      expect(await writer.lookup([BANNED, KNOWN])).toEqual([expect.objectContaining({ bans: [expect.objectContaining({ id: 'PN-MOVING' })] }), null]);
+    } finally {
+      await reader.close();
+      await writer.close();
+    }
+  });
+
+  it('keeps every subject of a store made before records could move known', async () => {
+    const file = join(dir, 'older.db');
+    const older = new Database(file);
+    older.exec('CREATE TABLE subjects (bsn TEXT PRIMARY KEY, contact TEXT) WITHOUT ROWID');
+    older.prepare('INSERT INTO subjects (bsn, contact) VALUES (?, NULL)').run(UNKNOWN);
+    older.close();
+    const opened = new SqliteStore(file);
+    try {
+      await opened.load([{ ...ban, id: 'PN-OLD', bsn: UNKNOWN }]);
+      await opened.load([{ ...ban, id: 'PN-OLD', bsn: KNOWN }]);
+      expect(await opened.lookup([UNKNOWN])).toEqual([{ contact: null, bans: [] }]);
+    } finally {
+      await opened.close();
+    }
   });
 });

@@ -36,6 +36,9 @@ export class PostgresStore implements NodeStore {
         await client.query(`
           CREATE SCHEMA IF NOT EXISTS "${schema}";
           CREATE TABLE IF NOT EXISTS "${schema}".subjects (bsn text PRIMARY KEY, contact jsonb);
+          -- Known for a person line (listed) or while a ban or own record names them (SqliteStore).
+          -- Subjects of a store made before this column stay known, as they were.
+          ALTER TABLE "${schema}".subjects ADD COLUMN IF NOT EXISTS listed boolean NOT NULL DEFAULT true;
           CREATE TABLE IF NOT EXISTS "${schema}".bans (id text PRIMARY KEY, bsn text NOT NULL, body jsonb NOT NULL);
           CREATE INDEX IF NOT EXISTS bans_by_bsn ON "${schema}".bans (bsn);
           CREATE TABLE IF NOT EXISTS "${schema}".own_records (
@@ -77,26 +80,44 @@ export class PostgresStore implements NodeStore {
     const own = new Map<string, [type: string, id: string, bsn: string, body: string]>();
 
     const flushPersons = (client: pg.PoolClient) => flush(client, persons, (rows) => [
-      `INSERT INTO ${s}.subjects (bsn, contact) SELECT * FROM unnest($1::text[], $2::jsonb[])
-       ON CONFLICT (bsn) DO UPDATE SET contact = excluded.contact`,
+      `INSERT INTO ${s}.subjects (bsn, contact, listed) SELECT *, true FROM unnest($1::text[], $2::jsonb[])
+       ON CONFLICT (bsn) DO UPDATE SET contact = excluded.contact, listed = true`,
       [rows.map(([bsn]) => bsn), rows.map(([, contact]) => contact)],
     ]);
     // A ban or own record makes its subject known but never overwrites a contact route.
     const flushKnown = async (client: pg.PoolClient) => {
       if (known.size === 0) return;
-      await client.query(`INSERT INTO ${s}.subjects (bsn) SELECT unnest($1::text[]) ON CONFLICT (bsn) DO NOTHING`, [[...known]]);
+      await client.query(`INSERT INTO ${s}.subjects (bsn, listed) SELECT unnest($1::text[]), false ON CONFLICT (bsn) DO NOTHING`, [[...known]]);
       known.clear();
     };
+    // BSNs a ban or own record moved away from (the statement's CTE reads the rows as they were):
+    // once the file is in, each is forgotten unless something still names it.
+    const movedFrom = new Set<string>();
     const flushBans = (client: pg.PoolClient) => flush(client, bans, (rows) => [
-      `INSERT INTO ${s}.bans (id, bsn, body) SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])
-       ON CONFLICT (id) DO UPDATE SET bsn = excluded.bsn, body = excluded.body`,
+      `WITH incoming AS (SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS t (id, bsn, body)),
+            moved AS (SELECT b.bsn FROM ${s}.bans b JOIN incoming i ON i.id = b.id WHERE b.bsn <> i.bsn),
+            upserted AS (INSERT INTO ${s}.bans (id, bsn, body) SELECT * FROM incoming
+                         ON CONFLICT (id) DO UPDATE SET bsn = excluded.bsn, body = excluded.body)
+       SELECT DISTINCT bsn FROM moved`,
       [rows.map(([id]) => id), rows.map(([, [bsn]]) => bsn), rows.map(([, [, body]]) => body)],
-    ]);
+    ], movedFrom);
     const flushOwn = (client: pg.PoolClient) => flush(client, own, (rows) => [
-      `INSERT INTO ${s}.own_records (type, id, bsn, body) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[])
-       ON CONFLICT (type, id) DO UPDATE SET bsn = excluded.bsn, body = excluded.body`,
+      `WITH incoming AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[]) AS t (type, id, bsn, body)),
+            moved AS (SELECT o.bsn FROM ${s}.own_records o JOIN incoming i ON i.type = o.type AND i.id = o.id WHERE o.bsn <> i.bsn),
+            upserted AS (INSERT INTO ${s}.own_records (type, id, bsn, body) SELECT * FROM incoming
+                         ON CONFLICT (type, id) DO UPDATE SET bsn = excluded.bsn, body = excluded.body)
+       SELECT DISTINCT bsn FROM moved`,
       [0, 1, 2, 3].map((i) => rows.map(([, row]) => row[i])),
-    ]);
+    ], movedFrom);
+    const forgetUnnamed = async (client: pg.PoolClient) => {
+      if (movedFrom.size === 0) return;
+      await client.query(
+        `DELETE FROM ${s}.subjects sub WHERE sub.bsn = ANY($1::text[]) AND NOT sub.listed
+            AND NOT EXISTS (SELECT 1 FROM ${s}.bans b WHERE b.bsn = sub.bsn)
+            AND NOT EXISTS (SELECT 1 FROM ${s}.own_records o WHERE o.bsn = sub.bsn)`,
+        [[...movedFrom]],
+      );
+    };
 
     return this.transaction(async (client) => {
       let count = 0;
@@ -120,11 +141,13 @@ export class PostgresStore implements NodeStore {
           if (own.size >= BATCH) await flushOwn(client);
         }
       }
-      // Tables are independent and "known" never overwrites, so flush order does not change the outcome.
+      // Tables are independent and "known" never overwrites, so flush order does not change the
+      // outcome; forgetting moved-from subjects waits for all of them.
       await flushPersons(client);
       await flushKnown(client);
       await flushBans(client);
       await flushOwn(client);
+      await forgetUnnamed(client);
       // A bulk import can grow the tables by orders of magnitude; with stale statistics the planner
       // would seq-scan (and JIT-compile) every lookup until autovacuum caught up.
       await client.query(`ANALYZE ${s}.subjects, ${s}.bans, ${s}.own_records`);
@@ -164,13 +187,16 @@ export class PostgresStore implements NodeStore {
   }
 }
 
+/** Writes a buffer in one statement; the BSNs it returns, if any, go to `returned`. */
 async function flush<K, V>(
   client: pg.PoolClient,
   buffer: Map<K, V>,
   statement: (rows: [K, V][]) => [string, unknown[]],
+  returned?: Set<string>,
 ): Promise<void> {
   if (buffer.size === 0) return;
   const [sql, params] = statement([...buffer]);
-  await client.query(sql, params);
+  const { rows } = await client.query<{ bsn: string }>(sql, params);
+  for (const row of rows) returned?.add(row.bsn);
   buffer.clear();
 }
