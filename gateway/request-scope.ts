@@ -11,7 +11,8 @@ const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
 /**
  * Opens the scope of one gateway request: a fresh trace (DESIGN §7: a caller cannot choose the
  * trace id; its traceparent is kept only as the foreign operation), the request's deadline, and
- * the state the other plugins fill in. Operations are accepted only by POST, so that no BSN ever
+ * the state the other plugins fill in, and the request's parameters as its body gave them (the
+ * audit of a refused request reads the persons it named from them). Operations are accepted only by POST, so that no BSN ever
  * sits in a URL.
  */
 export function useRequestScope(options: {
@@ -32,6 +33,7 @@ export function useRequestScope(options: {
         deadline: new Deadline(options.clock, options.deadlineMs),
         subjectRef: memoised(options.subjectRef),
         caller: null,
+        params: null,
         purpose: null,
         operation: { name: null, documentHash: null, fields: [] },
         selected: new Set(),
@@ -46,6 +48,10 @@ export function useRequestScope(options: {
         options.states.get(request)!.denial = { code: 'METHOD_NOT_ALLOWED', rule: 'operations only by POST' };
         throw sohError('METHOD_NOT_ALLOWED', 'Operations are accepted only by POST.', { headers: { Allow: 'POST' } });
       }
+    },
+    onParams({ params, request }) {
+      const { query, variables, operationName } = params;
+      options.states.get(request)!.params = { query, variables, operationName };
     },
   };
 }

@@ -23,6 +23,8 @@ export interface GatewayRequestState {
   /** Subject references for this request: one HMAC per BSN, dropped with the request. */
   subjectRef: SubjectRefFn;
   caller: Caller | null;
+  /** The request's parameters as read from its body (none when it was refused before that). */
+  params: RequestParams | null;
   purpose: Purpose | null;
   operation: { name: string | null; documentHash: string | null; fields: string[] };
   /** Public fields the document selects, as `Type.field`. */
@@ -44,6 +46,12 @@ export interface GatewayRequestState {
    * under the request's span.
    */
   nodeCalls?: NodeCallContext;
+}
+
+export interface RequestParams {
+  query: unknown;
+  variables: unknown;
+  operationName: unknown;
 }
 
 export interface GatewayContext {

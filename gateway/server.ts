@@ -18,13 +18,14 @@ import { usePartialErrors } from './api/partial-errors.ts';
 import { createPersonResolvers } from './api/person-resolvers.ts';
 import { useSubjectAdmission } from './api/subject-admission.ts';
 import { gatewayAccessRecord } from './audit/access-record.ts';
+import { refusalRecords } from './audit/refusal-records.ts';
 import type { Caller } from './auth/caller-token.ts';
 import type { GatewayKeys } from './auth/gateway-keys.ts';
 import { useCallerAuthentication } from './auth/plugin.ts';
 import type { NodeClient } from './federation/node-client.ts';
 import { PersonFetcher } from './federation/person-fetcher.ts';
 import { buildStitchedPerson } from './federation/stitched-person.ts';
-import { type QueryLimits, useQueryLimits } from './limits.ts';
+import { DEFAULT_LIMITS, type QueryLimits, useQueryLimits } from './limits.ts';
 import { type RateLimiter, useCallerRateLimit } from './rate-limits.ts';
 import { usePurposeBinding } from './purpose/plugin.ts';
 import { useRequestScope } from './request-scope.ts';
@@ -59,6 +60,7 @@ export interface GatewayDependencies {
  */
 export function createGateway(deps: GatewayDependencies): YogaServerInstance<object, GatewayContext> {
   const states = new WeakMap<Request, GatewayRequestState>();
+  const limits = deps.limits ?? DEFAULT_LIMITS;
   const stitched = buildStitchedPerson(deps.clients);
   const person = createPersonResolvers({ fetcher: new PersonFetcher(stitched), clock: deps.clock, tracer: deps.tracer, locationChecks: deps.rateLimiters.locationChecks });
   const schema = makeExecutableSchema<GatewayContext>({
@@ -85,7 +87,7 @@ export function createGateway(deps: GatewayDependencies): YogaServerInstance<obj
       ? useUnguardedPurpose(states, deps.policies)
       : usePurposeBinding({ states, policies: deps.policies, schema, dev: deps.dev, tracer: deps.tracer }),
     useRequestBody(),
-    useQueryLimits(deps.limits),
+    useQueryLimits(limits),
     useSubjectAdmission({ states, subjectChecks: deps.rateLimiters.perSubject }),
     useErrorContract(),
     usePartialErrors(states),
@@ -94,7 +96,8 @@ export function createGateway(deps: GatewayDependencies): YogaServerInstance<obj
       recordsFor: (request, result) => {
         const state = states.get(request);
         if (!state) return [];
-        return [...state.processing, gatewayAccessRecord(state, result, deps.policies.revision, deps.clock)];
+        const access = gatewayAccessRecord(state, result, deps.policies.revision, deps.clock);
+        return [...state.processing, ...refusalRecords(state, access, schema, limits, deps.clock.now()), access];
       },
       onFinished: (request, result, written) => {
         const state = states.get(request);

@@ -1,54 +1,10 @@
-import { type DocumentNode, type GraphQLSchema, getArgumentValues, getOperationAST, getVariableValues } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { isValidBsn } from '../../lib/bsn.ts';
 import { sohError } from '../../lib/errors.ts';
 import { partnerOfOrg } from '../../lib/partners.ts';
 import { type RateLimiter, afterTaking, rateLimited } from '../rate-limits.ts';
-import { rootFields } from '../root-fields.ts';
 import type { GatewayRequestState } from '../request-state.ts';
-
-/** The public person queries and their arguments that name a person by BSN. */
-const SUBJECT_ARGUMENTS: Record<string, readonly string[]> = {
-  hitCheck: ['subject'],
-  activeBans: ['subject'],
-  contactBanned: ['subject', 'counterpart'],
-};
-
-/** A root field of the operation, with its arguments as execution will see them. */
-interface RootCall {
-  field: string;
-  args: Record<string, unknown>;
-}
-
-/**
- * The operation's root fields with their arguments coerced as execution will coerce them:
- * inline or from variables, defaults applied. A field whose arguments do not coerce is left out:
- * execution refuses it itself.
- */
-function rootCalls(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined, raw: Record<string, unknown>): RootCall[] {
-  const operation = getOperationAST(document, operationName);
-  const query = schema.getQueryType();
-  if (!operation || !query) return [];
-  const { coerced: variables } = getVariableValues(schema, operation.variableDefinitions ?? [], raw);
-  if (!variables) return [];
-  const definitions = query.getFields();
-  return rootFields(document, operation.selectionSet).flatMap((node) => {
-    const definition = definitions[node.name.value];
-    if (!definition) return [];
-    try {
-      return [{ field: node.name.value, args: getArgumentValues(definition, node, variables) }];
-    } catch {
-      return [];
-    }
-  });
-}
-
-/** Every BSN the calls name, with the field and argument that name it. */
-function namedSubjects(calls: RootCall[]) {
-  return calls.flatMap(({ field, args }) =>
-    (SUBJECT_ARGUMENTS[field] ?? []).map((argument) => ({ field, argument, bsn: (args[argument] as { bsn?: unknown } | undefined)?.bsn })),
-  );
-}
+import { type RootCall, namedSubjects, rootCalls } from './named-subjects.ts';
 
 /** A location that is not WGS84 degrees (NaN included): lat −90…90, lon −180…180. */
 function impossibleLocation({ field, args }: RootCall): boolean {

@@ -40,7 +40,7 @@ function documentHash(document: DocumentNode): string {
 
 /**
  * Purpose binding (doelbinding) at the gateway, in the order of DESIGN §6: the token's purpose is
- * admitted before parsing (FORBIDDEN); after validation against the full public schema every
+ * admitted before the document is parsed (FORBIDDEN); after validation against the full public schema every
  * selected field must lie inside the purpose (PURPOSE_FORBIDS_FIELD, naming the first field), or
  * the operation is rejected whole before any node is called. Field sets are compiled at start-up
  * and decisions cached per (document, purpose). In dev mode introspection shows only the
@@ -87,7 +87,9 @@ export function usePurposeBinding(options: {
   };
 
   return {
-    onRequestParse({ request }) {
+    // Once the body is read, before the document is parsed: a refused caller's request still
+    // names, for its audit records, the persons it asked about.
+    onParams({ request }) {
       const state = options.states.get(request)!;
       const span = options.tracer.startSpan('purpose.check', { attributes: { 'soh.purpose': state.caller!.purpose } }, trace.setSpan(ROOT_CONTEXT, state.span));
       state.purposeSpan = span;
