@@ -111,7 +111,8 @@ export class RateLimitStore {
 
   /** Runs TAKE_SCRIPT; rejects with RedisUnavailable on anything but a whole number of seconds. */
   async take(keys: readonly string[], args: readonly string[]): Promise<number> {
-    if (!this.breaker.allow()) throw new RedisUnavailable('circuit open');
+    const permit = this.breaker.allow();
+    if (!permit) throw new RedisUnavailable('circuit open');
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new RedisUnavailable(`no answer within ${ANSWER_WITHIN_MS} ms`)), ANSWER_WITHIN_MS);
@@ -119,12 +120,12 @@ export class RateLimitStore {
     try {
       const wait = await Promise.race([this.evaluate(keys, args), timeout]);
       if (typeof wait !== 'number' || !Number.isInteger(wait) || wait < 0) throw new RedisUnavailable(`unexpected answer ${typeof wait}`);
-      this.breaker.success();
+      this.breaker.success(permit);
       this.timeoutsInARow = 0;
       this.setUp(true);
       return wait;
     } catch (error) {
-      this.breaker.failure();
+      this.breaker.failure(permit);
       this.setUp(false, (error as Error).message);
       if (error instanceof RedisUnavailable && error.message.startsWith('no answer') && ++this.timeoutsInARow >= REPLACE_AFTER_TIMEOUTS) {
         this.timeoutsInARow = 0;

@@ -7,6 +7,7 @@ import { parse } from 'graphql';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DownstreamTokens } from '../gateway/auth/downstream-token.ts';
 import { GatewayKeys } from '../gateway/auth/gateway-keys.ts';
+import { CircuitBreaker } from '../gateway/federation/breaker.ts';
 import { Deadline } from '../gateway/federation/deadline.ts';
 import { type NodeCallContext, NodeClient, NodeUnavailable } from '../gateway/federation/node-client.ts';
 import type { Clock } from '../lib/clock.ts';
@@ -55,8 +56,8 @@ describe('a node call', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  function clientFor(clock: Clock = systemClock): NodeClient {
-    const client = new NodeClient('reclassering', url, { tokens: new DownstreamTokens(new GatewayKeys(dataDir), clock), tracer: trace.getTracer('test'), clock });
+  function clientFor(clock: Clock = systemClock, connections?: number): NodeClient {
+    const client = new NodeClient('reclassering', url, { tokens: new DownstreamTokens(new GatewayKeys(dataDir), clock), tracer: trace.getTracer('test'), clock, connections });
     clients.push(client);
     return client;
   }
@@ -149,6 +150,44 @@ describe('a node call', () => {
       context.deadline.dispose();
     }
     expect(client.breaker.state).toBe('open');
+  });
+
+  it('gives up at the deadline on a call that has no connection yet, instead of when one comes free', async () => {
+    // One connection, held by the first call: the second waits in the pool's queue, where undici
+    // has not yet handed over a way to abort it (as for a call still connecting to a lost host).
+    const client = clientFor(systemClock, 1);
+    const holder = callContext(20_000);
+    const atNode = new Promise<void>((resolve) => (arrived = resolve));
+    const first = Promise.resolve(client.executor({ document: QUERY, context: holder })).catch((error: unknown) => error);
+    await atNode;
+    const queued = callContext(200);
+    const started = Date.now();
+    const failure = await Promise.resolve(client.executor({ document: QUERY, context: queued })).catch((error: unknown) => error);
+    const waited = Date.now() - started;
+    expect(failure).toBeInstanceOf(NodeUnavailable);
+    // Not the 20 s until the first call lets go: the deadline, and a loaded machine's slack.
+    expect(waited).toBeLessThan(5_000);
+    expect(held).toHaveLength(1);
+    answerHeld(held.shift()!);
+    expect(await first).toEqual({ data: { __typename: 'Query' } });
+    holder.deadline.dispose();
+    queued.deadline.dispose();
+  });
+
+  it('lets one trial call through an open circuit at a time, whatever calls from before it end meanwhile', () => {
+    let now = Date.now();
+    const breaker = new CircuitBreaker({ now: () => now });
+    const before = breaker.allow();
+    expect(before).toBe('call');
+    for (let failure = 0; failure < 5; failure++) breaker.failure();
+    now += 6_000;
+    const trial = breaker.allow();
+    expect(trial).toBe('trial');
+    // The call let through before the circuit opened is cut off for its own request's sake.
+    breaker.abandoned(before!);
+    expect(breaker.allow()).toBeNull();
+    breaker.abandoned(trial!);
+    expect(breaker.allow()).toBe('trial');
   });
 
   it('gives up on an answer larger than 16 MiB as it arrives, and the node is UNAVAILABLE', async () => {

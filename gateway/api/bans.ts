@@ -16,8 +16,10 @@ function imposingPartner(ban: NodeBan): Partner {
 /**
  * Merges the copies of each chain-wide ban id (DESIGN §5): a ban is listed when any copy is
  * active at `at`; `reportedBy` names the partners whose copy is active; the other fields come
- * from the imposing authority's copy when it is present, else from an active copy. Protected
- * persons leave as subject references.
+ * from the imposing authority's copy when it is one of those, else from another active copy. A
+ * copy that is not active at `at` (ended, revoked) describes no ban in force: its end date,
+ * area, `violatedAt` or protected persons would contradict the ban listed. Protected persons
+ * leave as subject references.
  */
 export function mergeBans(copies: readonly BanCopy[], at: number, subjectRef: SubjectRefFn) {
   const byId = new Map<string, BanCopy[]>();
@@ -30,16 +32,15 @@ export function mergeBans(copies: readonly BanCopy[], at: number, subjectRef: Su
   for (const [id, group] of byId) {
     const active = group.filter((copy) => banActiveAt(copy.ban, at));
     if (active.length === 0) continue;
-    const source =
-      group.find((copy) => copy.partner === imposingPartner(copy.ban)) ?? active[0]!;
-    const { protectedBsns, status: _status, statusChangedAt: _changed, protectsCounterpart, ...fields } = source.ban;
+    const source = active.find((copy) => copy.partner === imposingPartner(copy.ban)) ?? active[0]!;
+    const { protectedBsns, status: _status, statusChangedAt: _changed, protectsCounterpart: _protects, ...fields } = source.ban;
     merged.push({
       ...fields,
       id,
       reportedBy: PARTNERS.filter((partner) => active.some((copy) => copy.partner === partner)),
       protectedPersonRefs: (protectedBsns ?? []).map(subjectRef),
       // Any active copy that matches the counterpart counts: the nodes match, not the gateway.
-      protectsCounterpart: active.some((copy) => copy.ban.protectsCounterpart === true) || protectsCounterpart === true,
+      protectsCounterpart: active.some((copy) => copy.ban.protectsCounterpart === true),
     });
   }
   return merged.sort((a, b) => a.id.localeCompare(b.id));

@@ -1,8 +1,13 @@
 import type { Clock } from '../../lib/clock.ts';
 
+/** What `allow()` grants: a call, or the one trial call of an open circuit. */
+export type Permit = 'call' | 'trial';
+
 /**
  * A circuit breaker per node: after `threshold` consecutive failures the node is skipped (and
- * reported UNAVAILABLE at once) for `cooldownMs`; then one trial call is let through.
+ * reported UNAVAILABLE at once) for `cooldownMs`; then one trial call is let through. Only the
+ * trial's own end lets the next trial go: a call let through before the circuit opened may end
+ * while the trial is under way.
  */
 export class CircuitBreaker {
   private failures = 0;
@@ -15,28 +20,28 @@ export class CircuitBreaker {
     private readonly cooldownMs = 5_000,
   ) {}
 
-  /** Whether a call may go out now. */
-  allow(): boolean {
-    if (this.failures < this.threshold) return true;
-    if (this.clock.now() < this.openUntil || this.trialInFlight) return false;
+  /** Whether a call may go out now (null: not), and as what; its end is reported with the permit. */
+  allow(): Permit | null {
+    if (this.failures < this.threshold) return 'call';
+    if (this.clock.now() < this.openUntil || this.trialInFlight) return null;
     this.trialInFlight = true;
-    return true;
+    return 'trial';
   }
 
-  success(): void {
+  success(permit: Permit = 'call'): void {
     this.failures = 0;
-    this.trialInFlight = false;
+    if (permit === 'trial') this.trialInFlight = false;
   }
 
-  failure(): void {
-    this.trialInFlight = false;
+  failure(permit: Permit = 'call'): void {
+    if (permit === 'trial') this.trialInFlight = false;
     this.failures++;
     if (this.failures >= this.threshold) this.openUntil = this.clock.now() + this.cooldownMs;
   }
 
   /** A call that ended for its request's sake, not the node's: it counts neither way. */
-  abandoned(): void {
-    this.trialInFlight = false;
+  abandoned(permit: Permit = 'call'): void {
+    if (permit === 'trial') this.trialInFlight = false;
   }
 
   get state(): 'closed' | 'open' {

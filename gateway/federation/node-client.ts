@@ -67,7 +67,8 @@ export class NodeClient {
 
   readonly executor: Executor = async (request: ExecutionRequest) => {
     const call = request.context as NodeCallContext;
-    if (!this.breaker.allow()) throw new NodeUnavailable(this.nodeId, 'circuit open');
+    const permit = this.breaker.allow();
+    if (!permit) throw new NodeUnavailable(this.nodeId, 'circuit open');
     let query = printed.get(request.document);
     if (!query) printed.set(request.document, (query = print(request.document)));
     const body = JSON.stringify({ query, variables: request.variables });
@@ -81,14 +82,14 @@ export class NodeClient {
       };
       propagation.inject(trace.setSpan(parent, span), headers);
       const result = await this.send(headers, body, call);
-      this.breaker.success();
+      this.breaker.success(permit);
       return result;
     } catch (error) {
       // A call cut off because its request was answered (another root field failed it), or never
       // sent because the request's deadline had passed, says nothing about the node: counted as a
       // failure, a caller's malformed requests could open every partner's circuit.
-      if (call.deadline.answered || (error instanceof NodeUnavailable && error.reason === DEADLINE_PASSED)) this.breaker.abandoned();
-      else this.breaker.failure();
+      if (call.deadline.answered || (error instanceof NodeUnavailable && error.reason === DEADLINE_PASSED)) this.breaker.abandoned(permit);
+      else this.breaker.failure(permit);
       span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).name });
       throw error instanceof NodeUnavailable ? error : new NodeUnavailable(this.nodeId, (error as Error).name);
     } finally {

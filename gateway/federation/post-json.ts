@@ -18,16 +18,29 @@ export class AnswerTooLarge extends Error {
  * `maxBytes`: a partner that answers without end must not fill the gateway's memory. The
  * `request()` API wraps every answer in a readable stream and a handler object of its own before
  * the text can be read; for a node's JSON answer of a few hundred bytes that machinery cost more
- * than the call itself. The signal aborts the call wherever it is, as `request()` would.
+ * than the call itself. The signal ends the call wherever it is, connecting included.
  */
 export function postJson(dispatcher: Dispatcher, path: string, headers: Record<string, string>, body: string, signal: AbortSignal, maxBytes: number): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
+  return new Promise((settle, fail) => {
+    if (signal.aborted) return fail(signal.reason);
     let controller: Dispatcher.DispatchController | null = null;
     let statusCode = 0;
     const chunks: Buffer[] = [];
     let received = 0;
-    const onAbort = () => controller?.abort(signal.reason);
+    let settled = false;
+    const resolve = (response: RawResponse) => {
+      settled || settle(response);
+      settled = true;
+    };
+    const reject = (error: unknown) => {
+      settled || fail(error);
+      settled = true;
+    };
+    // Undici hands over a controller only once the request is written to a connected socket. A
+    // call still connecting (a host that drops the SYN) or queued for a free connection would
+    // otherwise wait out undici's 10 s connect timeout, and the whole answer with it: it is given
+    // up here at once, and undici aborts it as it starts (onRequestStart).
+    const onAbort = () => (controller ? controller.abort(signal.reason) : reject(signal.reason));
     signal.addEventListener('abort', onAbort, { once: true });
     dispatcher.dispatch(
       { method: 'POST', path, headers, body },
