@@ -1,6 +1,6 @@
 import { SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import { makeExecutableSchema } from '@graphql-tools/schema';
-import { createLRUCache, createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { AuditLog } from '../lib/audit/log.ts';
 import { useDurableAudit } from '../lib/audit/plugin.ts';
 import type { Clock } from '../lib/clock.ts';
@@ -26,6 +26,7 @@ import type { NodeClient } from './federation/node-client.ts';
 import { PersonFetcher } from './federation/person-fetcher.ts';
 import { buildStitchedPerson } from './federation/stitched-person.ts';
 import { DEFAULT_LIMITS, type QueryLimits, useQueryLimits } from './limits.ts';
+import { parseCaches } from './parse-cache.ts';
 import { type RateLimiter, useCallerRateLimit } from './rate-limits.ts';
 import { usePurposeBinding } from './purpose/plugin.ts';
 import { useRequestScope } from './request-scope.ts';
@@ -121,9 +122,7 @@ export function createGateway(deps: GatewayDependencies): YogaServerInstance<obj
     cors: false,
     multipart: false,
     maskedErrors: { maskError },
-    // Bounded below yoga's 1,024 texts and 1,024 errors: each entry holds a caller's document (up
-    // to 16 KiB of text and its syntax tree); real callers send a handful of distinct documents.
-    parserAndValidationCache: { documentCache: createLRUCache({ max: PARSE_CACHE_ENTRIES }), errorCache: createLRUCache({ max: PARSE_CACHE_ENTRIES }), validationCache: true },
+    parserAndValidationCache: parseCaches(PARSE_CACHE_ENTRIES),
     maxRequestBodySize: false,
     logging: false,
     plugins,

@@ -1,3 +1,4 @@
+import { safeMessage } from '../lib/graphql/error-contract.ts';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -254,3 +255,18 @@ describe('the error contract (DESIGN §8)', () => {
     });
   });
 });
+
+describe('messages made safe (DESIGN §8: never a BSN or a location in an error)', () => {
+  it.each([
+    ['BSN written with spaces', 'Expected 1234 567 82 to be a string.'],
+    ['BSN written with dots', 'Expected 1234.567.82 to be a string.'],
+    ['coordinate', 'Expected 51.9225 to be an Int.'],
+  ])('keeps no %s that a message quotes in a form the patterns before it do not expect', (_name, message) => {
+    expect(safeMessage(message)).toMatch(/^Expected … to be an? \w+\.$/);
+  });
+
+  it('keeps an example date-time of our own', () => {
+    expect(safeMessage('DateTime must be an RFC 3339 date-time with offset, e.g. 2026-06-01T00:00:00Z')).toContain('2026-06-01T00:00:00Z');
+  });
+});
+

@@ -1,3 +1,4 @@
+import { format } from 'node:util';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { type ProxyTracerProvider, trace } from '@opentelemetry/api';
@@ -133,8 +134,19 @@ describe('no BSN or ban location anywhere: logs, spans, audit files, responses',
   let scannedFiles: string[] = [];
   const fileFindings: Finding[] = [];
 
-  /** The gateway's own output: it runs in this process, so this process's stdout and stderr. */
+  /**
+   * The gateway's own output: it runs in this process, so this process's stdout and stderr, and
+   * its console, which vitest takes over in a worker and passes on without those streams.
+   */
   function teeOwnOutput() {
+    for (const method of ['log', 'info', 'warn', 'error', 'debug'] as const) {
+      const original = console[method];
+      console[method] = (...args: unknown[]) => {
+        gatewayOutput.push(`${format(...args)}\n`);
+        original.apply(console, args);
+      };
+      restoreWrites.push(() => (console[method] = original));
+    }
     for (const stream of [process.stdout, process.stderr]) {
       const original = stream.write;
       stream.write = function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]) {
@@ -236,6 +248,9 @@ describe('no BSN or ban location anywhere: logs, spans, audit files, responses',
     }, true);
     await send('probe: BSN as an Int literal', { token: vt, query: `{ hitCheck(subject: { bsn: ${PERSONS.subject} }) { anyHit } }` }, true);
     await send('probe: unparsable document around a BSN', { token: vt, query: `{ hitCheck(subject: { bsn: "${PERSONS.subject}" } { anyHit } }` }, true);
+    expect((await send('a BSN in the operation name', { token: vt, query: `query Check_${PERSONS.subject}($bsn: String!) { hitCheck(subject: { bsn: $bsn }) { anyHit } }`, variables: { bsn: PERSONS.subject } })).status).toBe(200);
+    await send('probe: a BSN as a field the schema does not have', { token: vt, query: `query Hit($bsn: String!) { hitCheck(subject: { bsn: $bsn }) { anyHit x${PERSONS.subject} } }`, variables: { bsn: PERSONS.subject } }, true);
+    await send('probe: a location after a key that ends a quote', { token: police, query: ACTIVE_BANS, variables: { bsn: PERSONS.subject, location: { 'note; x': 0, lat: AREA.center.lat, lon: AREA.center.lon } } }, true);
     await send('probe: location as a string', { token: police, query: ACTIVE_BANS, variables: { bsn: PERSONS.subject, location: { lat: String(AREA.center.lat), lon: AREA.center.lon } } }, true);
 
     // The privacy officers' view, by BSN and by trace.
@@ -304,6 +319,9 @@ describe('no BSN or ban location anywhere: logs, spans, audit files, responses',
   });
 
   it("keeps the gateway process's own output free of them", () => {
+    // The tee sees what the gateway's code prints (else this test could not fail).
+    console.error('tee canary');
+    expect(gatewayOutput.join('')).toContain('tee canary');
     expect(findInText('gateway stdout/stderr', gatewayOutput.join(''))).toEqual([]);
   });
 
@@ -345,14 +363,14 @@ describe('no BSN or ban location anywhere: logs, spans, audit files, responses',
 
   it('refuses every malformed-input probe as a whole with HTTP 400, whatever the Accept header (DESIGN §8)', () => {
     const probes = exchanges.filter((e) => e.probe);
-    expect(probes.length).toBe(5);
+    expect(probes.length).toBe(7);
     const statuses = probes.map((probe) => ({ probe: probe.label, status: probe.status, code: JSON.parse(probe.body).errors?.[0]?.extensions?.code }));
     expect(statuses).toEqual(probes.map((probe) => ({ probe: probe.label, status: 400, code: expect.any(String) })));
   });
 
   it('does not echo a BSN or location from malformed input in an error message', () => {
     const probes = exchanges.filter((e) => e.probe);
-    expect(probes.length).toBe(5);
+    expect(probes.length).toBe(7);
     const findings = probes.flatMap((e) => findInText(`response to "${e.label}" (HTTP ${e.status})`, `${e.body}\n${JSON.stringify(e.headers)}`));
     expect(findings).toEqual([]);
   });

@@ -27,6 +27,11 @@ interface DocumentFacts {
   decisions: Map<string, string | null>;
 }
 
+/** An operation name as the access record keeps it: a short name without a BSN-like digit run, else none. */
+function recordableName(name: string | undefined): string | null {
+  return name && name.length <= 64 && !/\d{8,}/.test(name) ? name : null;
+}
+
 /** SHA-256 of the document with every literal replaced by a placeholder: the query's shape, no values. */
 function documentHash(document: DocumentNode): string {
   const shape = visit(document, {
@@ -111,7 +116,9 @@ export function usePurposeBinding(options: {
       return ({ valid, result }) => {
         const operation = getOperationAST(params.documentAST, (context as { params?: { operationName?: string } }).params?.operationName);
         const known = factsOf(params.schema, params.documentAST);
-        state.operation = { name: operation?.name?.value ?? null, documentHash: known.hash, fields: known.fields };
+        // Names are the caller's text too, kept in the chain for good: a field the schema does not
+        // have (`x123456782`), or an operation name that could hold a BSN, is not recorded.
+        state.operation = { name: recordableName(operation?.name?.value), documentHash: known.hash, fields: valid ? known.fields : [] };
         const span = state.purposeSpan!;
         if (!valid) {
           const code: ErrorCode = errorCode(result[0]) ?? 'GRAPHQL_VALIDATION_FAILED';

@@ -18,8 +18,21 @@ export function safeMessage(message: string): string {
     .replace(/Unexpected (\w+) ".*?"/gs, 'Unexpected $1')
     .replace(/Value ".*?" does not exist in/gs, 'The value does not exist in')
     .replace(/Enum "([^"]+)" cannot represent .*$/s, 'Enum "$1" cannot represent the value.')
-    // Whatever form of quoting a message finds next: no message of ours has a number this long.
-    .replace(/\d{8,}/g, '…');
+    // Whatever form of quoting a message finds next: no message of ours has a number this long,
+    // a decimal (a coordinate), or nine digits with separators (a BSN written `1234 567 82`).
+    .replace(/\d(?:[\s.]?\d){7,}/g, '…')
+    .replace(/\d+\.\d+/g, '…');
+}
+
+/**
+ * A variable that did not coerce. graphql-js prints the whole value into the message, where a
+ * key of the caller's own (`"note; x"`) can end what a pattern takes for it; the message is built
+ * again from its parts instead: the variable's name and the reason, itself made safe.
+ */
+function variableMessage(error: GraphQLError): string | null {
+  const variable = /^Variable "\$(\w+)" got invalid value /.exec(error.message);
+  if (!variable || !(error.originalError instanceof Error)) return null;
+  return safeMessage(`Variable "$${variable[1]}" got an invalid value: ${error.originalError.message}`);
 }
 
 /** Re-issues an error with the contract's code, its HTTP status whatever the Accept header, and a safe message. */
@@ -32,7 +45,7 @@ function withCode(error: GraphQLError, fallback: ErrorCode): GraphQLError {
   const { http, ...extensions } = (source.extensions ?? {}) as { http?: { status?: number; headers?: Record<string, string> } };
   const status = http?.status ?? ERROR_STATUS[code];
   const headers = http?.headers;
-  return new GraphQLError(safeMessage(error.message), {
+  return new GraphQLError(variableMessage(error) ?? safeMessage(error.message), {
     nodes: error.nodes,
     source: error.source,
     positions: error.positions,
