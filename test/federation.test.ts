@@ -179,6 +179,15 @@ describe('the federation across real processes', () => {
       const { body } = await federation.query(policeToken, CONTACT_BANNED, { bsn: PERSONS.subject, other: PERSONS.unrelated, at: AT.may2026 });
       expect(body.data!.contactBanned).toMatchObject({ complete: true, banned: false, banIds: [] });
     });
+
+    it("says per partner whether it holds a ban that protects the counterpart, not whether it knows the subject", async () => {
+      const protectedOne = await federation.query(policeToken, CONTACT_BANNED, { bsn: PERSONS.subject, other: PERSONS.victim, at: AT.may2026 });
+      const unrelated = await federation.query(policeToken, CONTACT_BANNED, { bsn: PERSONS.subject, other: PERSONS.unrelated, at: AT.may2026 });
+      const statuses = (answer: typeof protectedOne) => answer.body.data!.contactBanned.partners.map((p: any) => `${p.partner} ${p.status}`);
+      // Every ban partner knows the subject; each copy of the bans protecting the victim is a HIT.
+      expect(statuses(protectedOne)).toEqual(['POLITIE HIT', 'OM HIT', 'RECLASSERING HIT']);
+      expect(statuses(unrelated)).toEqual(['POLITIE NO_HIT', 'OM NO_HIT', 'RECLASSERING NO_HIT']);
+    });
   });
 
   describe('a partner down', () => {
@@ -201,6 +210,16 @@ describe('the federation across real processes', () => {
       expect(bans.body.data!.activeBans).toMatchObject({ complete: false, underActiveBan: true });
       // B1 and B2 are still known through politie's copies.
       expect(bans.body.data!.activeBans.bans.find((b: any) => b.id === 'PN-10-000001-25/1').reportedBy).toEqual(['POLITIE', 'RECLASSERING']);
+
+      // Nothing found where OM was not asked is no "not under a ban": it is not known.
+      const nothing = await federation.query(policeToken, ACTIVE_BANS, { bsn: PERSONS.unknown, at: AT.may2026 });
+      expect(nothing.body.data!.activeBans).toMatchObject({ complete: false, underActiveBan: null, bans: [] });
+      expect(nothing.body.data!.activeBans.partners).toEqual([
+        { partner: 'POLITIE', status: 'NO_HIT' },
+        { partner: 'OM', status: 'UNAVAILABLE' },
+        { partner: 'RECLASSERING', status: 'NO_HIT' },
+      ]);
+      expect(nothing.body.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'PARTNER_UNAVAILABLE', partner: 'OM' }) })]);
     });
 
     it('reports a hanging node as UNAVAILABLE within the deadline', async () => {

@@ -148,18 +148,26 @@ async function startUp(ports: Record<string, string>, prepare: (dataDir: string)
     env: { ...process.env, SOH_DATA_DIR: dataDir, ...ports },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Every process it starts, noted while it runs: once it has exited, its orphans are no longer
+  // found under its pid, and a leaked node would pass any look for children then.
+  const started = new Set<number>();
+  const watch = setInterval(() => {
+    for (const { pid } of childrenOf(child.pid!)) started.add(pid);
+  }, 100);
   const run = { child, output: '', exited: new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))) };
+  void run.exited.then(() => clearInterval(watch));
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (run.output += chunk));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (run.output += chunk));
+  /** The processes it started, as far as seen, that still run. */
+  const survivors = () => [...started].filter(alive);
   // Whatever the test found, nothing it started outlives it.
   const cleanUp = () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      for (const { pid } of childrenOf(child.pid!)) process.kill(pid, 'SIGKILL');
-      child.kill('SIGKILL');
-    }
+    clearInterval(watch);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const pid of survivors()) process.kill(pid, 'SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
   };
-  return Object.assign(run, { cleanUp });
+  return Object.assign(run, { cleanUp, survivors, started });
 }
 
 /** Once `soh up` says it is up, runs `check`, then stops it with one Ctrl-C, which must end it cleanly. */
@@ -169,6 +177,7 @@ async function whileUp(up: Awaited<ReturnType<typeof startUp>>, check: () => voi
     check();
     up.child.kill('SIGINT');
     expect(await up.exited).toBe(0);
+    expect(up.survivors()).toEqual([]);
   } finally {
     up.cleanUp();
   }
@@ -220,7 +229,8 @@ describe('soh up when something is wrong', () => {
       expect(await up.exited).toBe(1);
       expect(up.output).toContain('soh up: politie stopped (exit 1) before the federation was up; stopping the federation');
       expect(up.output).not.toContain('is up');
-      expect(childrenOf(up.child.pid!)).toEqual([]);
+      expect(up.started.size).toBeGreaterThan(0);
+      expect(up.survivors()).toEqual([]);
     } finally {
       await new Promise((resolve) => impostor.close(resolve));
       up.cleanUp();
