@@ -34,14 +34,13 @@ export function isDateTime(value: string): boolean {
     Number(match[7] ?? 0) <= 23 && Number(match[8] ?? 0) <= 59
   );
 }
+export const dateTime = z.string().refine(isDateTime, 'not an RFC 3339 date-time with offset');
+
 /**
- * A date-time as records hold it. At most milliseconds: every instant is compared through
- * Date.parse, which cuts finer digits off, so a ban ending at .0009 would end at .000.
+ * A date-time as a node's records hold it: at most milliseconds. Every instant is compared
+ * through Date.parse, which cuts finer digits off, so a ban ending at .0009 would end at .000.
  */
-export const dateTime = z
-  .string()
-  .refine(isDateTime, 'not an RFC 3339 date-time with offset')
-  .refine((value) => !/\.\d{4}/.test(value), 'more precise than a millisecond (instants are compared to the millisecond)');
+export const recordDateTime = dateTime.refine((value) => !/\.\d{4}/.test(value), 'more precise than a millisecond (instants are compared to the millisecond)');
 
 export const contact = z.strictObject({
   organisation: z.string().min(1),
@@ -77,9 +76,9 @@ export const ban = z
     legalBasis: z.string().min(1),
     imposedBy: z.string().min(1),
     status: z.enum(BAN_STATUSES),
-    statusChangedAt: dateTime.optional(),
-    validFrom: dateTime,
-    validUntil: dateTime.nullable().optional(),
+    statusChangedAt: recordDateTime.optional(),
+    validFrom: recordDateTime,
+    validUntil: recordDateTime.nullable().optional(),
     conditions: z.string().min(1).optional(),
     notify: contact.optional(),
     area: banArea.optional(),

@@ -244,6 +244,9 @@ describe('accessLog for privacy officers (DESIGN §5, §7)', () => {
       { bsn: target },
     );
     expect(badPlace.body.errors![0]!.extensions!['code']).toBe('BAD_USER_INPUT');
+    // A variable that does not coerce next to the person's: the person is still named.
+    const badTime = await federation.query(await policeWorker(policeSub), ACTIVE_BANS, { bsn: target, at: 'yesterday' });
+    expect(badTime.body.errors![0]!.extensions!['code']).toBe('BAD_USER_INPUT');
     expect((await federation.query(null, HIT_CHECK, { bsn: target })).status).toBe(401);
     const answered = await federation.query(vt, HIT_CHECK, { bsn: target });
     expect(answered.status).toBe(200);
@@ -260,6 +263,7 @@ describe('accessLog for privacy officers (DESIGN §5, §7)', () => {
       ['hitCheck', 'UNSET', 'DENY:FORBIDDEN'],
       ['hitCheck', 'UNSET', 'DENY:BAD_USER_INPUT'],
       ['activeBans', 'UNSET', 'DENY:BAD_USER_INPUT'],
+      ['activeBans', 'UNSET', 'DENY:BAD_USER_INPUT'],
       ['hitCheck', 'UNSET', 'ALLOW'],
     ]);
 
@@ -268,7 +272,12 @@ describe('accessLog for privacy officers (DESIGN §5, §7)', () => {
     expect(vtHistory.map((edge) => edge.node.decision)).toEqual(['ALLOW', 'DENY:FORBIDDEN', 'DENY:PURPOSE_FORBIDS_FIELD']);
     expect(vtHistory[2].node.records).toMatchObject([{ component: 'gateway', name: 'activeBans', statusCode: 'UNSET', chainValid: true }]);
     const policeHistory = await edgesOf(await officer('politie'), { subjectBsn: target });
-    expect(policeHistory.map((edge) => [edge.node.requester.sub, edge.node.decision])).toEqual([[policeSub, 'DENY:BAD_USER_INPUT']]);
+    expect(policeHistory.map((edge) => [edge.node.requester.sub, edge.node.decision])).toEqual([
+      [policeSub, 'DENY:BAD_USER_INPUT'],
+      [policeSub, 'DENY:BAD_USER_INPUT'],
+    ]);
+    // An empty subjectBsn beside another filter is no filter on the person, as before.
+    expect((await edgesOf(await officer(VT_ORG), { requesterSub: vtSub, subjectBsn: '', from: '2026-01-01T00:00:00Z', to: '2100-01-01T00:00:00Z' })).length).toBe(3);
   });
 
   it('records a request refused before the caller is known, too', async () => {
@@ -669,6 +678,8 @@ describe('accessLog beside a node that breaks the node API', () => {
   let silentOnTraces = false;
   /** While set, the node answers processingRecords with records that claim to be politie's. */
   let impersonating = false;
+  /** While set, the node answers processingRecords with its own well-formed records, timed to the microsecond. */
+  let finelyTimed = false;
   const unanswered: import('node:http').ServerResponse[] = [];
 
   beforeAll(async () => {
@@ -680,14 +691,15 @@ describe('accessLog beside a node that breaks the node API', () => {
       request.on('end', () => {
         if (silentOnTraces && body.includes('processingRecords')) return void unanswered.push(response);
         response.writeHead(200, { 'content-type': 'application/json' });
-        if (impersonating && body.includes('processingRecords')) {
-          // Well-formed records of the traces asked about, in politie's name.
+        if ((impersonating || finelyTimed) && body.includes('processingRecords')) {
+          // Well-formed records of the traces asked about: in politie's name, or in its own to the microsecond.
           const { traceIds } = (JSON.parse(body) as { variables: { traceIds: string[] } }).variables;
-          const forged = traceIds.map((traceId) => ({
-            component: 'politie', name: 'node.records', traceId, spanId: 'f'.repeat(16), parentSpanId: null, startTime: AT, endTime: AT,
-            statusCode: 'UNSET', attributes: { 'soh.outcome': 'HIT' }, chainValid: true,
+          const time = finelyTimed ? '2026-05-05T12:00:00.123456Z' : AT;
+          const records = traceIds.map((traceId) => ({
+            component: finelyTimed ? 'om' : 'politie', name: 'node.records', traceId, spanId: 'f'.repeat(16), parentSpanId: null, startTime: time, endTime: time,
+            statusCode: 'UNSET', attributes: { 'soh.outcome': 'NO_HIT' }, chainValid: true,
           }));
-          return void response.end(JSON.stringify({ data: { processingRecords: forged } }));
+          return void response.end(JSON.stringify({ data: { processingRecords: records } }));
         }
         response.end(JSON.stringify({ data: { processingRecords: [{ component: 'om', startTime: 42 }], records: [] } }));
       });
@@ -730,6 +742,21 @@ describe('accessLog beside a node that breaks the node API', () => {
       expect(records.filter((record: { spanId: string }) => record.spanId === 'f'.repeat(16))).toEqual([]);
     } finally {
       impersonating = false;
+    }
+  });
+
+  it('takes the records of a node that times them to the microsecond, as RFC 3339 allows', async () => {
+    const token = await federation.issuer.token({ org: VT_ORG, roles: ['vt-medewerker'], purpose: 'vt-hit-check', case_ref: 'VT-1', sub: `vt-fine-${run}` });
+    expect((await federation.query(token, HIT_CHECK, { bsn: PERSONS.vtOnly })).status).toBe(200);
+    const officer = await federation.issuer.token({ org: VT_ORG, roles: ['privacy-officer'], purpose: 'privacy-audit', case_ref: undefined, sub: `fg-fine-${run}` });
+    finelyTimed = true;
+    try {
+      const { status, body } = await federation.query(officer, accessLogDocument({}), { filter: { requesterSub: `vt-fine-${run}`, from: '2026-01-01T00:00:00Z', to: '2100-01-01T00:00:00Z' } });
+      expect(status).toBe(200);
+      expect(body.errors).toBeUndefined();
+      expect(body.data!.accessLog.edges[0].node.records.filter((record: { component: string }) => record.component === 'om')).toHaveLength(1);
+    } finally {
+      finelyTimed = false;
     }
   });
 

@@ -120,6 +120,22 @@ describe('the error contract (DESIGN §8)', () => {
       for (const accept of ACCEPTS) expectRefused(await post(federation.gatewayUrl, token, body, { accept }), code, status);
     });
 
+    it('refuses a caller whose purpose is not allowed with FORBIDDEN whatever its body is (DESIGN §6: before anything runs)', async () => {
+      const noCaseRef = await federation.issuer.token({ case_ref: undefined });
+      const good = JSON.stringify({ query: HIT_CHECK, variables: { bsn } });
+      for (const [body, options] of [
+        [good, {}],
+        [good, { contentType: 'text/plain' }],
+        [good, { contentType: null }],
+        ['{"query": ', {}],
+        ['[1, 2]', {}],
+        [oversized(bsn), {}],
+        [oversized(bsn), { chunked: true }],
+      ] as [string, PostOptions][]) {
+        expectRefused(await post(federation.gatewayUrl, noCaseRef, body, options), 'FORBIDDEN', 403);
+      }
+    });
+
     it('refuses a body that is not sent as JSON, whatever it holds', async () => {
       const token = await federation.issuer.token();
       const body = JSON.stringify({ query: HIT_CHECK, variables: { bsn } });

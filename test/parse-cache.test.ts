@@ -18,6 +18,7 @@ describe("the gateway's parse caches", () => {
     ['a BSN inline', '{ hitCheck(subject: { bsn: "123456782" }) { anyHit } }'],
     ['a location inline', 'query B($bsn: String!) { activeBans(subject: { bsn: $bsn }, location: { lat: 51.92, lon: 4 }) { complete } }'],
     ['a BSN as a default value', 'query Hit($bsn: String! = "123456782") { hitCheck(subject: { bsn: $bsn }) { anyHit } }'],
+    ['a comment (which may hold anything)', 'query Hit($bsn: String!) { hitCheck(subject: { bsn: $bsn }) { anyHit } } # 1234 567 82 at 52.37,4.89'],
     ['a BSN in an operation name', 'query Check_123456782($bsn: String!) { hitCheck(subject: { bsn: $bsn }) { anyHit } }'],
   ])('keep no document with %s: it is parsed for its own request only', (_name, text) => {
     expect(cached(text)).toBe(false);

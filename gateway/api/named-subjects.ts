@@ -28,15 +28,16 @@ export interface NamedSubject {
 
 /**
  * The operation's root fields with their arguments coerced as execution will coerce them:
- * inline or from variables, defaults applied. A field whose arguments do not coerce is left out:
- * execution refuses it itself.
+ * inline or from variables, defaults applied. Each variable is coerced on its own, so that one
+ * that does not coerce (a bad `$at`) leaves the others' persons named; a field whose arguments
+ * do not coerce is left out: execution refuses it itself.
  */
 export function rootCalls(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined, raw: Record<string, unknown>): RootCall[] {
   const operation = getOperationAST(document, operationName);
   const query = schema.getQueryType();
   if (!operation || !query) return [];
-  const { coerced: variables } = getVariableValues(schema, operation.variableDefinitions ?? [], raw);
-  if (!variables) return [];
+  const variables: Record<string, unknown> = {};
+  for (const definition of operation.variableDefinitions ?? []) Object.assign(variables, getVariableValues(schema, [definition], raw).coerced);
   const definitions = query.getFields();
   return rootFields(document, operation.selectionSet).flatMap((node) => {
     const definition = definitions[node.name.value];

@@ -24,7 +24,8 @@ export function useSubjectAdmission(options: { states: WeakMap<Request, GatewayR
     onExecute({ args, setResultAndStopExecution }) {
       const state = options.states.get((args.contextValue as { request: Request }).request)!;
       const calls = rootCalls(args.schema, args.document, args.operationName, (args.variableValues ?? {}) as Record<string, unknown>);
-      const subjects = namedSubjects(calls);
+      // accessLog reads its own filter (an empty subjectBsn there is no filter at all).
+      const subjects = namedSubjects(calls).filter((subject) => subject.field !== 'accessLog');
       const invalid = subjects.find((subject) => typeof subject.bsn === 'string' && !isValidBsn(subject.bsn));
       if (invalid) {
         // The message never repeats the value.

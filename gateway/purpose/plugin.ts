@@ -13,6 +13,7 @@ import {
 import type { Plugin } from 'graphql-yoga';
 import { ROOT_CONTEXT, type Tracer, trace } from '@opentelemetry/api';
 import { type ErrorCode, errorCode, sohError } from '../../lib/errors.ts';
+import { declaredReadable } from '../../lib/graphql/request-body.ts';
 import { firstForbiddenField, selectedFields } from '../../lib/policy/field-set.ts';
 import type { PolicySet } from '../../lib/policy/load.ts';
 import { refusingCheck } from '../audit/access-record.ts';
@@ -45,7 +46,7 @@ function documentHash(document: DocumentNode): string {
 
 /**
  * Purpose binding (doelbinding) at the gateway, in the order of DESIGN §6: the token's purpose is
- * admitted before the document is parsed (FORBIDDEN); after validation against the full public schema every
+ * admitted before anything else is read (FORBIDDEN); after validation against the full public schema every
  * selected field must lie inside the purpose (PURPOSE_FORBIDS_FIELD, naming the first field), or
  * the operation is rejected whole before any node is called. Field sets are compiled at start-up
  * and decisions cached per (document, purpose). In dev mode introspection shows only the
@@ -92,9 +93,7 @@ export function usePurposeBinding(options: {
   };
 
   return {
-    // Once the body is read, before the document is parsed: a refused caller's request still
-    // names, for its audit records, the persons it asked about.
-    onParams({ request }) {
+    onRequestParse({ request, requestParser, setRequestParser }) {
       const state = options.states.get(request)!;
       const span = options.tracer.startSpan('purpose.check', { attributes: { 'soh.purpose': state.caller!.purpose } }, trace.setSpan(ROOT_CONTEXT, state.span));
       state.purposeSpan = span;
@@ -107,7 +106,21 @@ export function usePurposeBinding(options: {
         state.denial = { code: 'FORBIDDEN', rule: String((error as { extensions?: { reason?: string } }).extensions?.reason) };
         span.setAttribute('soh.decision', 'DENY:FORBIDDEN');
         span.end();
-        throw error;
+        // Refused whatever the body holds. One that can be read as it stands (JSON of a declared
+        // length within the cap) is read first, only for the persons it names: the refusal's
+        // audit records put it in their history (refusal-records.ts).
+        if (!requestParser || !declaredReadable(request)) throw error;
+        setRequestParser(async (incoming) => {
+          try {
+            const params = await requestParser(incoming);
+            if (!Array.isArray(params) && !(params instanceof Response)) {
+              state.params = { query: params.query, variables: params.variables, operationName: params.operationName };
+            }
+          } catch {
+            // A body that does not parse names no one.
+          }
+          throw error;
+        });
       }
     },
     onValidate({ params, context, addValidationRule }) {

@@ -31,8 +31,11 @@ export function safeMessage(message: string): string {
  */
 function variableMessage(error: GraphQLError): string | null {
   const variable = /^Variable "\$(\w+)" got invalid value /.exec(error.message);
-  if (!variable || !(error.originalError instanceof Error)) return null;
-  return safeMessage(`Variable "$${variable[1]}" got an invalid value: ${error.originalError.message}`);
+  const reason = error.originalError;
+  if (!variable || !(reason instanceof Error) || !error.message.endsWith(`; ${reason.message}`)) return null;
+  // Where in the variable, when graphql-js says: the input type's own field names and list indices.
+  const at = / at "(\w+(?:\.\w+|\[\d+\])*)"$/.exec(error.message.slice(0, -(reason.message.length + 2)));
+  return safeMessage(`Variable "$${variable[1]}" got an invalid value${at ? ` at "${at[1]}"` : ''}: ${reason.message}`);
 }
 
 /** Re-issues an error with the contract's code, its HTTP status whatever the Accept header, and a safe message. */

@@ -15,6 +15,12 @@ function tooLarge() {
   return sohError('GRAPHQL_PARSE_FAILED', `The request body is larger than ${MAX_REQUEST_BYTES} bytes.`);
 }
 
+/** A POST body this plugin lets through unread: JSON, of a declared length within the cap. */
+export function declaredReadable(request: Request): boolean {
+  const declared = request.headers.get('content-length');
+  return request.method === 'POST' && JSON_BODY.test(request.headers.get('content-type') ?? '') && declared !== null && Number(declared) <= MAX_REQUEST_BYTES;
+}
+
 /**
  * A chunked body past the limit is read on to its end, up to this much, so that the client gets
  * the refusal instead of a reset connection; beyond it the connection is cut.

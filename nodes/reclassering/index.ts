@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bsn, dateTime } from '../../lib/records.ts';
+import { bsn, recordDateTime } from '../../lib/records.ts';
 import { defineNode } from '../runtime/definition.ts';
 import { seedPersonAndBans } from '../runtime/seed-records.ts';
 
@@ -9,8 +9,8 @@ const supervision = z.strictObject({
   id: z.string().min(1),
   bsn,
   office: z.string().min(1),
-  since: dateTime,
-  until: dateTime.nullable().optional(),
+  since: recordDateTime,
+  until: recordDateTime.nullable().optional(),
   electronicMonitoring: z.boolean().default(false),
 });
 

@@ -129,6 +129,10 @@ export class PostgresStore implements NodeStore {
         } else if (record.type === 'ban') {
           const { type: _type, ...ban } = record as Ban & { type: 'ban' };
           known.add(ban.bsn);
+          // The same id twice in one batch (stores are not only fed by `soh import`, which refuses
+          // that): the buffer keeps the last, so the first one's BSN is moved from here.
+          const buffered = bans.get(ban.id);
+          if (buffered && buffered[0] !== ban.bsn) movedFrom.add(buffered[0]);
           bans.set(ban.id, [ban.bsn, JSON.stringify(ban)]);
           if (known.size >= BATCH) await flushKnown(client);
           if (bans.size >= BATCH) await flushBans(client);
@@ -136,7 +140,10 @@ export class PostgresStore implements NodeStore {
           const rec = record as OwnRecord;
           known.add(rec.bsn);
           // JSON-encoding the (type, id) pair keeps the composite key unambiguous.
-          own.set(JSON.stringify([rec.type, rec.id]), [rec.type, rec.id, rec.bsn, JSON.stringify(rec)]);
+          const key = JSON.stringify([rec.type, rec.id]);
+          const buffered = own.get(key);
+          if (buffered && buffered[2] !== rec.bsn) movedFrom.add(buffered[2]);
+          own.set(key, [rec.type, rec.id, rec.bsn, JSON.stringify(rec)]);
           if (known.size >= BATCH) await flushKnown(client);
           if (own.size >= BATCH) await flushOwn(client);
         }

@@ -35,10 +35,13 @@ export class SqliteStore implements NodeStore {
         PRIMARY KEY (type, id)) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS own_records_by_bsn ON own_records (bsn);
     `);
-    // A store made before `listed` existed: every subject it holds stays known, as it was.
-    if (!(this.db.pragma('table_info(subjects)') as { name: string }[]).some((column) => column.name === 'listed')) {
-      this.db.exec('ALTER TABLE subjects ADD COLUMN listed INTEGER NOT NULL DEFAULT 1');
-    }
+    // A store made before `listed` existed: every subject it holds stays known, as it was. Under
+    // the write lock, so that a node and an import opening it at once add the column once.
+    this.db.transaction(() => {
+      if (!(this.db.pragma('table_info(subjects)') as { name: string }[]).some((column) => column.name === 'listed')) {
+        this.db.exec('ALTER TABLE subjects ADD COLUMN listed INTEGER NOT NULL DEFAULT 1');
+      }
+    }).immediate();
     this.subjectByBsn = this.db.prepare('SELECT contact FROM subjects WHERE bsn = ?');
     this.bansByBsn = this.db.prepare('SELECT body FROM bans WHERE bsn = ? ORDER BY id');
     // One read transaction per lookup: `soh import` writes from another process, and its commit

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bsn, dateTime } from '../../lib/records.ts';
+import { bsn, recordDateTime } from '../../lib/records.ts';
 import { defineNode } from '../runtime/definition.ts';
 
 /** A report (melding) received by a regional Veilig Thuis organisation. It never leaves the node. */
@@ -8,7 +8,7 @@ const report = z.strictObject({
   id: z.string().min(1),
   bsn,
   region: z.string().min(1),
-  receivedAt: dateTime,
+  receivedAt: recordDateTime,
   category: z.enum(['HUISELIJK_GEWELD', 'KINDERMISHANDELING', 'OUDERENMISHANDELING', 'STALKING']),
 });
 

@@ -3,7 +3,9 @@ import type { Ban } from '../../lib/records.ts';
 import type { NodeStore } from '../../nodes/store/store.ts';
 
 // Valid BSNs of their own, so that the suite can run on a store other tests use too.
-const [FIRST, SECOND, THIRD, FOURTH, FIFTH, SIXTH] = ['100000009', '100000010', '100000022', '100000034', '100000046', '100000058'];
+const [FIRST, SECOND, THIRD, FOURTH, FIFTH, SIXTH, SEVENTH, EIGHTH] = [
+  '100000009', '100000010', '100000022', '100000034', '100000046', '100000058', '100000071', '100000083',
+];
 const contact = { organisation: 'Politie', unit: 'Team Zorg en Veiligheid' };
 
 function ban(id: string, bsn: string): Ban & { type: 'ban' } {
@@ -54,5 +56,12 @@ export function recordMoves(store: () => NodeStore): void {
     expect((await store().lookup([SIXTH]))[0]).toEqual({ contact: null, bans: [] });
     await store().load([{ type: 'report', id: 'R-MOVE-1', bsn: SECOND }]);
     expect((await store().lookup([FIRST]))[0]).toBeNull();
+  });
+
+  it('forgets a BSN a ban left within the same load (a store is not only fed by soh import, which refuses that)', async () => {
+    await store().load([ban('MOVE-5', SEVENTH), { type: 'report', id: 'R-MOVE-2', bsn: SEVENTH }, ban('MOVE-5', EIGHTH), { type: 'report', id: 'R-MOVE-2', bsn: EIGHTH }]);
+    const [seventh, eighth] = await store().lookup([SEVENTH, EIGHTH]);
+    expect(seventh).toBeNull();
+    expect(ids(eighth)).toEqual(['MOVE-5']);
   });
 }
