@@ -78,7 +78,9 @@ export const ban = z
     status: z.enum(BAN_STATUSES),
     statusChangedAt: recordDateTime.optional(),
     validFrom: recordDateTime,
-    validUntil: recordDateTime.nullable().optional(),
+    // Required, null for "until revoked" (DESIGN §10 lists it with no optional fields): a ban
+    // whose end date was left out by mistake would otherwise run for ever.
+    validUntil: recordDateTime.nullable(),
     conditions: z.string().min(1).optional(),
     notify: contact.optional(),
     area: banArea.optional(),

@@ -171,6 +171,7 @@ describe('soh import <node> FILE.ndjson', () => {
       ['a BSN as an unexpected key', { type: 'person', bsn: PERSONS.subject, [PERSONS.victim]: 'x' }, /person: unrecognized key \(not shown: not a plain name\)/],
       ['a NUL character under a key that is a BSN', { type: 'person', bsn: PERSONS.subject, contact: { [PERSONS.victim]: 'a\u0000' } }, /person: contact\.…: holds a NUL character/],
       ['a ban without protectedBsns, which contactBanned would read as protecting no one', { ...ban('PN-10-100009-25/1', PERSONS.subject), protectedBsns: undefined }, /ban: protectedBsns: /],
+      ['a ban without validUntil, which read as open-ended would run for ever', { ...ban('PN-10-100009-25/1', PERSONS.subject), validUntil: undefined }, /ban: validUntil: /],
       ['a ban without electronicMonitoring', { ...ban('PN-10-100009-25/1', PERSONS.subject), electronicMonitoring: undefined }, /ban: electronicMonitoring: /],
       ['a location ban without its area', ban('PN-10-100009-25/1', PERSONS.subject, { kind: 'LOCATION' }), /ban: area: a LOCATION or HOUSE ban needs its area/],
       ['a person given twice, whose first line an upsert would drop without a word', { type: 'person', bsn: PERSONS.subject }, /person: the same bsn as line 1 \(each record once per file\)/],

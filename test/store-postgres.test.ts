@@ -29,6 +29,7 @@ function ban(id: string, bsn: string, overrides: Partial<Ban> = {}): Ban & { typ
     imposedBy: 'Rechtbank Amsterdam',
     status: 'ACTIVE',
     validFrom: '2025-01-01T00:00:00Z',
+    validUntil: null,
     protectedBsns: [],
     electronicMonitoring: false,
     victimDevice: false,

@@ -25,6 +25,7 @@ const ban = {
   imposedBy: 'Rechtbank Rotterdam',
   status: 'ACTIVE' as const,
   validFrom: '2025-01-01T00:00:00Z',
+  validUntil: null,
   protectedBsns: [KNOWN],
   electronicMonitoring: false,
   victimDevice: false,

@@ -18,6 +18,7 @@ function ban(id: string, bsn: string): Ban & { type: 'ban' } {
     imposedBy: 'Rechtbank Rotterdam',
     status: 'ACTIVE',
     validFrom: '2025-01-01T00:00:00Z',
+    validUntil: null,
     protectedBsns: [],
     electronicMonitoring: false,
     victimDevice: false,
