@@ -2,12 +2,21 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, dataDir, flag, parseConfig, policyDir, port, settings } from '../lib/config.ts';
+import { DEV_ISSUER } from '../lib/dev-issuer.ts';
+import { GATEWAY_ISSUER } from '../lib/keys.ts';
 import { NODE_IDS, nodeVariableSuffix } from '../lib/partners.ts';
+import { orgPattern } from '../lib/policy/load.ts';
 import { DEFAULT_RATE_LIMITS } from './rate-limits.ts';
 
 const issuer = z.strictObject({
-  issuer: z.string().min(1),
-  orgs: z.array(z.string().min(1)).min(1),
+  // Not a name the gateway gives itself: its own tokens' issuer, or the dev issuer, which dev
+  // mode adds in its place (and lets speak for every organisation).
+  issuer: z
+    .string()
+    .min(1)
+    .refine((name) => name !== GATEWAY_ISSUER && name !== DEV_ISSUER, 'is a name the gateway keeps for itself'),
+  // A pattern that can match no `org` (`Politie`, `veilig-thuis*`) would refuse the issuer's every token.
+  orgs: z.array(orgPattern).min(1),
   jwksUrl: z.url().optional(),
   jwksFile: z.string().optional(),
   acceptJwtTyp: z.boolean().default(false),

@@ -50,27 +50,39 @@ export class KeySetUnavailable extends Error {
 export function remoteKeySet(url: URL, options: RemoteKeySetOptions): JWTVerifyGetKey {
   const refreshMs = options.refreshMs ?? REFRESH_MS;
   const maxStaleMs = options.maxStaleMs ?? MAX_STALE_MS;
-  // jose's cache never expires on its own: this wrapper decides when the keys are fetched again.
-  const remote = createRemoteJWKSet(url, { timeoutDuration: options.timeoutMs, cooldownDuration: options.cooldownMs ?? COOLDOWN_MS, cacheMaxAge: Infinity, [customFetch]: fetchKeySet });
+  const cooldownMs = options.cooldownMs ?? COOLDOWN_MS;
+  // jose's cache never expires on its own, and jose never fetches by itself for an unknown kid:
+  // its cool-down starts only after a fetch that succeeded, so while the endpoint failed every
+  // made-up kid would cause a fetch. This wrapper decides when the keys are fetched again.
+  const remote = createRemoteJWKSet(url, { timeoutDuration: options.timeoutMs, cooldownDuration: Infinity, cacheMaxAge: Infinity, [customFetch]: fetchKeySet });
   let fetchedAt = Number.NEGATIVE_INFINITY;
+  /** The last fetch begun, whatever came of it. */
+  let attemptedAt = Number.NEGATIVE_INFINITY;
   let refreshing: Promise<void> | null = null;
   let failing = false;
 
-  const fetchNow = (): Promise<void> =>
-    (refreshing ??= remote.reload().then(
-      () => {
-        fetchedAt = Date.now();
-        failing = false;
-      },
-      (error: unknown) => {
-        // Said once per outage, not once per token: the key endpoint's name only, never a token.
-        if (!failing) console.error(`key set ${url.href} could not be fetched (${(error as Error).message}); the keys fetched before still serve while they are under ${maxStaleMs / 60_000} min old`);
-        failing = true;
-        throw new KeySetUnavailable(url.href);
-      },
-    ).finally(() => {
-      refreshing = null;
-    }));
+  const fetchNow = (): Promise<void> => {
+    if (refreshing) return refreshing;
+    attemptedAt = Date.now();
+    refreshing = remote
+      .reload()
+      .then(
+        () => {
+          fetchedAt = Date.now();
+          failing = false;
+        },
+        (error: unknown) => {
+          // Said once per outage, not once per token: the key endpoint's name only, never a token.
+          if (!failing) console.error(`key set ${url.href} could not be fetched (${(error as Error).message}); the keys fetched before still serve while they are under ${maxStaleMs / 60_000} min old`);
+          failing = true;
+          throw new KeySetUnavailable(url.href);
+        },
+      )
+      .finally(() => {
+        refreshing = null;
+      });
+    return refreshing;
+  };
 
   return async (header, token) => {
     const age = Date.now() - fetchedAt;
@@ -79,8 +91,13 @@ export function remoteKeySet(url: URL, options: RemoteKeySetOptions): JWTVerifyG
     try {
       return await remote(header, token);
     } catch (error) {
-      // jose fetches by itself for a kid it does not know; that fetch failing is no fault of the token.
-      throw fetchFailed(error) ? new KeySetUnavailable(url.href) : error;
+      if (!(error instanceof errors.JWKSNoMatchingKey)) throw fetchFailed(error) ? new KeySetUnavailable(url.href) : error;
+      // A kid the set does not hold (a rotation): fetched at once, at most once per cool-down,
+      // failed or not. Within it, while the endpoint fails, the key cannot be had (503); after a
+      // fetch that succeeded, the issuer has no such key (401).
+      if (Date.now() - attemptedAt < cooldownMs) throw failing ? new KeySetUnavailable(url.href) : error;
+      await fetchNow();
+      return remote(header, token);
     }
   };
 }

@@ -3,6 +3,9 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { ConfigError } from './config.ts';
 
+/** The issuer of the tokens the gateway mints for nodes (DESIGN §4), and the actor they name. */
+export const GATEWAY_ISSUER = 'soh-gateway';
+
 /** An Ed25519 key kept as a private JWK file, created on first use (mode 0600). */
 export interface StoredKey {
   kid: string;

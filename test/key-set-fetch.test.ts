@@ -169,6 +169,29 @@ describe("an identity provider's key endpoint that fails", () => {
     await expect(verifyWith(keys, issuer)()).resolves.toBe(issuer.issuer);
   });
 
+  it('fetches for made-up kids at most once per cool-down while the endpoint fails, and answers the rest without a fetch', async () => {
+    vi.spyOn(console, 'error').mockImplementation(() => {});
+    endpoint = await keyEndpoint({ keys: [issuer] });
+    const keys = remoteKeySet(new URL(endpoint.url), { timeoutMs: 2_000, cooldownMs: 1_000 });
+    await expect(verifyWith(keys, issuer)()).resolves.toBe(issuer.issuer);
+    await sleep(1_100);
+    const fetchedBefore = endpoint.fetches();
+    endpoint.answer({ status: 500 });
+    // Tokens anyone can make: a kid the issuer never had, no valid signature needed to ask.
+    const madeUp = () => new TestIssuer(issuer.issuer, ['*'], join(tmpdir(), 'unused.json'));
+    for (let attempt = 0; attempt < 3; attempt++) await expect(verifyWith(keys, madeUp())()).rejects.toBeInstanceOf(KeySetUnavailable);
+    expect(endpoint.fetches()).toBe(fetchedBefore + 1);
+    // The keys in hand still serve the tokens they verify.
+    await expect(verifyWith(keys, issuer)()).resolves.toBe(issuer.issuer);
+    // After a fetch that succeeded, a kid the issuer has not is no key of the issuer's, within the cool-down too.
+    const fresh = remoteKeySet(new URL(endpoint.url), { timeoutMs: 2_000, cooldownMs: 60_000 });
+    endpoint.answer({ keys: [issuer] });
+    await expect(verifyWith(fresh, issuer)()).resolves.toBe(issuer.issuer);
+    const fetched = endpoint.fetches();
+    await expect(verifyWith(fresh, madeUp())()).rejects.toMatchObject({ code: 'ERR_JWKS_NO_MATCHING_KEY' });
+    expect(endpoint.fetches()).toBe(fetched);
+  });
+
   describe('at the gateway', () => {
     let federation: Federation;
     const idp = new TestIssuer('https://idp.down.test.example', ['politie'], join(tmpdir(), 'unused.json'));

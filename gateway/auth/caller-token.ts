@@ -1,8 +1,10 @@
 import {
   type JWTVerifyGetKey,
+  type JWTVerifyOptions,
   createLocalJWKSet,
   decodeJwt,
   decodeProtectedHeader,
+  errors,
   jwtVerify,
 } from 'jose';
 import { z } from 'zod';
@@ -54,14 +56,21 @@ export const ALLOWED_ALGORITHMS = ['ES256', 'EdDSA', 'PS256', 'RS256'];
 
 const MAX_CASE_REF_LENGTH = 256;
 
+/**
+ * Text an audit record keeps and a privacy officer reads and searches: no control, format or
+ * line-separator characters (a right-to-left override shows one account name as another, a
+ * zero-width space makes an exact search by account miss).
+ */
+const printable = (max: number) => z.string().min(1).max(max).regex(/^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+$/u, 'holds a control or format character');
+
 const claims = z.object({
-  sub: z.string().min(1).max(256),
+  sub: printable(256),
   org: z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'org must be an organisation id'),
-  roles: z.array(z.string().min(1).max(128)).min(1).max(32),
-  purpose: z.string().min(1).max(128),
+  roles: z.array(printable(128)).min(1).max(32),
+  purpose: printable(128),
   // Read as it comes: a malformed case_ref is the purpose gate's refusal (403), not the token's (401).
   case_ref: z.unknown().optional(),
-  jti: z.string().min(1).max(256),
+  jti: printable(256),
   exp: z.number(),
   iat: z.number(),
 });
@@ -136,7 +145,7 @@ export function callerTokenVerifier(issuers: readonly TrustedIssuer[], policy: C
     if (!typAllowed(header.typ, issuer)) throw unauthenticated('the token type must be at+jwt');
     let payload: unknown;
     try {
-      ({ payload } = await jwtVerify(token, issuer.keys, {
+      ({ payload } = await verifyWithKeySet(token, issuer.keys, {
         issuer: issuer.issuer,
         audience: policy.audience,
         algorithms: ALLOWED_ALGORITHMS,
@@ -162,6 +171,27 @@ export function callerTokenVerifier(issuers: readonly TrustedIssuer[], policy: C
     remembered.set(token, { caller, exp, iat, forgetAt: now + REMEMBER_SECONDS });
     return caller;
   };
+}
+
+/**
+ * jwtVerify against an issuer's key set, trying each key that fits when the token names none
+ * (`kid` is optional, RFC 7515 §4.1.4) and the set holds more than one of its type, as it does
+ * while an identity provider publishes its next key: jose hands the candidates back instead.
+ */
+async function verifyWithKeySet(token: string, keys: JWTVerifyGetKey, options: JWTVerifyOptions) {
+  try {
+    return await jwtVerify(token, keys, options);
+  } catch (error) {
+    if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw error;
+    for await (const key of error) {
+      try {
+        return await jwtVerify(token, key, options);
+      } catch (tried) {
+        if (!(tried instanceof errors.JWSSignatureVerificationFailed)) throw tried;
+      }
+    }
+    throw new errors.JWSSignatureVerificationFailed();
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type { Clock } from '../../lib/clock.ts';
+import { GATEWAY_ISSUER } from '../../lib/keys.ts';
 import type { Caller } from './caller-token.ts';
 import type { GatewayKeys } from './gateway-keys.ts';
 
@@ -48,10 +49,10 @@ export class DownstreamTokens {
       roles: caller.roles,
       purpose: caller.purpose,
       ...(caller.caseRef ? { case_ref: caller.caseRef } : {}),
-      act: { sub: 'soh-gateway' },
+      act: { sub: GATEWAY_ISSUER },
     })
       .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid: key.kid })
-      .setIssuer('soh-gateway')
+      .setIssuer(GATEWAY_ISSUER)
       .setAudience(nodeId)
       .setSubject(caller.sub)
       .setIssuedAt(now)

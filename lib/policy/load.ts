@@ -23,7 +23,8 @@ export class PolicyFileError extends Error {
 const typeName = z.string().regex(/^[A-Z][A-Za-z0-9]*$/, 'must be a GraphQL type name');
 const fieldName = z.string().regex(/^[_a-zA-Z][_a-zA-Z0-9]*$/, 'must be a GraphQL field name');
 const fieldSpec = z.record(typeName, z.union([z.literal('*'), z.array(fieldName)]));
-const orgPattern = z
+/** An organisation id, or a pattern of them (`veilig-thuis-*`, `*`), as policies and issuer entries name them. */
+export const orgPattern = z
   .string()
   .regex(/^(\*|[a-z0-9]+(-[a-z0-9]+)*(-\*)?)$/, 'must be an organisation id, optionally ending in "-*", or "*"');
 const purposeId = z.string().regex(/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/, 'must be a lower-case purpose id');

@@ -3,11 +3,12 @@ import { z } from 'zod';
 import type { Clock } from '../../lib/clock.ts';
 import { unauthenticated } from '../../lib/errors.ts';
 import { remoteKeySet } from '../../lib/key-set-fetch.ts';
+import { GATEWAY_ISSUER } from '../../lib/keys.ts';
 import { RememberedTokens } from '../../lib/remembered-tokens.ts';
 
 /** The caller's identity as the gateway vouches for it in the downstream token (DESIGN §4). */
 export const downstreamClaims = z.object({
-  iss: z.literal('soh-gateway'),
+  iss: z.literal(GATEWAY_ISSUER),
   sub: z.string().min(1),
   org: z.string().min(1),
   roles: z.array(z.string()),
@@ -16,7 +17,7 @@ export const downstreamClaims = z.object({
   jti: z.string().min(1),
   iat: z.number(),
   exp: z.number(),
-  act: z.object({ sub: z.literal('soh-gateway') }),
+  act: z.object({ sub: z.literal(GATEWAY_ISSUER) }),
 });
 export type DownstreamClaims = z.infer<typeof downstreamClaims>;
 
@@ -47,7 +48,7 @@ export function gatewayTokenVerifier(options: { nodeId: string; keys: JWTVerifyG
     let payload: unknown;
     try {
       ({ payload } = await jwtVerify(token, options.keys, {
-        issuer: 'soh-gateway',
+        issuer: GATEWAY_ISSUER,
         audience: options.nodeId,
         algorithms: ['EdDSA'],
         typ: 'at+jwt',
