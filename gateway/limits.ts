@@ -1,7 +1,7 @@
 import { type DocumentNode, type FragmentDefinitionNode, Kind, type SelectionSetNode, parse } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { sohError } from '../lib/errors.ts';
-import { fragmentsOf, rootFields as rootFieldsOf } from './root-fields.ts';
+import { fragmentsOf, rootFields as rootFieldsOf } from '../lib/graphql/root-fields.ts';
 
 export interface QueryLimits {
   maxTokens: number;

@@ -8,7 +8,7 @@ import { GatewayKeys } from '../gateway/auth/gateway-keys.ts';
 import type { NodeId } from '../lib/partners.ts';
 import { AREA, AT, PERSONS } from './support/fixtures.ts';
 import { type Federation, startFederation } from './support/federation.ts';
-import { callNode, nodeAccessRecords, nodeTokenMinter } from './support/node-calls.ts';
+import { callNode, nodeAccessRecords, nodeProcessingOf, nodeTokenMinter } from './support/node-calls.ts';
 
 // DESIGN §5b and §6 step 3: every node checks the gateway's token itself and applies its own
 // release file (policies/release/<node>.yaml) to the token's purpose. A field the node does not
@@ -87,9 +87,14 @@ describe('release policies at the nodes, asked directly (DESIGN §6 step 3)', ()
       expect(body.errors).toHaveLength(1);
       expect(body.errors![0]!.extensions).toMatchObject({ code: 'PURPOSE_FORBIDS_FIELD', field, purpose });
       for (const secret of secrets) expect(text).not.toContain(secret);
-      // The node kept its own record of the refusal, releasing nothing.
+      // The node kept its own record of the refusal, releasing nothing, and of each person it was
+      // asked about: refused, with nothing looked up, so not whether it knows them.
       const records = nodeAccessRecords(federation.dataDir, node).filter((record) => record.sub === sub);
       expect(records).toEqual([expect.objectContaining({ purpose, decision: 'DENY:PURPOSE_FORBIDS_FIELD', fieldsReleased: [] })]);
+      const processing = nodeProcessingOf(federation.dataDir, node, sub);
+      expect(processing.map((record) => [record.attributes['dpl.core.data_subject_id'], record.status_code, record.attributes['soh.outcome'], record.attributes['soh.fields_released']])).toEqual(
+        [...VARIABLES.refs, VARIABLES.counterpartRef].map((ref) => [ref, 'UNSET', 'DENIED', []]),
+      );
     });
 
     it('processingRecords are released to privacy officers only', async () => {
@@ -184,6 +189,38 @@ describe('release policies at the nodes, asked directly (DESIGN §6 step 3)', ()
         expect(body.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })]);
         expect(JSON.stringify(body)).not.toContain(PERSONS.victim);
       }
+    });
+
+    it('a call refused for its input still records whom it asked about, and nothing else', async () => {
+      const sub = `input-${randomUUID()}`;
+      const token = await mint('politie', { purpose: 'police-ban-enforcement', sub });
+      const { status, body } = await callNode(federation.nodes.politie.url, token, recordsOf('bans { id violatedAt }'), { ...VARIABLES, location: { lat: 91, lon: 4 } });
+      expect(status).toBe(400);
+      expect(body.errors![0]!.extensions!['code']).toBe('BAD_USER_INPUT');
+      const processing = nodeProcessingOf(federation.dataDir, 'politie', sub);
+      expect(processing.map((record) => record.attributes['soh.outcome'])).toEqual(['DENIED', 'DENIED', 'DENIED']);
+      expect(nodeAccessRecords(federation.dataDir, 'politie').filter((record) => record.sub === sub)).toEqual([expect.objectContaining({ decision: 'DENY:BAD_USER_INPUT', subjects: 3 })]);
+    });
+
+    it('answers one question per call: aliases cannot multiply the batch', async () => {
+      const sub = `aliases-${randomUUID()}`;
+      const token = await mint('politie', { purpose: 'police-ban-enforcement', sub });
+      const twice = `query Twice($bsns: [String!]!, $refs: [String!]!, $at: DateTime!) {
+        a: records(bsns: $bsns, subjectRefs: $refs, at: $at) { __typename } b: records(bsns: $bsns, subjectRefs: $refs, at: $at) { __typename } }`;
+      const { status, body } = await callNode(federation.nodes.politie.url, token, twice, { bsns: VARIABLES.bsns, refs: VARIABLES.refs, at: AT.may2026 });
+      expect(status).toBe(400);
+      expect(body.errors!.map((error) => error.extensions!['code'])).toEqual(['QUERY_TOO_COMPLEX']);
+      expect(nodeProcessingOf(federation.dataDir, 'politie', sub)).toEqual([]);
+    });
+
+    it('looks at the bans for a counterpart asked about, whatever fields the call selects', async () => {
+      const sub = `counterpart-${randomUUID()}`;
+      const token = await mint('reclassering', { purpose: 'police-ban-enforcement', sub });
+      const { status } = await callNode(federation.nodes.reclassering.url, token, recordsOf('__typename'), VARIABLES);
+      expect(status).toBe(200);
+      const aboutVictim = nodeProcessingOf(federation.dataDir, 'reclassering', sub).filter((record) => record.attributes['dpl.core.data_subject_id'] === VARIABLES.counterpartRef);
+      // B1, held by probation, protects the victim.
+      expect(aboutVictim.map((record) => record.attributes['soh.outcome'])).toEqual(['HIT']);
     });
 
     it('the OM gives a Veilig Thuis worker its contact route', async () => {

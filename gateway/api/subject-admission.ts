@@ -4,7 +4,8 @@ import { sohError } from '../../lib/errors.ts';
 import { partnerOfOrg } from '../../lib/partners.ts';
 import { type RateLimiter, afterTaking, rateLimited } from '../rate-limits.ts';
 import type { GatewayRequestState } from '../request-state.ts';
-import { type RootCall, namedSubjects, rootCalls } from './named-subjects.ts';
+import { type RootCall, rootCalls } from '../../lib/graphql/root-fields.ts';
+import { namedSubjects } from './named-subjects.ts';
 
 /** A location that is not WGS84 degrees (NaN included): lat −90…90, lon −180…180. */
 function impossibleLocation({ field, args }: RootCall): boolean {

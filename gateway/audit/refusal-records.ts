@@ -2,7 +2,8 @@ import { type DocumentNode, type GraphQLSchema, parse } from 'graphql';
 import type { GatewayAccessRecord, ProcessingRecord } from '../../lib/audit/records.ts';
 import { isValidBsn } from '../../lib/bsn.ts';
 import { VERSION } from '../../lib/telemetry.ts';
-import { namedSubjects, rootCalls } from '../api/named-subjects.ts';
+import { rootCalls } from '../../lib/graphql/root-fields.ts';
+import { namedSubjects } from '../api/named-subjects.ts';
 import type { QueryLimits } from '../limits.ts';
 import { type GatewayRequestState, foreignOperation } from '../request-state.ts';
 

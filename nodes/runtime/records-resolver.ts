@@ -30,55 +30,34 @@ interface RecordsArgs {
  * them too.
  */
 export function createRecordsResolver(deps: NodeDependencies) {
-  const { definition, store, policies, clock, tracer } = deps;
+  const { definition, store, clock, tracer } = deps;
   return async (_root: unknown, args: RecordsArgs, { state }: NodeContext) => {
     const { bsns, subjectRefs } = args;
-    if (bsns.length !== subjectRefs.length) throw sohError('BAD_USER_INPUT', 'bsns and subjectRefs must have the same length.');
-    if (bsns.length > MAX_BATCH) throw sohError('BAD_USER_INPUT', `At most ${MAX_BATCH} subjects per call.`);
-    if (!bsns.every(isValidBsn)) throw sohError('BAD_USER_INPUT', 'Every subject must be a valid BSN.');
-    const counterpartBsn = args.counterpartBsn ?? null;
-    if (counterpartBsn !== null && !isValidBsn(counterpartBsn)) throw sohError('BAD_USER_INPUT', 'counterpartBsn must be a valid BSN.');
     const counterpartRef = args.counterpartRef ?? null;
-    if ((counterpartBsn === null) !== (counterpartRef === null)) {
-      throw sohError('BAD_USER_INPUT', 'counterpartBsn and counterpartRef go together: the counterpart is processed, and recorded by its reference.');
-    }
     // The references go into this node's audit log: whatever else was sent there would too.
     if (!subjectRefs.every(isSubjectRef) || (counterpartRef !== null && !isSubjectRef(counterpartRef))) {
       throw sohError('BAD_USER_INPUT', 'Every subject reference must be one (22 base64url characters), never a BSN.');
     }
-    const location = args.location ?? null;
-    if (location && (Math.abs(location.lat) > 90 || Math.abs(location.lon) > 180)) {
-      throw sohError('BAD_USER_INPUT', 'location must be WGS84 degrees (lat −90…90, lon −180…180).');
+    if (bsns.length > MAX_BATCH || subjectRefs.length > MAX_BATCH) throw sohError('BAD_USER_INPUT', `At most ${MAX_BATCH} subjects per call.`);
+    const refused = refusalOf(args);
+    if (refused) {
+      // Asked about, and refused before anything was looked up: on record all the same.
+      recordRefusal(deps, state, args);
+      throw sohError('BAD_USER_INPUT', refused);
     }
+    const counterpartBsn = args.counterpartBsn ?? null;
+    const location = args.location ?? null;
 
     const span = tracer.startSpan('node.records', {}, trace.setSpan(ROOT_CONTEXT, state.span));
     const startTime = clock.now();
-    const activity = policies.purposes.get(state.claims!.purpose)?.processingActivity ?? 'unknown';
-    const { traceId, spanId } = span.spanContext();
-    const parentSpanId = state.span.spanContext().spanId;
-    const record = (subjectRef: string, outcome: Outcome, fieldsReleased: string[], statusCode: StatusCode = 'UNSET') => {
-      state.subjects++;
-      if (outcome === 'HIT') state.hits++;
-      state.processing.push(processingRecord({
-        component: definition.id,
-        traceId,
-        spanId,
-        parentSpanId,
-        startTime,
-        endTime: clock.now(),
-        activity,
-        subjectRef,
-        statusCode,
-        outcome,
-        fieldsReleased,
-      }));
-    };
+    const record = recorder(deps, state, span.spanContext(), startTime);
     try {
       let found: Awaited<ReturnType<typeof store.lookup>>;
       let records: (ReturnType<typeof toNodeRecord> | null)[];
       try {
-        // The fields this call selects, as the release check listed them: a hit check reads no bans.
-        found = await store.lookup(bsns, { withBans: state.fieldsReleased.includes('NodeRecord.bans') });
+        // The fields this call selects, as the release check listed them: a hit check reads no bans,
+        // unless a counterpart is asked about, whom only the bans can protect.
+        found = await store.lookup(bsns, { withBans: state.fieldsReleased.includes('NodeRecord.bans') || counterpartBsn !== null });
         records = found.map((person) =>
           person ? toNodeRecord(person, { defaultContact: definition.defaultContact, location, counterpartBsn }) : null,
         );
@@ -105,8 +84,61 @@ export function createRecordsResolver(deps: NodeDependencies) {
   };
 }
 
-/** What the node could say about one subject. */
-type Outcome = 'HIT' | 'NO_HIT' | 'UNAVAILABLE';
+/** Why a call's input is refused (BAD_USER_INPUT), once its references and size are known good. */
+function refusalOf(args: RecordsArgs): string | null {
+  if (args.bsns.length !== args.subjectRefs.length) return 'bsns and subjectRefs must have the same length.';
+  if (!args.bsns.every(isValidBsn)) return 'Every subject must be a valid BSN.';
+  const counterpartBsn = args.counterpartBsn ?? null;
+  if (counterpartBsn !== null && !isValidBsn(counterpartBsn)) return 'counterpartBsn must be a valid BSN.';
+  if ((counterpartBsn === null) !== ((args.counterpartRef ?? null) === null)) {
+    return 'counterpartBsn and counterpartRef go together: the counterpart is processed, and recorded by its reference.';
+  }
+  const location = args.location ?? null;
+  if (location && (Math.abs(location.lat) > 90 || Math.abs(location.lon) > 180)) return 'location must be WGS84 degrees (lat −90…90, lon −180…180).';
+  return null;
+}
+
+/** Writes the processing records of one call: one per subject it names, in the request's state. */
+function recorder(deps: NodeDependencies, state: NodeContext['state'], span: { traceId: string; spanId: string }, startTime: number) {
+  const activity = deps.policies.purposes.get(state.claims!.purpose)?.processingActivity ?? 'unknown';
+  const parentSpanId = state.span.spanContext().spanId;
+  return (subjectRef: string, outcome: Outcome, fieldsReleased: string[], statusCode: StatusCode = 'UNSET') => {
+    state.subjects++;
+    if (outcome === 'HIT') state.hits++;
+    state.processing.push(
+      processingRecord({
+        component: deps.definition.id,
+        traceId: span.traceId,
+        spanId: span.spanId,
+        parentSpanId,
+        startTime,
+        endTime: deps.clock.now(),
+        activity,
+        subjectRef,
+        statusCode,
+        outcome,
+        fieldsReleased,
+      }),
+    );
+  };
+}
+
+/**
+ * The records of a call refused before anything was looked up (its input, or a field the node
+ * does not release for the purpose): one per subject reference it carried, outcome DENIED,
+ * nothing released, so that the node's own log shows who was asked about (DESIGN §7: UNSET for
+ * client errors and policy denials). Only what is a subject reference, and no more than a batch.
+ */
+export function recordRefusal(deps: NodeDependencies, state: NodeContext['state'], args: { subjectRefs?: unknown; counterpartRef?: unknown }): void {
+  const refs = [...(Array.isArray(args.subjectRefs) ? args.subjectRefs : []), args.counterpartRef].filter(
+    (ref): ref is string => typeof ref === 'string' && isSubjectRef(ref),
+  );
+  const record = recorder(deps, state, state.span.spanContext(), deps.clock.now());
+  for (const ref of refs.slice(0, MAX_BATCH + 1)) record(ref, 'DENIED', []);
+}
+
+/** What the node could say about one subject; DENIED when it was refused the question. */
+type Outcome = 'HIT' | 'NO_HIT' | 'UNAVAILABLE' | 'DENIED';
 
 function processingRecord(r: {
   component: string;

@@ -1,5 +1,5 @@
 import { type Span, SpanKind, SpanStatusCode, ROOT_CONTEXT, type TextMapGetter, type Tracer, propagation } from '@opentelemetry/api';
-import type { GraphQLError } from 'graphql';
+import { GraphQLError, type ValidationRule } from 'graphql';
 import { createSchema, createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { AuditLog } from '../../lib/audit/log.ts';
 import { useDurableAudit } from '../../lib/audit/plugin.ts';
@@ -8,6 +8,7 @@ import type { Clock } from '../../lib/clock.ts';
 import { errorCode, sohError } from '../../lib/errors.ts';
 import { useRequestBody } from '../../lib/graphql/request-body.ts';
 import { maskError, useErrorContract } from '../../lib/graphql/error-contract.ts';
+import { rootCalls, rootFields } from '../../lib/graphql/root-fields.ts';
 import { DateTimeScalar, JSONScalar } from '../../lib/graphql/scalars.ts';
 import { firstForbiddenField, selectedFields } from '../../lib/policy/field-set.ts';
 import type { PolicySet } from '../../lib/policy/load.ts';
@@ -16,7 +17,7 @@ import { VERSION } from '../../lib/telemetry.ts';
 import type { NodeStore } from '../store/store.ts';
 import type { NodeDefinition } from './definition.ts';
 import type { DownstreamClaims } from './gateway-token.ts';
-import { createRecordsResolver } from './records-resolver.ts';
+import { createRecordsResolver, recordRefusal } from './records-resolver.ts';
 import { createProcessingRecordsResolver } from './processing-records.ts';
 
 export interface NodeDependencies {
@@ -92,7 +93,8 @@ export function createNodeApp(deps: NodeDependencies): YogaServerInstance<object
   // caches validation results per document, so a refusal there would reach other callers.
   const releaseDecisions = new WeakMap<object, { fields: string[]; forbidden: Map<string, string | null> }>();
   const useReleasePolicy: Plugin = {
-    onValidate({ params, context }) {
+    onValidate({ params, context, addValidationRule }) {
+      addValidationRule(OneRootField);
       // Validation runs before the GraphQL context is built: the state is found by its request.
       const state = stateOf((context as { request: Request }).request)!;
       return ({ valid }) => {
@@ -120,6 +122,11 @@ export function createNodeApp(deps: NodeDependencies): YogaServerInstance<object
     onExecute({ args, setResultAndStopExecution }) {
       const state = stateOf((args.contextValue as { request: Request }).request)!;
       if (state.denial !== 'PURPOSE_FORBIDS_FIELD') return;
+      // The persons it asked about are on record, refused; none is looked up, so whether the node
+      // knows them stays withheld.
+      for (const call of rootCalls(args.schema, args.document, args.operationName, (args.variableValues ?? {}) as Record<string, unknown>)) {
+        if (call.field === 'records') recordRefusal(deps, state, call.args);
+      }
       const purpose = state.claims!.purpose;
       setResultAndStopExecution({
         errors: [
@@ -171,6 +178,19 @@ export function createNodeApp(deps: NodeDependencies): YogaServerInstance<object
     plugins: [useNodeRequestState, useGatewayToken, useRequestBody(), useErrorContract(), useReleasePolicy, useAudit, useHealth(deps)],
   });
 }
+
+/**
+ * One question per call: the gateway asks one `records` batch (or one `processingRecords`) per
+ * request. Aliases would multiply the batch cap, and the records written, by as many as a body
+ * holds (a thousand `records` of 500 subjects each fit in 256 KiB).
+ */
+const OneRootField: ValidationRule = (context) => ({
+  OperationDefinition(node) {
+    if (rootFields(context.getDocument(), node.selectionSet).length > 1) {
+      context.reportError(new GraphQLError('A node answers one question per call: one root field.', { nodes: node, extensions: { code: 'QUERY_TOO_COMPLEX' } }));
+    }
+  },
+});
 
 function nodeAccessRecord(
   component: string,

@@ -70,6 +70,22 @@ export function accessRecordsOf(file: string, sub: string): any[] {
   }
 }
 
+/** A node's processing records of the calls of one requester `sub`: those of the traces its access records name. */
+export function nodeProcessingOf(dataDir: string, node: NodeId, sub: string): { name: string; status_code: string; attributes: Record<string, unknown> }[] {
+  const db = openAuditReader(nodeAuditFile(dataDir, node));
+  try {
+    const rows = db
+      .prepare(
+        `SELECT body FROM records WHERE kind = 'processing'
+           AND trace_id IN (SELECT trace_id FROM records WHERE kind = 'access' AND requester_sub = ?) ORDER BY seq`,
+      )
+      .all(sub) as { body: string }[];
+    return rows.map((row) => JSON.parse(row.body));
+  } finally {
+    db.close();
+  }
+}
+
 /** How many access records each node holds: one per call it received. */
 export function nodeCallCounts(dataDir: string): Record<NodeId, number> {
   return Object.fromEntries(NODE_IDS.map((node) => [node, nodeAccessRecords(dataDir, node).length])) as Record<NodeId, number>;

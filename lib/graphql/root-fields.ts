@@ -1,4 +1,14 @@
-import { type DocumentNode, type FieldNode, type FragmentDefinitionNode, Kind, type SelectionSetNode } from 'graphql';
+import {
+  type DocumentNode,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type GraphQLSchema,
+  Kind,
+  type SelectionSetNode,
+  getArgumentValues,
+  getOperationAST,
+  getVariableValues,
+} from 'graphql';
 
 /**
  * The fields an operation selects at its root, through inline fragments and fragment spreads
@@ -42,4 +52,34 @@ function walk(document: DocumentNode, selectionSet: SelectionSetNode): FieldNode
   };
   collect(selectionSet);
   return fields;
+}
+
+/** A root field of the operation, with its arguments as execution will see them. */
+export interface RootCall {
+  field: string;
+  args: Record<string, unknown>;
+}
+
+/**
+ * The operation's root fields with their arguments coerced as execution will coerce them:
+ * inline or from variables, defaults applied. Each variable is coerced on its own, so that one
+ * that does not coerce (a bad `$at`) leaves the others' persons named; a field whose arguments
+ * do not coerce is left out: execution refuses it itself.
+ */
+export function rootCalls(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined, raw: Record<string, unknown>): RootCall[] {
+  const operation = getOperationAST(document, operationName);
+  const query = schema.getQueryType();
+  if (!operation || !query) return [];
+  const variables: Record<string, unknown> = {};
+  for (const definition of operation.variableDefinitions ?? []) Object.assign(variables, getVariableValues(schema, [definition], raw).coerced);
+  const definitions = query.getFields();
+  return rootFields(document, operation.selectionSet).flatMap((node) => {
+    const definition = definitions[node.name.value];
+    if (!definition) return [];
+    try {
+      return [{ field: node.name.value, args: getArgumentValues(definition, node, variables) }];
+    } catch {
+      return [];
+    }
+  });
 }
