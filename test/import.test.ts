@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { soh } from './support/federation.ts';
-import { PERSONS, ndjson } from './support/fixtures.ts';
+import { PERSONS, banLine, ndjson } from './support/fixtures.ts';
 import { type NodeStoreRows, readNodeStore } from './support/node-store.ts';
 
 /** DESIGN §3's invalid test vector: nine digits failing the 11-check. */
@@ -12,18 +12,7 @@ const BAD_BSN = '999998620';
 const contact = { organisation: 'Politie Eenheid Rotterdam', unit: 'Team Zorg en Veiligheid', phone: '+31 10 000 0000' };
 
 const ban = (id: string, bsn: string, extra: Record<string, unknown> = {}) => ({
-  type: 'ban',
-  id,
-  bsn,
-  kind: 'CONTACT',
-  legalBasis: 'art. 38v Sr',
-  imposedBy: 'Rechtbank Rotterdam',
-  status: 'ACTIVE',
-  validFrom: '2025-01-01T00:00:00Z',
-  validUntil: '2027-01-01T00:00:00Z',
-  protectedBsns: [PERSONS.victim],
-  electronicMonitoring: true,
-  victimDevice: false,
+  ...banLine(id, bsn, { validUntil: '2027-01-01T00:00:00Z', protectedBsns: [PERSONS.victim], electronicMonitoring: true }),
   ...extra,
 });
 

@@ -5,6 +5,7 @@ import { completeBsn, isValidBsn } from '../lib/bsn.ts';
 import type { Ban } from '../lib/records.ts';
 import type { ImportRecord } from '../nodes/runtime/import-records.ts';
 import { PostgresStore } from '../nodes/store/postgres.ts';
+import { banLine } from './support/fixtures.ts';
 import { recordMoves } from './support/store-moves.ts';
 
 const ADMIN_URL = process.env.SOH_TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -19,23 +20,7 @@ function bsnFor(n: number): string {
 }
 const [A, B, C, D] = ['123456782', '111222333', bsnFor(1), bsnFor(50)];
 
-function ban(id: string, bsn: string, overrides: Partial<Ban> = {}): Ban & { type: 'ban' } {
-  return {
-    type: 'ban',
-    id,
-    bsn,
-    kind: 'CONTACT',
-    legalBasis: 'art. 38v Sr',
-    imposedBy: 'Rechtbank Amsterdam',
-    status: 'ACTIVE',
-    validFrom: '2025-01-01T00:00:00Z',
-    validUntil: null,
-    protectedBsns: [],
-    electronicMonitoring: false,
-    victimDevice: false,
-    ...overrides,
-  };
-}
+const ban = (id: string, bsn: string, overrides: Partial<Ban> = {}) => banLine(id, bsn, { imposedBy: 'Rechtbank Amsterdam', ...overrides });
 const stored = ({ type: _type, ...rest }: Ban & { type: 'ban' }): Ban => rest;
 
 describe('PostgresStore', () => {

@@ -1,4 +1,5 @@
 import { completeBsn } from '../../lib/bsn.ts';
+import type { Ban } from '../../lib/records.ts';
 import type { NodeId } from '../../lib/partners.ts';
 
 const bsn = (firstEight: string) => {
@@ -100,6 +101,25 @@ export const FIXTURES: Record<NodeId, object[]> = {
     { type: 'supervision', id: 'TZ-1', bsn: PERSONS.subject, office: 'Reclassering Rotterdam', since: '2025-01-01T00:00:00Z' },
   ],
 };
+
+/** A well-formed ban line (DESIGN §10): an open-ended, active contact ban protecting no one, unless `overrides` say otherwise. */
+export function banLine(id: string, bsn: string, overrides: Partial<Ban> = {}): Ban & { type: 'ban' } {
+  return {
+    type: 'ban',
+    id,
+    bsn,
+    kind: 'CONTACT',
+    legalBasis: 'art. 38v Sr',
+    imposedBy: 'Rechtbank Rotterdam',
+    status: 'ACTIVE',
+    validFrom: '2025-01-01T00:00:00Z',
+    validUntil: null,
+    protectedBsns: [],
+    electronicMonitoring: false,
+    victimDevice: false,
+    ...overrides,
+  };
+}
 
 export function ndjson(records: object[]): string {
   return records.map((record) => JSON.stringify(record)).join('\n') + '\n';

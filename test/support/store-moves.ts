@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest';
 import type { Ban } from '../../lib/records.ts';
+import { banLine } from './fixtures.ts';
 import type { NodeStore } from '../../nodes/store/store.ts';
 
 // Valid BSNs of their own, so that the suite can run on a store other tests use too.
@@ -8,22 +9,7 @@ const [FIRST, SECOND, THIRD, FOURTH, FIFTH, SIXTH, SEVENTH, EIGHTH] = [
 ];
 const contact = { organisation: 'Politie', unit: 'Team Zorg en Veiligheid' };
 
-function ban(id: string, bsn: string): Ban & { type: 'ban' } {
-  return {
-    type: 'ban',
-    id,
-    bsn,
-    kind: 'CONTACT',
-    legalBasis: 'art. 38v Sr',
-    imposedBy: 'Rechtbank Rotterdam',
-    status: 'ACTIVE',
-    validFrom: '2025-01-01T00:00:00Z',
-    validUntil: null,
-    protectedBsns: [],
-    electronicMonitoring: false,
-    victimDevice: false,
-  };
-}
+const ban = (id: string, bsn: string) => banLine(id, bsn);
 const ids = (record: { bans: Ban[] } | null | undefined) => record?.bans.map((b) => b.id);
 
 /**
