@@ -26,10 +26,14 @@ export async function run(args: string[]): Promise<number> {
     console.error(`soh import: ${problems.length} bad line(s); nothing was loaded into ${id}`);
     return 1;
   }
-  const store = await openStore(id, join(dataDir(), 'nodes', id), nodeDatabaseUrl());
+  const home = join(dataDir(), 'nodes', id);
+  const databaseUrl = nodeDatabaseUrl();
+  const store = await openStore(id, home, databaseUrl);
   try {
     const count = await store.load(records);
-    console.log(`loaded ${count} record(s) into ${id}`);
+    // Which store: `soh up` serves the embedded ones whatever SOH_NODE_DATABASE_URL says, so an
+    // import into PostgreSQL would not show there. The URL itself may hold a password.
+    console.log(`loaded ${count} record(s) into ${id} (${databaseUrl ? 'PostgreSQL, SOH_NODE_DATABASE_URL' : join(home, 'store.db')})`);
   } finally {
     await store.close();
   }

@@ -1,10 +1,15 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresStore } from '../nodes/store/postgres.ts';
 import { soh } from './support/federation.ts';
 import { PERSONS, banLine, ndjson } from './support/fixtures.ts';
 import { type NodeStoreRows, readNodeStore } from './support/node-store.ts';
+
+const PG_ADMIN_URL = process.env.SOH_TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** DESIGN §3's invalid test vector: nine digits failing the 11-check. */
 const BAD_BSN = '999998620';
@@ -55,7 +60,7 @@ describe('soh import <node> FILE.ndjson', () => {
     it('exits 0 and prints how many records were loaded into which node', () => {
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);
-      expect(result.stdout.trim()).toBe('loaded 5 record(s) into politie');
+      expect(result.stdout.trim()).toBe(`loaded 5 record(s) into politie (${join(dataDir, 'nodes', 'politie', 'store.db')})`);
     });
 
     it('stores the persons and bans; a ban makes its subject known even without a person line', () => {
@@ -80,7 +85,7 @@ describe('soh import <node> FILE.ndjson', () => {
         ])),
       );
       expect(again.code).toBe(0);
-      expect(again.stdout.trim()).toBe('loaded 2 record(s) into politie');
+      expect(again.stdout.trim()).toBe(`loaded 2 record(s) into politie (${join(dataDir, 'nodes', 'politie', 'store.db')})`);
       const rows = readNodeStore(dataDir, 'politie')!;
       expect(rows.subjects).toHaveLength(3);
       expect(rows.bans).toHaveLength(3);
@@ -101,7 +106,7 @@ describe('soh import <node> FILE.ndjson', () => {
         ),
       );
       expect(vt.code).toBe(0);
-      expect(vt.stdout.trim()).toBe('loaded 2 record(s) into veilig-thuis');
+      expect(vt.stdout.trim()).toMatch(/^loaded 2 record\(s\) into veilig-thuis \(.*store\.db\)$/);
       const rows = readNodeStore(vtDir, 'veilig-thuis')!;
       expect(rows.subjects.map((s) => s.bsn)).toEqual([PERSONS.vtOnly]);
       expect(rows.own_records.map((r) => [r.type, r.id, r.bsn])).toEqual([['report', 'VT-9', PERSONS.vtOnly]]);
@@ -232,7 +237,7 @@ describe('soh import <node> FILE.ndjson', () => {
     for (const text of ['', '\n\n  \n']) {
       const result = await importInto(dataDir, 'om', writeFile(text));
       expect(result.code).toBe(0);
-      expect(result.stdout.trim()).toBe('loaded 0 record(s) into om');
+      expect(result.stdout.trim()).toMatch(/^loaded 0 record\(s\) into om \(.*store\.db\)$/);
       expect(readNodeStore(dataDir, 'om')).toEqual(before);
     }
   });
@@ -269,5 +274,29 @@ describe('soh import <node> FILE.ndjson', () => {
     expect(result.stderr).toMatch(reason);
     expect(result.stdout).toBe('');
     expect(existsSync(join(dataDir, 'nodes'))).toBe(false);
+  });
+
+  it("loads into the node's PostgreSQL store when SOH_NODE_DATABASE_URL names one, says so without the URL, and writes no embedded store", async () => {
+    const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+    await admin.connect();
+    const database = `soh_test_import_${randomBytes(6).toString('hex')}`;
+    await admin.query(`CREATE DATABASE ${database}`);
+    const url = PG_ADMIN_URL.replace(/\/[^/]*$/, `/${database}`);
+    try {
+      const dataDir = freshDataDir();
+      const result = await soh(['import', 'politie', writeFile(ndjson(GOOD_POLITIE))], { SOH_DATA_DIR: dataDir, SOH_NODE_DATABASE_URL: url });
+      expect(result.code).toBe(0);
+      expect(result.stdout.trim()).toBe('loaded 5 record(s) into politie (PostgreSQL, SOH_NODE_DATABASE_URL)');
+      expect(existsSync(join(dataDir, 'nodes', 'politie', 'store.db'))).toBe(false);
+      const store = await PostgresStore.connect(url, 'politie');
+      try {
+        expect((await store.lookup([PERSONS.subject]))[0]?.contact).toEqual(contact);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      await admin.end();
+    }
   });
 });
