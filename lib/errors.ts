@@ -23,6 +23,8 @@ export interface ErrorDetails {
   field?: string;
   purpose?: string;
   partner?: string;
+  /** PARTNER_UNAVAILABLE in accessLog: the requests themselves, not a part of their timelines, may be missing. */
+  requestsUnchecked?: true;
   /** Why, in words safe to show: never a BSN, a path or partner data. */
   reason?: string;
   headers?: Record<string, string>;

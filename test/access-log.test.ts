@@ -276,6 +276,11 @@ describe('accessLog for privacy officers (DESIGN §5, §7)', () => {
       [policeSub, 'DENY:BAD_USER_INPUT'],
       [policeSub, 'DENY:BAD_USER_INPUT'],
     ]);
+    // A window's bounds finer than a millisecond compare with the records' whole milliseconds exactly.
+    const [newest] = vtHistory;
+    const justAfter = newest.node.time.replace(/Z$/, '5Z');
+    expect((await edgesOf(await officer(VT_ORG), { requesterSub: vtSub, from: '2026-01-01T00:00:00Z', to: justAfter })).map((edge) => edge.node.traceId)).toContain(newest.node.traceId);
+    expect((await edgesOf(await officer(VT_ORG), { requesterSub: vtSub, from: justAfter, to: '2100-01-01T00:00:00Z' })).map((edge) => edge.node.traceId)).not.toContain(newest.node.traceId);
     // An empty subjectBsn beside another filter is no filter on the person, as before.
     expect((await edgesOf(await officer(VT_ORG), { requesterSub: vtSub, subjectBsn: '', from: '2026-01-01T00:00:00Z', to: '2100-01-01T00:00:00Z' })).length).toBe(3);
   });
@@ -772,7 +777,12 @@ describe('accessLog beside a node that breaks the node API', () => {
     const first = await federation.query(omOfficer, accessLogDocument({ first: true }), { filter: { purpose: 'vt-hit-check' }, first: 5 });
     silentOnTraces = false;
     expect(first.status).toBe(200);
-    expect(first.body.errors!.map((error) => [error.extensions!['code'], error.extensions!['partner']])).toContainEqual(['PARTNER_UNAVAILABLE', 'OM']);
+    // Marked: what is missing here are requests, not parts of timelines.
+    expect(first.body.errors!.map((error) => [error.extensions!['code'], error.extensions!['partner'], error.extensions!['requestsUnchecked']])).toContainEqual([
+      'PARTNER_UNAVAILABLE',
+      'OM',
+      true,
+    ]);
     expect(first.body.data!.accessLog.edges).toEqual([]);
     // Not the end of the log: the reading stopped at the deadline.
     expect(first.body.data!.accessLog.pageInfo).toEqual({ hasNextPage: true, endCursor: expect.any(String) });

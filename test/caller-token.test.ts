@@ -55,6 +55,13 @@ describe('a caller token', () => {
     expect(await refusal(verify(await sign({}, next.privateKey, 'current')))).toBe('UNAUTHENTICATED: the token signature does not verify');
   });
 
+  it('is refused when it speaks for the organisation "unknown", the name kept for requests no token vouched for', async () => {
+    const verify = await verifierWithTwoKeys();
+    const anyOrg = callerTokenVerifier([{ issuer: ISSUER, orgs: ['*'], keys: createLocalJWKSet({ keys: [{ ...(await exportJWK(current.publicKey)), kid: 'current', alg: 'EdDSA' }] }), acceptJwtTyp: false }], POLICY, fixedClock(T0 * 1000));
+    expect(await refusal(anyOrg(`Bearer ${await sign({ org: 'unknown', roles: ['privacy-officer'], purpose: 'privacy-audit' })}`))).toBe('UNAUTHENTICATED: the token lacks a valid org claim');
+    await expect(verify(await sign({}))).resolves.toMatchObject({ org: 'politie' });
+  });
+
   it.each([
     ['sub', { sub: 'agent-17\u202e71-tnega' }],
     ['sub', { sub: 'agent\u200b17' }],

@@ -67,9 +67,18 @@ function toFilter(args: AccessLogArgs, subjectRef: SubjectRefFn): AccessFilter {
     ...(subjectBsn ? { subjectRef: subjectRef(subjectBsn) } : {}),
     ...(purpose ? { purpose } : {}),
     ...(requesterSub ? { requesterSub } : {}),
-    ...(from ? { from: Date.parse(from) } : {}),
-    ...(to ? { to: Date.parse(to) } : {}),
+    ...(from ? { from: recordMillis(from) } : {}),
+    ...(to ? { to: recordMillis(to) } : {}),
   };
+}
+
+/**
+ * A bound of the window as the records' whole-millisecond times compare with it: Date.parse cuts
+ * finer digits off, which would let `to: …00.0005Z` leave out a record of …00.000Z, and `from`
+ * take one in; rounded up, `time ≥ from` and `time < to` stay exact.
+ */
+function recordMillis(value: string): number {
+  return Date.parse(value) + (/\.\d{3}\d*[1-9]/.test(value) ? 1 : 0);
 }
 
 const encodeCursor = (seq: number) => Buffer.from(`seq:${seq}`).toString('base64url');
@@ -176,9 +185,16 @@ export function createAccessLogResolver(deps: {
       state.partialErrors.push(sohError('PARTNER_UNAVAILABLE', `${partner} did not return its processing records.`, { partner }));
     };
     const officerPartner = partnerOfOrg(caller.org);
-    const { visible: rows, stoppedAt } = await visibleRows(filter, { org: caller.org, partner: officerPartner }, first + 1, beforeSeq, call, () =>
-      unavailable(officerPartner!),
-    );
+    // Its own error, marked: what is missing is not part of a timeline but requests themselves,
+    // which this page and the ones after it pass over; a later search may show them.
+    const unchecked = () =>
+      state.partialErrors.push(
+        sohError('PARTNER_UNAVAILABLE', `${officerPartner} did not say which requests it provided data for; those it may have are not shown. Search again later.`, {
+          partner: officerPartner!,
+          requestsUnchecked: true,
+        }),
+      );
+    const { visible: rows, stoppedAt } = await visibleRows(filter, { org: caller.org, partner: officerPartner }, first + 1, beforeSeq, call, unchecked);
     const page = rows.slice(0, first);
 
     if (filter.subjectRef) {
@@ -226,7 +242,8 @@ export function createAccessLogResolver(deps: {
         .recordsOfTrace(row.traceId)
         .filter(({ record }) => record.type === 'processing')
         .map(({ record, chainValid }) => processingRecordView(record as ProcessingRecord, chainValid));
-      const records = [...own, ...(nodeRecords.get(row.traceId) ?? [])].sort((a, b) => a.startTime.localeCompare(b.startTime));
+      // By instant: a node's times may carry another offset, or more digits than a millisecond.
+      const records = [...own, ...(nodeRecords.get(row.traceId) ?? [])].sort((a, b) => Date.parse(a.startTime) - Date.parse(b.startTime));
       return {
         cursor: encodeCursor(row.seq),
         node: {

@@ -65,7 +65,12 @@ const printable = (max: number) => z.string().min(1).max(max).regex(/^[^\p{Cc}\p
 
 const claims = z.object({
   sub: printable(256),
-  org: z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'org must be an organisation id'),
+  // `unknown` is how an access record names the organisation of a request no token vouched for:
+  // an officer of an organisation by that name would see them all.
+  org: z
+    .string()
+    .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'org must be an organisation id')
+    .refine((org) => org !== 'unknown', 'org "unknown" is kept for requests without a caller'),
   roles: z.array(printable(128)).min(1).max(32),
   purpose: printable(128),
   // Read as it comes: a malformed case_ref is the purpose gate's refusal (403), not the token's (401).
