@@ -21,7 +21,8 @@ const INDEX_LIKE = /^(?:0|[1-9]\d*)$/;
 function sortedCopy(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return leaf(value);
   if (Array.isArray(value)) return value.map(sortedCopy);
-  const copy: Record<string, unknown> = {};
+  // No prototype: a member named "__proto__" would otherwise set it, and go unhashed.
+  const copy: Record<string, unknown> = Object.create(null);
   for (const key of Object.keys(value).sort()) {
     const member = (value as Record<string, unknown>)[key];
     if (member === undefined) continue;

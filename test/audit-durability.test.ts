@@ -90,6 +90,26 @@ describe('audit log durability', () => {
     }
   });
 
+  it('writes no record queued before an fdatasync failed and committed after it: its answer says nothing was released', async () => {
+    const file = join(dir, 'failed-then-queued.db');
+    const log = new AuditLog(file, createKeyFile(join(dir, 'keys-failed-then-queued'), 'test'), { search: 'traces' });
+    try {
+      await log.append(nodeAccessRecord(1));
+      sync.hold = true;
+      const second = log.append(nodeAccessRecord(2));
+      expect(await settled(second)).toBe('pending');
+      // Appended while that fdatasync is under way; committed on the next turn, after it has failed.
+      const third = log.append(nodeAccessRecord(3));
+      sync.held.shift()!(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+      await expect(second).rejects.toBeInstanceOf(AuditWriteError);
+      await expect(third).rejects.toBeInstanceOf(AuditWriteError);
+      expect(storedSeqs(file)).not.toContain(3);
+    } finally {
+      sync.hold = false;
+      await log.close();
+    }
+  });
+
   it.each([
     ['removed', (file: string) => ['', '-wal', '-shm'].forEach((suffix) => rmSync(`${file}${suffix}`, { force: true }))],
     ['replaced by a copy', (file: string) => ['', '-wal'].forEach((suffix) => {

@@ -168,6 +168,10 @@ describe('canonical JSON (RFC 8785)', () => {
     expect(canonicalJson({})).toBe('{}');
   });
 
+  it('hashes a member named "__proto__" like any other', () => {
+    expect(canonicalJson(JSON.parse('{"__proto__":"x","a":1}'))).toBe('{"__proto__":"x","a":1}');
+  });
+
   it('sorts integer-like keys as text, though JavaScript keeps them in numeric order', () => {
     expect(canonicalJson({ a: 3, 9: 2, 10: 1 })).toBe('{"10":1,"9":2,"a":3}');
     expect(canonicalJson([{ b: { 2: true, 10: false } }])).toBe('[{"b":{"10":false,"2":true}}]');

@@ -68,6 +68,7 @@ describe('a caller token', () => {
     ['roles.0', { roles: ['politie-medewerker\u0000'] }],
     ['purpose', { purpose: 'police-ban-enforcement\n' }],
     ['jti', { jti: 'a\u2028b' }],
+    ['sub', { sub: 'mallory\ud800' }],
   ])('is refused when its %s claim holds a control or format character (kept in audit records, shown to officers)', async (claim, claims) => {
     const verify = await verifierWithTwoKeys();
     expect(await refusal(verify(await sign(claims)))).toBe(`UNAUTHENTICATED: the token lacks a valid ${claim} claim`);

@@ -142,6 +142,15 @@ describe('the error contract (DESIGN §8)', () => {
       for (const contentType of [null, 'text/plain', 'application/x-www-form-urlencoded', 'application/graphql', 'multipart/form-data; boundary=x']) {
         expectRefused(await post(federation.gatewayUrl, token, body, { contentType }), 'GRAPHQL_PARSE_FAILED', 400);
       }
+      // JSON as yoga does not spell it: refused with a code, and on record, not an empty 415 past the audit.
+      const sub = `spelt-${randomUUID()}`;
+      const spelt = await federation.issuer.token({ sub });
+      const nodeToken = await nodeTokenMinter(federation.dataDir)('politie', { purpose: 'police-ban-enforcement' });
+      for (const contentType of ['Application/JSON', 'application/json ; charset=utf-8']) {
+        expectRefused(await post(federation.gatewayUrl, spelt, body, { contentType }), 'GRAPHQL_PARSE_FAILED', 400);
+        expectRefused(await post(federation.nodes.politie.url, nodeToken, body, { contentType }), 'GRAPHQL_PARSE_FAILED', 400);
+      }
+      expect(accessRecordsOf(join(federation.dataDir, 'gateway', 'audit.db'), sub).map((record) => record.decision)).toEqual(Array(2).fill('DENY:GRAPHQL_PARSE_FAILED'));
       const answer = await post(federation.gatewayUrl, token, body, { contentType: 'application/json; charset=utf-8' });
       expect(answer.body.data).toEqual({ hitCheck: { complete: true, anyHit: true } });
     });

@@ -59,9 +59,10 @@ const MAX_CASE_REF_LENGTH = 256;
 /**
  * Text an audit record keeps and a privacy officer reads and searches: no control, format or
  * line-separator characters (a right-to-left override shows one account name as another, a
- * zero-width space makes an exact search by account miss).
+ * zero-width space makes an exact search by account miss), and no lone surrogate (SQLite keeps it
+ * in a search column as U+FFFD, which `soh audit verify` would rightly call an edited column).
  */
-const printable = (max: number) => z.string().min(1).max(max).regex(/^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+$/u, 'holds a control or format character');
+const printable = (max: number) => z.string().min(1).max(max).regex(/^[^\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]+$/u, 'holds a control or format character');
 
 const claims = z.object({
   sub: printable(256),

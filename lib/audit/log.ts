@@ -109,6 +109,12 @@ export class AuditLog {
     const waiters = this.queuedWaiters;
     this.queued = [];
     this.queuedWaiters = [];
+    // Queued before an fdatasync failed, committed after: their answers say nothing was released
+    // (AUDIT_UNAVAILABLE), so no record may say otherwise.
+    if (this.syncFailed) {
+      for (const waiter of waiters) waiter.reject(new AuditWriteError());
+      return;
+    }
     try {
       this.writer.commit(records);
     } catch {

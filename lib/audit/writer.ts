@@ -76,6 +76,9 @@ export class AuditWriter {
 
   /** Appends all records in one commit, or none of them. */
   commit(records: readonly AuditRecord[]): void {
+    // Inside a transaction left open (a ROLLBACK that failed), better-sqlite3 would make this one a
+    // savepoint that is never committed, yet fdatasynced and acknowledged as durable.
+    if (this.db.inTransaction) throw new Error('an audit transaction was left open');
     const start = this.last;
     try {
       this.appendInOneCommit(records);

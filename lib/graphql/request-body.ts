@@ -41,7 +41,9 @@ export function useRequestBody(): Plugin {
   return {
     onRequestParse({ request, requestParser, setRequestParser, fetchAPI }) {
       // Any other method is refused as METHOD_NOT_ALLOWED.
-      if (request.method === 'POST' && !JSON_BODY.test(request.headers.get('content-type') ?? '')) {
+      // Yoga picks its parser by the type as it spells it (`Application/JSON` finds none) and would
+      // answer an empty 415 of its own, past every hook: no code, no audit record.
+      if (request.method === 'POST' && (!JSON_BODY.test(request.headers.get('content-type') ?? '') || !requestParser)) {
         throw sohError('GRAPHQL_PARSE_FAILED', 'The request body must be JSON (Content-Type: application/json).');
       }
       const declared = request.headers.get('content-length');
