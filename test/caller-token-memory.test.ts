@@ -1,16 +1,14 @@
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { type JSONWebKeySet, type JWTVerifyGetKey, SignJWT, createLocalJWKSet, exportJWK } from 'jose';
+import { generateKeyPairSync } from 'node:crypto';
+import { type JSONWebKeySet, type JWTVerifyGetKey, createLocalJWKSet, exportJWK } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { REMEMBER_SECONDS, callerTokenVerifier } from '../gateway/auth/caller-token.ts';
 import { fixedClock } from '../lib/clock.ts';
+import { ISSUER, POLICY, T0, reasonOf, signCallerToken } from './support/caller-tokens.ts';
 
 // A caller's system sends one token with every request of its session, so the gateway remembers
 // a token that verified. Remembering must never admit what a fresh verification would refuse,
 // except for the bounded window in which a withdrawn key still counts (REMEMBER_SECONDS).
 
-const ISSUER = 'https://idp.politie.test';
-const T0 = Date.parse('2026-12-01T10:00:00Z') / 1000;
-const POLICY = { audience: 'soh-gateway', maxTokenBytes: 8192, clockToleranceSeconds: 30, maxTokenAgeSeconds: 3600, caseRefPattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$' };
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const JWKS: JSONWebKeySet = { keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'EdDSA' }] };
 
@@ -32,24 +30,7 @@ function setUp() {
   };
 }
 
-function token(times: { iat?: number; exp?: number } = {}): Promise<string> {
-  const iat = times.iat ?? T0;
-  return new SignJWT({ org: 'politie', roles: ['politie-medewerker'], purpose: 'police-ban-enforcement', case_ref: 'PL-2026-1' })
-    .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid: 'k1' })
-    .setIssuer(ISSUER)
-    .setAudience('soh-gateway')
-    .setSubject('agent-17')
-    .setIssuedAt(iat)
-    .setExpirationTime(times.exp ?? iat + 600)
-    .setJti(randomUUID())
-    .sign(privateKey);
-}
-
-const reasonOf = (promise: Promise<unknown>) =>
-  promise.then(
-    () => 'admitted',
-    (error: { extensions?: { code?: string; reason?: string } }) => `${error.extensions?.code}: ${error.extensions?.reason}`,
-  );
+const token = (times: { iat?: number; exp?: number } = {}) => signCallerToken(privateKey, {}, { kid: 'k1', ...times });
 
 describe('the gateway remembers a verified caller token', () => {
   it('verifies a token once and admits it again without verifying its signature again', async () => {

@@ -1,16 +1,14 @@
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { type JWTPayload, SignJWT, createLocalJWKSet, exportJWK } from 'jose';
+import { generateKeyPairSync } from 'node:crypto';
+import { type JWTPayload, createLocalJWKSet, exportJWK } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { callerTokenVerifier } from '../gateway/auth/caller-token.ts';
 import { gatewayConfig } from '../gateway/config.ts';
 import { fixedClock } from '../lib/clock.ts';
+import { ISSUER, POLICY, T0, reasonOf, signCallerToken } from './support/caller-tokens.ts';
 
 // DESIGN §4: the claims of a caller token, as the gateway admits or refuses them. Refusals here
 // are the token's (401); see test/tokens.test.ts for the same through a running gateway.
 
-const ISSUER = 'https://idp.politie.test';
-const T0 = Date.parse('2026-12-01T10:00:00Z') / 1000;
-const POLICY = { audience: 'soh-gateway', maxTokenBytes: 8192, clockToleranceSeconds: 30, maxTokenAgeSeconds: 3600, caseRefPattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$' };
 const current = generateKeyPairSync('ed25519');
 const next = generateKeyPairSync('ed25519');
 
@@ -26,23 +24,8 @@ async function verifierWithTwoKeys() {
   return (token: string) => verify(`Bearer ${token}`);
 }
 
-function sign(claims: JWTPayload & { sub?: string }, key = current.privateKey, kid?: string): Promise<string> {
-  return new SignJWT({ org: 'politie', roles: ['politie-medewerker'], purpose: 'police-ban-enforcement', case_ref: 'PL-2026-1', ...claims })
-    .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', ...(kid ? { kid } : {}) })
-    .setIssuer(ISSUER)
-    .setAudience('soh-gateway')
-    .setSubject(claims.sub ?? 'agent-17')
-    .setIssuedAt(T0)
-    .setExpirationTime(T0 + 600)
-    .setJti(typeof claims.jti === 'string' ? claims.jti : randomUUID())
-    .sign(key);
-}
-
-const refusal = (promise: Promise<unknown>) =>
-  promise.then(
-    () => 'admitted',
-    (error: { extensions?: { code?: string; reason?: string } }) => `${error.extensions?.code}: ${error.extensions?.reason}`,
-  );
+const sign = (claims: JWTPayload = {}, key = current.privateKey, kid?: string) => signCallerToken(key, claims, { kid });
+const refusal = reasonOf;
 
 describe('a caller token', () => {
   it('without a kid verifies against whichever key of the issuer signed it, while the issuer publishes two', async () => {
