@@ -1,12 +1,13 @@
 import { BREAK, type DocumentNode, visit } from 'graphql';
 import { createLRUCache } from 'graphql-yoga';
+import { mayHoldBsn } from '../lib/bsn.ts';
 
 /**
  * Text no cached document needs that could hold a person: a name long enough to be a BSN (an
  * alias or operation name, `Check_123456782`), or a comment (`# 1234 567 82`). A document without
  * string literals has a `#` only in a comment.
  */
-const UNCACHEABLE_TEXT = /\d{8,}|#/;
+const uncacheableText = (text: string) => mayHoldBsn(text) || text.includes('#');
 
 /** Whether the document carries values of its own: a string or number literal, defaults included. */
 function holdsValues(document: DocumentNode): boolean {
@@ -33,7 +34,7 @@ export function parseCaches(max: number) {
     documentCache: {
       get: (text: string) => documents.get(text),
       set: (text: string, document: DocumentNode) => {
-        if (!UNCACHEABLE_TEXT.test(text) && !holdsValues(document)) documents.set(text, document);
+        if (!uncacheableText(text) && !holdsValues(document)) documents.set(text, document);
       },
     },
     errorCache: { get: (_text: string): unknown => undefined, set: (_text: string, _error: unknown) => {} },

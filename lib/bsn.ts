@@ -4,6 +4,14 @@
  */
 const NINE_DIGITS = /^\d{9}$/;
 
+/**
+ * Whether text a caller chose (a name, a comment) may hold a BSN: eight digits or more in a row.
+ * Such text is kept nowhere that outlives the request (caches, audit records).
+ */
+export function mayHoldBsn(text: string): boolean {
+  return /\d{8,}/.test(text);
+}
+
 export function isValidBsn(value: string): boolean {
   if (!NINE_DIGITS.test(value) || value === '000000000') return false;
   let sum = 0;

@@ -12,6 +12,7 @@ import {
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { ROOT_CONTEXT, type Tracer, trace } from '@opentelemetry/api';
+import { mayHoldBsn } from '../../lib/bsn.ts';
 import { type ErrorCode, errorCode, sohError } from '../../lib/errors.ts';
 import { declaredReadable } from '../../lib/graphql/request-body.ts';
 import { firstForbiddenField, selectedFields } from '../../lib/policy/field-set.ts';
@@ -30,7 +31,7 @@ interface DocumentFacts {
 
 /** An operation name as the access record keeps it: a short name without a BSN-like digit run, else none. */
 function recordableName(name: string | undefined): string | null {
-  return name && name.length <= 64 && !/\d{8,}/.test(name) ? name : null;
+  return name && name.length <= 64 && !mayHoldBsn(name) ? name : null;
 }
 
 /** SHA-256 of the document with every literal replaced by a placeholder: the query's shape, no values. */
