@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,7 +28,7 @@ const VT_BANS = `query VtBans($bsn: String!) { activeBans(subject: { bsn: $bsn }
 const CONTACT_BANNED = `query Contact($bsn: String!, $other: String!, $at: DateTime) {
   contactBanned(subject: { bsn: $bsn }, counterpart: { bsn: $other }, at: $at) { complete banned banIds } }`;
 
-const NODE_FIELDS = `traceId time requester { org sub roles } purpose processingActivity legalBasis caseRef operation decision outcome
+const NODE_FIELDS = `traceId time requester { org sub roles } purpose processingActivity legalBasis caseRef operation decision rule policyRevision outcome
   partners { partner status }
   records { component name traceId spanId parentSpanId startTime endTime statusCode attributes chainValid }`;
 
@@ -161,7 +161,11 @@ describe('accessLog for privacy officers (DESIGN §5, §7)', () => {
       expect(Date.parse(node.time)).toBeLessThan(Date.parse(to));
       expect(node.decision).toMatch(/^(ALLOW|DENY:[A-Z_]+)$/);
       expect(['ALLOWED', 'DENIED', 'PARTIAL', 'ERROR']).toContain(node.outcome);
+      expect(node.policyRevision).toMatch(/^[0-9a-f]{64}$/);
     }
+    // The rule that decided and the policy set it came from, as the record itself keeps them.
+    expect(edges.map(({ node }) => [node.rule, node.policyRevision])).toEqual([...stored].reverse().map((record) => [record.rule, record.policyRevision]));
+    expect(ok.rule).toBe('purposes/vt-hit-check.yaml: allow');
 
     expect(ok).toMatchObject({ caseRef: 'VT-2026-000123', operation: 'Hit', decision: 'ALLOW', outcome: 'ALLOWED' });
     expect(ok.partners).toEqual([
@@ -295,6 +299,23 @@ describe('accessLog for privacy officers (DESIGN §5, §7)', () => {
     const after = gatewayAccessRecords('1 = 1');
     expect(after).toHaveLength(before + 1);
     expect(after.at(-1)).toMatchObject({ decision: 'DENY:UNAUTHENTICATED', outcome: 'DENIED', partners: [] });
+  });
+
+  it('serves the audit viewer so that only its own script and style run, unframed, and never kept by a cache', async () => {
+    const response = await fetch(`${federation.gatewayUrl}/audit`);
+    expect(response.status).toBe(200);
+    const html = await response.text();
+    const csp = response.headers.get('content-security-policy') ?? '';
+    const hashOf = (tag: string) => `'sha256-${createHash('sha256').update(new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`).exec(html)![1]!).digest('base64')}'`;
+    expect(csp).toContain(`script-src ${hashOf('script')};`);
+    expect(csp).toContain(`style-src ${hashOf('style')};`);
+    expect(csp).not.toContain('unsafe-inline');
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).toContain("connect-src 'self'");
+    expect(csp).toContain("form-action 'none'");
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    expect(response.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff');
   });
 
   it('refuses a filter that names neither traceId, subjectBsn, purpose nor requesterSub with from and to', async () => {

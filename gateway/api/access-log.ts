@@ -256,6 +256,8 @@ export function createAccessLogResolver(deps: {
           caseRef: access.caseRef,
           operation: access.operation.name ?? (access.operation.fields.filter((f) => f.startsWith('Query.')).join(',') || 'anonymous'),
           decision: access.decision,
+          rule: access.rule,
+          policyRevision: access.policyRevision,
           outcome: access.outcome,
           partners: access.partners as { partner: Partner; status: string }[],
           records,
