@@ -69,12 +69,27 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Waits for every process of `starting`; if one fails, stops those that did start and rethrows,
+ * so that no process outlives the benchmark that could not use it.
+ */
+export async function startAll(starting: readonly Promise<Started>[]): Promise<Started[]> {
+  const settled = await Promise.allSettled(starting);
+  const failed = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  const started = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  if (failed) {
+    await Promise.all(started.map(stopProcess));
+    throw failed.reason;
+  }
+  return started;
+}
+
 /** The four nodes on free loopback ports, trusting the gateway keys under `dataDir`. */
 export async function startNodes(dataDir: string): Promise<Record<NodeId, Started>> {
   const jwksFile = join(dataDir, 'gateway-jwks.json');
   writeFileSync(jwksFile, JSON.stringify(new GatewayKeys(dataDir).jwks()));
   const env = serviceEnv({ ...process.env, SOH_DATA_DIR: dataDir, SOH_NODE_PORT: '0', SOH_GATEWAY_JWKS_FILE: jwksFile });
-  const nodes = await Promise.all(
+  const nodes = await startAll(
     NODE_IDS.map((id) => startProcess(id, process.execPath, [...SOURCE_NODE_FLAGS, ...sohArgs(), 'node', id], { env, ready: /listening on (http:\/\/[\d.:]+)/ })),
   );
   return Object.fromEntries(nodes.map((node, index) => [NODE_IDS[index], node])) as Record<NodeId, Started>;

@@ -21,7 +21,7 @@ import { processTree, treeCpuMicros, treeRssBytes } from './procstat.ts';
 import { type Measurement, type Report, writeReport } from './report.ts';
 import { roundOrder } from './round-order.ts';
 import { CALLERS } from './callers.ts';
-import { type Subject, type Workload, requestBody } from './workload.ts';
+import { type Subject, type Workload, answersKnownSubject, requestBody } from './workload.ts';
 
 const PEERS = projectFile('bench/peers');
 
@@ -75,6 +75,12 @@ export async function run(args: string[]): Promise<number> {
   writeFileSync(subjectsFile, JSON.stringify(subjects));
 
   const started: Started[] = [];
+  // Each process joins the ones stopped at the end as soon as it runs: a later one failing to start leaves none behind.
+  const track = async (starting: Promise<Started>) => {
+    const one = await starting;
+    started.push(one);
+    return one;
+  };
   const sink = await startOtlpSink();
   let stopToken = () => {};
   try {
@@ -86,16 +92,14 @@ export async function run(args: string[]): Promise<number> {
 
     console.log('starting targets');
     const targetCpus = layout.target;
-    const full = await startOurGateway('ours', dir, nodes, { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url }, targetCpus);
-    const off = await startOurGateway('ours-off', siblingGatewayDir(dir, 'unguarded'), nodes, { SOH_BENCH_DISABLE: 'purpose,audit', OTEL_TRACES_SAMPLER: 'always_off' }, targetCpus);
-    const noPolicy = await startOurGateway('ours-no-policy', siblingGatewayDir(dir, 'no-policy'), nodes, { SOH_BENCH_DISABLE: 'purpose', OTEL_EXPORTER_OTLP_ENDPOINT: sink.url }, targetCpus);
-    const noAudit = await startOurGateway('ours-no-audit', siblingGatewayDir(dir, 'no-audit'), nodes, { SOH_BENCH_DISABLE: 'audit', OTEL_EXPORTER_OTLP_ENDPOINT: sink.url }, targetCpus);
-    const plain = await startBenchTarget('plain-stitch', 'plain-stitch.ts', benchEnv, targetCpus);
-    const fanout = await startBenchTarget('fanout', 'fanout.ts', benchEnv, targetCpus);
-    started.push(full, off, noPolicy, noAudit, plain, fanout);
-    const hive = await startHive(dir, benchEnv, targetCpus).catch((error: Error) => error);
-    if (!(hive instanceof Error)) started.push(hive);
-    else console.error(`Hive Gateway could not be run: ${hive.message}`);
+    const full = await track(startOurGateway('ours', dir, nodes, { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url }, targetCpus));
+    const off = await track(startOurGateway('ours-off', siblingGatewayDir(dir, 'unguarded'), nodes, { SOH_BENCH_DISABLE: 'purpose,audit', OTEL_TRACES_SAMPLER: 'always_off' }, targetCpus));
+    const noPolicy = await track(startOurGateway('ours-no-policy', siblingGatewayDir(dir, 'no-policy'), nodes, { SOH_BENCH_DISABLE: 'purpose', OTEL_EXPORTER_OTLP_ENDPOINT: sink.url }, targetCpus));
+    const noAudit = await track(startOurGateway('ours-no-audit', siblingGatewayDir(dir, 'no-audit'), nodes, { SOH_BENCH_DISABLE: 'audit', OTEL_EXPORTER_OTLP_ENDPOINT: sink.url }, targetCpus));
+    const plain = await track(startBenchTarget('plain-stitch', 'plain-stitch.ts', benchEnv, targetCpus));
+    const fanout = await track(startBenchTarget('fanout', 'fanout.ts', benchEnv, targetCpus));
+    const hive = await track(startHive(dir, benchEnv, targetCpus)).catch((error: Error) => error);
+    if (hive instanceof Error) console.error(`Hive Gateway could not be run: ${hive.message}`);
 
     const targets: Target[] = [
       { name: 'ours hitCheck (full)', workload: 'hitCheck', callerTokens: true, process: full },
@@ -142,10 +146,11 @@ export async function run(args: string[]): Promise<number> {
       hive: hive instanceof Error ? { ran: false, reason: hive.message } : { ran: true },
       seeding,
       targets: targets.map((target) => target.name),
+      fullGateway: targets.filter((target) => target.process === full).map((target) => target.name),
       closed,
       open,
       scale,
-      spansExported: sink.spans(),
+      otlpExportRequests: sink.exports(),
     };
     const { markdown, file } = writeReport(report);
     console.log(`\n${markdown}\nwritten to ${file}`);
@@ -212,7 +217,10 @@ async function startHive(dir: string, benchEnv: Record<string, string>, cpus: st
   });
 }
 
-/** Before measuring, a target must answer known subjects correctly: a fast wrong answer is no result. */
+/**
+ * Before measuring, a target must answer known subjects correctly (sampleSubjects puts them first):
+ * a fast wrong answer is no result, nor is an empty one from a target whose node calls fail.
+ */
 async function checkAnswers(target: Target, dir: string, subjects: Subject[]): Promise<void> {
   const token = target.callerTokens ? await signDevToken(dir, CALLERS[target.workload as Exclude<Workload, 'person'>]) : null;
   const at = new Date().toISOString();
@@ -223,7 +231,7 @@ async function checkAnswers(target: Target, dir: string, subjects: Subject[]): P
       body: requestBody(target.workload, subject, at),
     });
     const body = (await response.json()) as { data?: Record<string, unknown> | null; errors?: unknown[] };
-    if (response.status !== 200 || body.errors || !body.data) {
+    if (response.status !== 200 || body.errors || !body.data || !answersKnownSubject(target.workload, body.data)) {
       throw new Error(`${target.name} does not answer correctly: HTTP ${response.status} ${JSON.stringify(body).slice(0, 500)}`);
     }
   }
@@ -253,12 +261,13 @@ async function measure(
     let before = cpu();
     const result = await runLoad(load, options.loadCpus, () => (before = cpu()));
     const after = cpu();
-    const requests = Math.max(1, result.requests);
+    // Per successful answer: failed ones cost little and would make a failing target look cheap.
+    const perRequest = (micros: number) => (result.requests ? micros / result.requests : NaN);
     return {
       target: target.name,
       ...result,
-      cpuMicrosPerRequest: (after.gateway - before.gateway) / requests,
-      nodeCpuMicrosPerRequest: (after.nodes - before.nodes) / requests,
+      cpuMicrosPerRequest: perRequest(after.gateway - before.gateway),
+      nodeCpuMicrosPerRequest: perRequest(after.nodes - before.nodes),
       peakRssMiB: peakRss / (1024 * 1024),
     };
   } finally {
@@ -296,8 +305,11 @@ function nodeScale(persons: number): Report['scale'] {
   return JSON.parse(result.stdout.trim().split('\n').pop()!);
 }
 
-/** Receives the full gateway's OTLP exports and counts them, so that tracing costs what it costs. */
-async function startOtlpSink(): Promise<{ url: string; spans(): number; close(): void }> {
+/**
+ * Receives the OTLP exports of every gateway with tracing on (full, policy off, audit off) and
+ * counts the export requests, so that tracing costs what it costs.
+ */
+async function startOtlpSink(): Promise<{ url: string; exports(): number; close(): void }> {
   let exports = 0;
   const server = createServer((request, response) => {
     request.resume();
@@ -309,7 +321,7 @@ async function startOtlpSink(): Promise<{ url: string; spans(): number; close():
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
-  return { url: `http://127.0.0.1:${port}`, spans: () => exports, close: () => server.close() };
+  return { url: `http://127.0.0.1:${port}`, exports: () => exports, close: () => server.close() };
 }
 
 export function median(values: readonly number[]): number {

@@ -38,3 +38,31 @@ export function requestBody(workload: Workload, subject: Subject, at: string): s
       return JSON.stringify({ query: ACTIVE_BANS_QUERY, operationName: 'ActiveBans', variables: { bsn: subject.bsn } });
   }
 }
+
+/**
+ * Whether an answer is a failure: not 200, GraphQL errors, or our gateway's `complete: false`
+ * (a node it asked did not answer, which it reports as a partner UNAVAILABLE where the baselines
+ * answer with errors). A failure is no measured request: answered fast, it would flatter a target.
+ */
+export function failedAnswer(status: number, body: string): boolean {
+  return status !== 200 || body.includes('"errors"') || body.includes('"complete":false');
+}
+
+/**
+ * Whether `data` answers a subject some node knows as a working target must: the stitched Person
+ * with at least one node's record (a list per node from a stitching gateway, the record itself
+ * from the direct fan-out), a hit check complete and with a hit, a ban check complete (a known
+ * subject need not be under a ban). A target whose node calls fail silently answers with nothing.
+ */
+export function answersKnownSubject(workload: Workload, data: Record<string, unknown>): boolean {
+  switch (workload) {
+    case 'person':
+      return PARTNER_INFO.some(({ personField }) => [data[personField]].flat().some((record) => record != null));
+    case 'hitCheck': {
+      const check = data['hitCheck'] as { complete?: boolean; anyHit?: boolean | null } | null;
+      return check?.complete === true && check.anyHit === true;
+    }
+    case 'activeBans':
+      return (data['activeBans'] as { complete?: boolean } | null)?.complete === true;
+  }
+}

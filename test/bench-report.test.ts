@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { type Measurement, type Report, renderMarkdown } from '../bench/report.ts';
 
 const OURS = 'ours hitCheck (full)';
+const BANS = 'ours activeBans (full)';
 const OFF = 'ours hitCheck (policy/audit/tracing off)';
 const PLAIN = 'plain stitching, Person';
 const FANOUT = 'direct fan-out, Person';
@@ -22,11 +23,19 @@ function report(): Report {
     hive: { ran: false, reason: 'not installed' },
     seeding: null,
     targets: [OURS, OFF, PLAIN, FANOUT],
+    fullGateway: [OURS],
     closed: speeds.map(round),
     open: speeds.map(round),
     scale: null,
-    spansExported: 0,
+    otlpExportRequests: 0,
   };
+}
+
+/** The report with `change` applied to every measurement of `target`. */
+function withChanged(target: string, change: Partial<Measurement>): Report {
+  const base = report();
+  const apply = (rounds: Measurement[][]) => rounds.map((round) => round.map((m) => (m.target === target ? { ...m, ...change } : m)));
+  return { ...base, closed: apply(base.closed), open: apply(base.open) };
 }
 
 const row = (markdown: string, start: string) => markdown.split('\n').find((line) => line.startsWith(`| ${start}`));
@@ -46,5 +55,38 @@ describe('the benchmark report', () => {
     expect(row(ceilings, OURS)).toBe(`| ${OURS} | 1.80 | 1.80 – 2.70 |`);
     // The switched-off twins are no gateway another one is measured against.
     expect(row(ceilings, OFF)).toBeUndefined();
+  });
+
+  it('holds no target on a peer that failed requests', () => {
+    const failing = renderMarkdown(withChanged(PLAIN, { errors: 4 }));
+    // 4 failed requests in each of the three rounds.
+    expect(row(failing, 'ours full ÷ plain stitching')).toBe(`| ours full ÷ plain stitching, req/s (≥ 2) | 2.00 | 2.00 – 2.00 | invalid: 12 failed requests (${PLAIN}) |`);
+    // A check that does not rest on the failing target keeps its verdict.
+    expect(row(failing, 'cost of policy + audit + tracing')).toMatch(/ \| no \|$/);
+  });
+
+  it('holds no target on a peer that answered nothing, though ours ÷ 0 is endless', () => {
+    const dead = renderMarkdown(withChanged(PLAIN, { requests: 0, rps: 0 }));
+    expect(row(dead, 'ours full ÷ plain stitching')).toBe(`| ours full ÷ plain stitching, req/s (≥ 2) | – | – – – | invalid: a round without a successful request (${PLAIN}) |`);
+  });
+
+  it("takes our gateway's peak RSS over every target on its process, at both loads", () => {
+    const base = report();
+    base.targets.push(BANS);
+    base.fullGateway.push(BANS);
+    base.closed[1]!.push({ ...measured(BANS, 150), peakRssMiB: 240 });
+    base.open[2]![0] = { ...base.open[2]![0]!, peakRssMiB: 300 };
+    expect(row(renderMarkdown(base), 'peak RSS')).toBe('| peak RSS of our gateway under load, MiB (≤ 256) | 300.00 |  | no |');
+    base.open[2]![0]!.peakRssMiB = 100;
+    expect(row(renderMarkdown(base), 'peak RSS')).toBe('| peak RSS of our gateway under load, MiB (≤ 256) | 240.00 |  | yes |');
+  });
+
+  it('says at the top when fewer than five rounds ran, and marks the targets indicative only', () => {
+    const lines = markdown.split('\n');
+    expect(lines[2]).toBe('**Only 3 rounds, fewer than the 5 required: the targets below are indicative only, not verdicts.**');
+    expect(lines).toContain('## Targets (indicative only: 3 of 5 rounds)');
+    const five = renderMarkdown({ ...report(), settings: { ...report().settings, rounds: 5 } });
+    expect(five).not.toContain('indicative');
+    expect(five.split('\n')).toContain('## Targets');
   });
 });
