@@ -1,4 +1,5 @@
 import { dataDir } from '../lib/config.ts';
+import { NODE_IDS } from '../lib/partners.ts';
 import { componentLogs, verifyLog } from '../lib/audit/verify.ts';
 import { parseOptions, UsageError } from './usage.ts';
 
@@ -6,6 +7,10 @@ import { parseOptions, UsageError } from './usage.ts';
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseOptions(args, { component: { type: 'string' } }, true);
   if (positionals[0] !== 'verify' || positionals.length !== 1) throw new UsageError('soh audit verify [--component C]');
+  // A misspelt component is a usage mistake (exit 2), never confused with a broken chain (exit 1).
+  if (values.component && values.component !== 'gateway' && !(NODE_IDS as readonly string[]).includes(values.component)) {
+    throw new UsageError(`--component must be gateway or one of ${NODE_IDS.join(', ')}`);
+  }
   let logs = componentLogs(dataDir());
   if (values.component) logs = logs.filter((log) => log.component === values.component);
   if (logs.length === 0) {

@@ -5,7 +5,9 @@ import { isNodeId, NODE_IDS } from '../lib/partners.ts';
 import { NODES } from '../nodes/registry.ts';
 import { parseNdjson } from '../nodes/runtime/import-records.ts';
 import { nodeDatabaseUrl } from '../nodes/runtime/start.ts';
+import { seedUnfinished } from '../nodes/seed-all.ts';
 import { openStore } from '../nodes/store/open.ts';
+import { holdServing } from '../nodes/store/serving.ts';
 import { UsageError } from './usage.ts';
 
 /** `soh import <node> FILE.ndjson`: all-or-nothing; every bad line is named with its number and reason. */
@@ -28,7 +30,18 @@ export async function run(args: string[]): Promise<number> {
   }
   const home = join(dataDir(), 'nodes', id);
   const databaseUrl = nodeDatabaseUrl();
-  const store = await openStore(id, home, databaseUrl);
+  // The embedded store is held against `soh seed`, which would replace the file under the import,
+  // and refused after a seed that did not finish, which the next `soh up` seeds over.
+  const letGo = databaseUrl ? () => {} : holdServing(id, home, 'import');
+  if (!databaseUrl && seedUnfinished(dataDir())) {
+    letGo();
+    console.error(`soh import: an earlier seed under ${dataDir()} did not finish, and the next soh up or soh seed replaces every store: run soh seed first; nothing was loaded into ${id}`);
+    return 1;
+  }
+  const store = await openStore(id, home, databaseUrl).catch((error: unknown) => {
+    letGo();
+    throw error;
+  });
   try {
     const count = await store.load(records);
     // Which store: `soh up` serves the embedded ones whatever SOH_NODE_DATABASE_URL says, so an
@@ -36,6 +49,7 @@ export async function run(args: string[]): Promise<number> {
     console.log(`loaded ${count} record(s) into ${id} (${databaseUrl ? 'PostgreSQL, SOH_NODE_DATABASE_URL' : join(home, 'store.db')})`);
   } finally {
     await store.close();
+    letGo();
   }
   return 0;
 }

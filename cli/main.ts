@@ -22,7 +22,8 @@ function usage(): string {
 }
 
 const [name, ...args] = process.argv.slice(2);
-const command = name ? COMMANDS[name] : undefined;
+// Own names only: `soh constructor` is no command, whatever Object.prototype holds.
+const command = name && Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
 if (!command) {
   // Asked for, the usage is the answer (stdout, exit 0); anything else is a mistake (stderr, exit 2),
   // so that a script calling `soh` with a variable left empty does not carry on as if it ran.

@@ -50,13 +50,15 @@ export function explain(policies: PolicySet, only?: string): string {
 /** `soh policy check` validates every file; `soh policy explain [--purpose P]` prints the rules. */
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseOptions(args, { purpose: { type: 'string' } }, true);
-  const [sub] = positionals;
-  if (sub === 'check') {
+  const [sub, ...extra] = positionals;
+  // `soh policy explain vt-hit-check` (the purpose without --purpose) must not explain every purpose.
+  const misused = extra.length > 0 || (sub === 'check' && values.purpose !== undefined);
+  if (!misused && sub === 'check') {
     const policies = load();
     console.log(`policies ok: ${policies.purposes.size} purposes, ${policies.releases.size} release files, revision ${policies.revision}`);
     return 0;
   }
-  if (sub === 'explain') {
+  if (!misused && sub === 'explain') {
     const policies = load();
     if (values.purpose && !policies.purposes.has(values.purpose)) throw new UsageError(`unknown purpose "${values.purpose}"`);
     process.stdout.write(explain(policies, values.purpose));

@@ -8,11 +8,17 @@ import { GATEWAY_NODE_FLAGS, SOURCE_NODE_FLAGS, serviceEnv, sohArgs } from '../l
 import { NODE_IDS, PARTNER_INFO, nodeVariableSuffix } from '../lib/partners.ts';
 import { findExamples } from '../nodes/seed-examples.ts';
 import { seedAll, seedParameters, seedUnfinished, storesHoldingData } from '../nodes/seed-all.ts';
+import { MAX_SEED_PERSONS } from '../nodes/runtime/seed.ts';
 import { progressBar } from './progress.ts';
+import { checkTelemetrySettings } from '../lib/telemetry.ts';
+import { SAME_SIGNAL_MS } from './signals.ts';
 import { parseOptions, positiveInt } from './usage.ts';
 
 /** Beyond the longest a component takes to stop on its own (a node: two grace periods of 5 s). */
 const KILL_AFTER_MS = 15_000;
+
+/** Settings of a component run on its own that `soh up` does not pass on to the processes it starts. */
+const NOT_INHERITED = ['SOH_NODE_DATABASE_URL', 'SOH_GATEWAY_JWKS_FILE', 'SOH_BENCH_DISABLE'] as const;
 
 interface Child {
   name: string;
@@ -86,8 +92,10 @@ export async function run(args: string[]): Promise<void> {
   // Every setting is checked before anything is seeded or started.
   const gatewayPort = portSetting('SOH_GATEWAY_PORT', 4000);
   const nodePorts = Object.fromEntries(PARTNER_INFO.map((info) => [info.nodeId, portSetting(`SOH_NODE_PORT_${nodeVariableSuffix(info.nodeId)}`, info.defaultPort)]));
-  const persons = positiveInt(values.persons, 'persons', 10_000);
+  const persons = positiveInt(values.persons, 'persons', 10_000, MAX_SEED_PERSONS);
   const seed = positiveInt(values.seed, 'seed', 1);
+  // What every process it starts would refuse, refused before any of them is seeded for.
+  checkTelemetrySettings(process.env);
   // Seeding replaces all four stores: it runs only when none holds anything, never over records a
   // user imported into one of them (`soh seed` replaces them when asked to).
   const holding = await storesHoldingData(dir);
@@ -100,7 +108,15 @@ export async function run(args: string[]): Promise<void> {
   }
   // The stores it seeds are the embedded ones: a PostgreSQL URL exported for other work would
   // have the nodes serve a database it never seeded.
-  const { SOH_NODE_DATABASE_URL: _elsewhere, ...inherited } = process.env;
+  // Nor may settings meant for a component run on its own change the federation up starts: other
+  // keys for the gateway would have every node refuse it, and the benchmark's switches would run
+  // it without purpose binding and audit.
+  const inherited = { ...process.env };
+  for (const name of NOT_INHERITED) {
+    if (inherited[name] === undefined) continue;
+    if (name !== 'SOH_NODE_DATABASE_URL') console.log(`soh up: ignoring ${name}, which applies to a component run on its own`);
+    delete inherited[name];
+  }
   const env = { ...inherited, SOH_DATA_DIR: dir };
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
   const children: Child[] = [];
@@ -126,11 +142,20 @@ export async function run(args: string[]): Promise<void> {
     await stop((name) => name === 'gateway');
     await stop((name) => name !== 'gateway');
   };
-  let signals = 0;
+  let firstSignalAt: number | null = null;
+  // Children that did not end cleanly while being stopped: their last requests may not be audited.
+  const unclean: string[] = [];
   const onSignal = () => {
-    // A second Ctrl-C skips the order and the waiting: everything still running is killed now.
-    if (++signals > 1) void stop(() => true, 'SIGKILL');
-    else void stopAll().then(() => process.exit(0));
+    if (firstSignalAt === null) {
+      firstSignalAt = Date.now();
+      void stopAll().then(() => {
+        if (unclean.length) console.error(`soh up: ${unclean.join(', ')} did not stop cleanly`);
+        process.exit(unclean.length ? 1 : 0);
+      });
+    } else if (Date.now() - firstSignalAt >= SAME_SIGNAL_MS) {
+      // A second Ctrl-C skips the order and the waiting: everything still running is killed now.
+      void stop(() => true, 'SIGKILL');
+    }
   };
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
   // The children run in process groups of their own, so that a terminal's Ctrl-C reaches this
@@ -152,9 +177,13 @@ export async function run(args: string[]): Promise<void> {
   // everything, before anything is said to be up.
   let up = false;
   for (const { child, name } of children) {
-    child.once('exit', (code) => {
-      if (stopping) return;
-      console.error(`soh up: ${name} stopped (exit ${code})${up ? '' : ' before the federation was up'}; stopping the federation`);
+    child.once('exit', (code, signal) => {
+      if (stopping) {
+        // Stopped before it had started serving, it left nothing half done.
+        if (code !== 0 && (up || signal === 'SIGKILL')) unclean.push(name);
+        return;
+      }
+      console.error(`soh up: ${name} stopped (${code === null ? `signal ${signal}` : `exit ${code}`})${up ? '' : ' before the federation was up'}; stopping the federation`);
       void stopAll().then(() => process.exit(1));
     });
   }

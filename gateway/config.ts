@@ -6,6 +6,7 @@ import { DEV_ISSUER } from '../lib/dev-issuer.ts';
 import { GATEWAY_ISSUER } from '../lib/keys.ts';
 import { NODE_IDS, nodeVariableSuffix } from '../lib/partners.ts';
 import { orgPattern } from '../lib/policy/load.ts';
+import { DEFAULT_LIMITS } from './limits.ts';
 import { DEFAULT_RATE_LIMITS } from './rate-limits.ts';
 
 const issuer = z.strictObject({
@@ -31,7 +32,8 @@ function compiles(pattern: string): boolean {
   }
 }
 
-const bucketLimit = z.strictObject({ burst: z.number().int().min(1), perMinute: z.number().positive() });
+// perMinute at least 0.01: below it a Retry-After grows past what a header writes as an integer.
+const bucketLimit = z.strictObject({ burst: z.number().int().min(1).max(1_000_000), perMinute: z.number().min(0.01).max(1_000_000) });
 
 export const gatewayConfig = z.strictObject({
   port: port.default(4000),
@@ -67,6 +69,12 @@ export const gatewayConfig = z.strictObject({
       /** Redis shared by every replica, so that N replicas allow the limit once, not N times. */
       redisUrl: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
       keyPrefix: z.string().min(1).default('soh:rate-limit:'),
+    })
+    // One request may name the same person in each of its root fields: a smaller bucket would
+    // refuse it every time, with a Retry-After that never comes true.
+    .refine((limits) => limits.perSubject.burst >= DEFAULT_LIMITS.maxRootFields, {
+      message: `must be at least ${DEFAULT_LIMITS.maxRootFields}, the root fields one request may have`,
+      path: ['perSubject', 'burst'],
     })
     .prefault({}),
   /**

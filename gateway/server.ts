@@ -97,7 +97,7 @@ export function createGateway(deps: GatewayDependencies): YogaServerInstance<obj
       recordsFor: (request, result) => {
         const state = states.get(request);
         if (!state) return [];
-        const access = gatewayAccessRecord(state, result, deps.policies.revision, deps.clock);
+        const access = gatewayAccessRecord(state, result, deps.policies, deps.clock);
         return [...state.processing, ...refusalRecords(state, access, schema, limits, deps.clock.now()), access];
       },
       onFinished: (request, result, written) => {

@@ -35,10 +35,11 @@ for i, key in ipairs(KEYS) do
   if missing > 0 then wait = math.max(wait, math.max(1, math.ceil(missing * 60 / perMinute - 1e-9))) end
 end
 if wait > 0 then return wait end
-local ttl = math.ceil(burst / perMinute * 60000)
 for i, key in ipairs(KEYS) do
-  redis.call('HSET', key, 'tokens', tostring(levels[i] - tonumber(ARGV[2 + i])), 'at', now)
-  redis.call('PEXPIRE', key, ttl)
+  local left = levels[i] - tonumber(ARGV[2 + i])
+  redis.call('HSET', key, 'tokens', tostring(left), 'at', now)
+  -- Gone once it would be full again: a subject reference is kept no longer than its limit needs.
+  redis.call('PEXPIRE', key, math.max(1, math.ceil((burst - left) / perMinute * 60000)))
 end
 return 0
 `;

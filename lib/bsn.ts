@@ -5,11 +5,13 @@
 const NINE_DIGITS = /^\d{9}$/;
 
 /**
- * Whether text a caller chose (a name, a comment) may hold a BSN: eight digits or more in a row.
- * Such text is kept nowhere that outlives the request (caches, audit records).
+ * Whether text a caller chose (a name, a comment) may hold a BSN: eight digits or more in a row,
+ * once the separators a BSN is often written with are left out (1234.56.782, 1234-56-782, and
+ * the underscores a GraphQL name must use instead). Such text is kept nowhere that outlives the
+ * request (caches, audit records).
  */
 export function mayHoldBsn(text: string): boolean {
-  return /\d{8,}/.test(text);
+  return /\d{8,}/.test(text.replace(/[\s._-]+/g, ''));
 }
 
 export function isValidBsn(value: string): boolean {

@@ -301,6 +301,22 @@ describe('accessLog for privacy officers (DESIGN §5, §7)', () => {
     expect(after.at(-1)).toMatchObject({ decision: 'DENY:UNAUTHENTICATED', outcome: 'DENIED', partners: [] });
   });
 
+  it('keeps an unknown purpose claim on record as the token names it, unless it could hold a BSN', async () => {
+    const sub = `vt-${run}-claims`;
+    const hyphenated = `p-${PERSONS.subject.slice(0, 4)}-${PERSONS.subject.slice(4, 6)}-${PERSONS.subject.slice(6)}`;
+    for (const purpose of ['no-such-purpose', `lookup-${PERSONS.subject}`, hyphenated, 'Not A Purpose Id']) {
+      const answer = await federation.query(await vtWorker(sub, { purpose }), HIT_CHECK, { bsn: PERSONS.subject });
+      expect(answer.status).toBe(403);
+    }
+    const stored = gatewayAccessRecords('requester_sub = ?', sub);
+    expect(stored.map((record) => [record.purpose, record.decision])).toEqual([
+      ['no-such-purpose', 'DENY:FORBIDDEN'],
+      ['unknown', 'DENY:FORBIDDEN'],
+      ['unknown', 'DENY:FORBIDDEN'],
+      ['unknown', 'DENY:FORBIDDEN'],
+    ]);
+  });
+
   it('serves the audit viewer so that only its own script and style run, unframed, and never kept by a cache', async () => {
     const response = await fetch(`${federation.gatewayUrl}/audit`);
     expect(response.status).toBe(200);

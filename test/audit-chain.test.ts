@@ -497,10 +497,11 @@ describe('audit chains after real traffic (DESIGN §7)', () => {
       expect(gateway.code).toBe(0);
       expect([...linesOf(gateway.stdout).keys()]).toEqual(['gateway']);
 
+      // A name that is no component is a usage mistake (exit 2), never taken for a broken chain (exit 1).
       const unknown = await verifyAudit(dir, '--component', 'no-such-component');
-      expect(unknown.code).toBe(1);
+      expect(unknown.code).toBe(2);
       expect(unknown.stdout).toBe('');
-      expect(unknown.stderr).toContain('no-such-component');
+      expect(unknown.stderr).toContain('--component must be gateway or one of');
     });
   });
 });

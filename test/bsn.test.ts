@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { completeBsn, isValidBsn } from '../lib/bsn.ts';
+import { completeBsn, isValidBsn, mayHoldBsn } from '../lib/bsn.ts';
 import { canonicalJson } from '../lib/canonical-json.ts';
 import { memoised, subjectRefs } from '../lib/subject-ref.ts';
 import { ALL_BSNS, PERSONS, RFC8785_EXAMPLES } from './support/fixtures.ts';
@@ -11,6 +11,15 @@ function elfproef(digits: string): boolean {
   const sum = 9 * d[0]! + 8 * d[1]! + 7 * d[2]! + 6 * d[3]! + 5 * d[4]! + 4 * d[5]! + 3 * d[6]! + 2 * d[7]! - d[8]!;
   return sum % 11 === 0;
 }
+
+describe('text that may hold a BSN', () => {
+  it.each(['123456782', 'lookup-123456782', 'p-1234-56-782', 'Q_1234_56_782', '1234.56.782', 'x 1234 5678 2', '12345678'])('%j may', (text) => {
+    expect(mayHoldBsn(text)).toBe(true);
+  });
+  it.each(['vt-hit-check', 'PoliceBanCheck', 'v1-2-3', 'a1234567'])('%j may not', (text) => {
+    expect(mayHoldBsn(text)).toBe(false);
+  });
+});
 
 describe('BSN 11-check', () => {
   it.each([

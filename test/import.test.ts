@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../nodes/store/postgres.ts';
+import { holdForReplacing } from '../nodes/store/serving.ts';
 import { soh } from './support/federation.ts';
 import { PERSONS, banLine, ndjson } from './support/fixtures.ts';
 import { type NodeStoreRows, readNodeStore } from './support/node-store.ts';
@@ -240,6 +241,28 @@ describe('soh import <node> FILE.ndjson', () => {
       expect(result.stdout.trim()).toMatch(/^loaded 0 record\(s\) into om \(.*store\.db\)$/);
       expect(readNodeStore(dataDir, 'om')).toEqual(before);
     }
+  });
+
+  it('waits for no seed: refused while soh seed replaces the stores, or after one that did not finish, and loads nothing', async () => {
+    const dataDir = freshDataDir();
+    const file = writeFile(ndjson(GOOD_POLITIE));
+    const letGo = holdForReplacing('politie', join(dataDir, 'nodes', 'politie'), 'seeding');
+    try {
+      const during = await importInto(dataDir, 'politie', file);
+      expect(during.code).toBe(1);
+      expect(during.stderr).toContain('is being replaced (soh seed): import when that has finished');
+      expect(during.stdout).toBe('');
+    } finally {
+      letGo();
+    }
+    expect(existsSync(join(dataDir, 'nodes', 'politie', 'store.db'))).toBe(false);
+
+    writeFileSync(join(dataDir, 'seed.unfinished'), '');
+    const after = await importInto(dataDir, 'politie', file);
+    expect(after.code).toBe(1);
+    expect(after.stderr).toContain('an earlier seed under');
+    expect(after.stderr).toContain('nothing was loaded into politie');
+    expect(existsSync(join(dataDir, 'nodes', 'politie', 'store.db'))).toBe(false);
   });
 
   it('refuses an unknown node with a usage error (exit 2) naming the nodes, and creates nothing', async () => {

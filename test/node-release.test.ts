@@ -2,13 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayKeys } from '../gateway/auth/gateway-keys.ts';
 import type { NodeId } from '../lib/partners.ts';
 import { AREA, AT, PERSONS } from './support/fixtures.ts';
 import { type Federation, startFederation } from './support/federation.ts';
-import { callNode, nodeAccessRecords, nodeProcessingOf, nodeTokenMinter } from './support/node-calls.ts';
+import { callNode, nodeAccessRecords, nodeAuditFile, nodeProcessingOf, nodeTokenMinter } from './support/node-calls.ts';
 
 // DESIGN §5b and §6 step 3: every node checks the gateway's token itself and applies its own
 // release file (policies/release/<node>.yaml) to the token's purpose. A field the node does not
@@ -295,6 +296,29 @@ describe('release policies at the nodes, asked directly (DESIGN §6 step 3)', ()
       expect(body.errors![0]!.extensions?.['code']).toBe('UNAUTHENTICATED');
       expect(body.data ?? null).toBeNull();
       for (const secret of [...SECRETS.bans, 'Politie Eenheid Rotterdam']) expect(text).not.toContain(secret);
+    });
+
+    it("continues the trace a call names only when the gateway's token verifies: a stranger cannot file records under a real trace", async () => {
+      const traceIdsOf = (traceId: string) => {
+        const db = new Database(nodeAuditFile(federation.dataDir, 'politie'), { readonly: true });
+        try {
+          return db.prepare("SELECT kind, json_extract(body, '$.decision') AS decision FROM records WHERE trace_id = ? ORDER BY seq").all(traceId);
+        } finally {
+          db.close();
+        }
+      };
+      const named = () => randomUUID().replaceAll('-', '');
+      const traceparent = (traceId: string) => ({ traceparent: `00-${traceId}-${'1'.repeat(16)}-01` });
+
+      const strangersTrace = named();
+      const refused = await callNode(federation.nodes.politie.url, null, recordsOf('bans { id }'), VARIABLES, traceparent(strangersTrace));
+      expect(refused.status).toBe(401);
+      expect(traceIdsOf(strangersTrace)).toEqual([]);
+
+      const gatewaysTrace = named();
+      const answered = await callNode(federation.nodes.politie.url, await craft({}), recordsOf('bans { id }'), VARIABLES, traceparent(gatewaysTrace));
+      expect(answered.status).toBe(200);
+      expect(traceIdsOf(gatewaysTrace)).toEqual(expect.arrayContaining([{ kind: 'access', decision: 'ALLOW' }]));
     });
   });
 });

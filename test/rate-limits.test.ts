@@ -6,7 +6,7 @@ import { fixedClock } from '../lib/clock.ts';
 import { NODE_IDS } from '../lib/partners.ts';
 import { AREA, AT, PERSONS } from './support/fixtures.ts';
 import { type Federation, startFederation } from './support/federation.ts';
-import { accessRecordsOf, nodeAccessRecords, nodeCallSubjects } from './support/node-calls.ts';
+import { accessRecordsOf, nodeAccessRecords, nodeCallSubjects, processingOfTrace } from './support/node-calls.ts';
 
 // DESIGN §8: RATE_LIMITED (429, with Retry-After) per caller, and for Veilig Thuis checks per
 // subject. A refused request asks no node, for none of the persons it names, and is audited as denied.
@@ -68,7 +68,7 @@ describe('rate limits at the gateway (DESIGN §8)', () => {
 
   beforeAll(async () => {
     federation = await startFederation({
-      gateway: { rateLimits: { perCaller: { burst: 3, perMinute: 1 }, perSubject: { burst: 2, perMinute: 1 } } },
+      gateway: { rateLimits: { perCaller: { burst: 3, perMinute: 1 }, perSubject: { burst: 4, perMinute: 1 } } },
     });
   }, 60_000);
   afterAll(() => federation?.stop());
@@ -86,8 +86,11 @@ describe('rate limits at the gateway (DESIGN §8)', () => {
     expectRetryAfterWithinAMinute(refused.headers);
     expect(refused.body.errors!.map((error) => error.extensions!['code'])).toEqual(['RATE_LIMITED']);
 
-    const decisions = accessRecordsOf(join(federation.dataDir, 'gateway', 'audit.db'), sub).map((record) => record.decision);
-    expect(decisions).toEqual(['ALLOW', 'ALLOW', 'ALLOW', 'DENY:RATE_LIMITED']);
+    const records = accessRecordsOf(join(federation.dataDir, 'gateway', 'audit.db'), sub);
+    expect(records.map((record) => record.decision)).toEqual(['ALLOW', 'ALLOW', 'ALLOW', 'DENY:RATE_LIMITED']);
+    // Refused before its purpose was bound, it is still on record under the purpose's activity and legal basis.
+    expect(records[3]).toMatchObject({ purpose: 'police-ban-enforcement', processingActivity: records[0].processingActivity, legalBasis: records[0].legalBasis });
+    expect(records[0].processingActivity).not.toBe('unknown');
     // Three answered requests reached the three ban-holding nodes, once each; the refused one reached none.
     const calls = Object.fromEntries(NODE_IDS.map((node) => [node, nodeAccessRecords(federation.dataDir, node).filter((record) => record.sub === sub).length]));
     expect(calls).toEqual({ politie: 3, 'veilig-thuis': 0, om: 3, reclassering: 3 });
@@ -98,11 +101,11 @@ describe('rate limits at the gateway (DESIGN §8)', () => {
   });
 
   it('refuses Veilig Thuis checks of one subject beyond its limit, whoever asks, without naming the BSN', async () => {
-    const first = await federation.query(await vtCaller(`vt-a-${randomUUID()}`), HIT_CHECK, { bsn: PERSONS.vtOnly });
-    const second = await federation.query(await vtCaller(`vt-b-${randomUUID()}`), HIT_CHECK, { bsn: PERSONS.vtOnly });
+    const allowed = [];
+    for (let i = 0; i < 4; i++) allowed.push((await federation.query(await vtCaller(`vt-a-${randomUUID()}`), HIT_CHECK, { bsn: PERSONS.vtOnly })).status);
     const thirdSub = `vt-c-${randomUUID()}`;
     const third = await federation.query(await vtCaller(thirdSub), HIT_CHECK, { bsn: PERSONS.vtOnly });
-    expect([first.status, second.status]).toEqual([200, 200]);
+    expect(allowed).toEqual([200, 200, 200, 200]);
     expect(third.status).toBe(429);
     expectRetryAfterWithinAMinute(third.headers);
     expect(third.body.errors!.map((error) => error.extensions!['code'])).toEqual(['RATE_LIMITED']);
@@ -118,7 +121,7 @@ describe('rate limits at the gateway (DESIGN §8)', () => {
   it('refuses a request whole when one of its subjects is over the limit or invalid: no subject of it is looked up', async () => {
     const TWO_CHECKS = `query Two($first: String!, $second: String!) {
       a: hitCheck(subject: { bsn: $first }) { complete } b: hitCheck(subject: { bsn: $second }) { complete } }`;
-    for (let i = 0; i < 2; i++) expect((await federation.query(await vtCaller(`vt-d-${randomUUID()}`), HIT_CHECK, { bsn: PERSONS.victim })).status).toBe(200);
+    for (let i = 0; i < 4; i++) expect((await federation.query(await vtCaller(`vt-d-${randomUUID()}`), HIT_CHECK, { bsn: PERSONS.victim })).status).toBe(200);
 
     const overSub = `vt-e-${randomUUID()}`;
     const over = await federation.query(await vtCaller(overSub), TWO_CHECKS, { first: PERSONS.unrelated, second: PERSONS.victim });
@@ -177,6 +180,17 @@ describe('location checks per caller and subject', () => {
     expect(limited.body.errors!.map((error) => error.extensions)).toEqual([{ code: 'RATE_LIMITED', retryAfter: expect.any(Number) }]);
     expect(limited.body.errors![0]!.extensions!['retryAfter']).toBeGreaterThan(0);
     expect(limited.body.errors![0]!.extensions!['retryAfter']).toBeLessThanOrEqual(60);
+    // On record as a partial answer, and its processing record does not claim violatedAt was released.
+    const gatewayLog = join(federation.dataDir, 'gateway', 'audit.db');
+    expect(accessRecordsOf(gatewayLog, sub).map((record) => record.outcome)).toEqual(['ALLOWED', 'ALLOWED', 'PARTIAL']);
+    const processing = processingOfTrace(gatewayLog, accessRecordsOf(gatewayLog, sub)[2].trace_id);
+    expect(processing).toHaveLength(1);
+    expect(processing[0]!.attributes['soh.fields']).not.toContain('Ban.violatedAt');
+    expect(processing[0]!.attributes['soh.fields']).toContain('Ban.kind');
+    expect(processing[0]!.attributes['soh.withheld']).toEqual(['Ban.violatedAt']);
+    const allowedProcessing = processingOfTrace(gatewayLog, accessRecordsOf(gatewayLog, sub)[0].trace_id);
+    expect(allowedProcessing[0]!.attributes['soh.fields']).toContain('Ban.violatedAt');
+    expect(allowedProcessing[0]!.attributes['soh.withheld']).toBeUndefined();
 
     // Only that caller's checks of that subject: a question without a location, another subject,
     // or another officer are not held back.

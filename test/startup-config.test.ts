@@ -99,6 +99,12 @@ describe('a component refuses a bad or empty setting, and a refusal of the machi
       'issuers:\n  - { issuer: https://idp.example, orgs: [politie], jwksUrl: https://idp.example/jwks }\n  - { issuer: https://idp.example, orgs: ["*"], jwksUrl: https://other.example/jwks }\n',
       /issuers: each issuer may be listed once/,
     ],
+    [
+      'a per-subject bucket smaller than one request may take, which would refuse it forever',
+      'rateLimits:\n  perSubject: { burst: 3, perMinute: 6 }\n',
+      /rateLimits\.perSubject\.burst: must be at least 4/,
+    ],
+    ['a rate so slow that its Retry-After could not be written', 'rateLimits:\n  perCaller: { burst: 5, perMinute: 1.0e-20 }\n', /rateLimits\.perCaller\.perMinute/],
   ])('the gateway names %s in its configuration file', (_name, yaml, reason) => {
     const file = join(home, `gateway-${Math.random().toString(36).slice(2)}.yaml`);
     writeFileSync(file, yaml);
@@ -134,6 +140,21 @@ describe('a component refuses a bad or empty setting, and a refusal of the machi
   });
 });
 
+describe('the standard OTEL_* settings are checked like every other', () => {
+  it.each([
+    ['OTEL_TRACES_SAMPLER', 'parentbased_traceidratioo'],
+    ['OTEL_TRACES_SAMPLER_ARG', '10%'],
+    ['OTEL_TRACES_SAMPLER_ARG', '1.5'],
+    ['OTEL_EXPORTER_OTLP_ENDPOINT', 'localhost:4318'],
+    ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'ftp://127.0.0.1/v1/traces'],
+  ])('a node refuses %s=%j, naming it, instead of sampling all or sending elsewhere', (name, value) => {
+    const { status, stderr } = startWith(['node', 'om'], { [name]: value });
+    expect(status).toBe(1);
+    expect(stderr).toContain(name);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
 describe('command lines', () => {
   it('soh without a command is a usage error (exit 2, stderr); asked for help, the same list is the answer (exit 0, stdout)', () => {
     const bare = startWith([], {});
@@ -143,6 +164,25 @@ describe('command lines', () => {
     expect(help.status).toBe(0);
     expect(help.stdout).toContain('usage: soh <command>');
     expect(startWith(['frobnicate'], {}).status).toBe(2);
+    // A name Object.prototype holds is no command either: a usage error, not a stack trace.
+    for (const name of ['constructor', 'toString', '__proto__']) {
+      const inherited = startWith([name], {});
+      expect(inherited.status).toBe(2);
+      expect(inherited.stderr).toContain('usage: soh <command>');
+    }
+  });
+
+  it.each([
+    [['policy', 'explain', 'vt-hit-check'], 'soh policy check | soh policy explain [--purpose P]'],
+    [['policy', 'check', '--purpose', 'vt-hit-check'], 'soh policy check | soh policy explain [--purpose P]'],
+    [['audit', 'verify', '--component', 'politei'], '--component must be gateway or one of politie, veilig-thuis, om, reclassering'],
+    [['up', '--persons', '10000001'], '--persons must be at most 10,000,000'],
+  ])('soh %j is a usage error (exit 2), never taken for something else', (args, message) => {
+    // Ports soh up would accept: the refusal must be the one the case is about.
+    const { status, stderr, stdout } = startWith(args, { SOH_GATEWAY_PORT: '4999', SOH_NODE_PORT: '4998' });
+    expect(status).toBe(2);
+    expect(stderr).toContain(message);
+    expect(stdout).toBe('');
   });
 
   it.each([

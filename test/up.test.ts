@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { processTree } from '../bench/procstat.ts';
 import { PARTNER_INFO } from '../lib/partners.ts';
 import { soh } from './support/federation.ts';
+import { type OtlpSink, startOtlpSink } from './support/otlp-sink.ts';
 import { PERSONS } from './support/fixtures.ts';
 import { readNodeStore } from './support/node-store.ts';
 
@@ -53,15 +54,26 @@ describe.each(FORMS)('soh up from $form', ({ entry }) => {
   const ports: Record<string, string> = {};
   let child: ChildProcess;
   let output = '';
+  let sink: OtlpSink;
 
   beforeAll(async () => {
     Object.assign(ports, await freshPorts());
+    sink = await startOtlpSink();
     child = spawn(process.execPath, [entry, 'up', '--persons', '2000'], {
       // Started outside the checkout, as an operator would: every process it starts must find the
       // project's own modules and loader wherever the working directory is.
       cwd: dataDir,
       // A PostgreSQL URL exported for other work: soh up seeds and serves its embedded stores regardless.
-      env: { ...process.env, SOH_DATA_DIR: dataDir, ...ports, SOH_NODE_DATABASE_URL: 'postgres://127.0.0.1:1/not-this-one' },
+      env: {
+        ...process.env,
+        SOH_DATA_DIR: dataDir,
+        ...ports,
+        SOH_NODE_DATABASE_URL: 'postgres://127.0.0.1:1/not-this-one',
+        // Every span sampled, and none sent before the processes stop: what reaches the sink was sent on the way out.
+        OTEL_EXPORTER_OTLP_ENDPOINT: sink.endpoint,
+        OTEL_TRACES_SAMPLER: 'always_on',
+        OTEL_BSP_SCHEDULE_DELAY: '600000',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     await new Promise<void>((resolve, reject) => {
@@ -84,6 +96,7 @@ describe.each(FORMS)('soh up from $form', ({ entry }) => {
       child.kill('SIGTERM');
       await exited;
     }
+    await sink.close();
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -121,7 +134,7 @@ describe.each(FORMS)('soh up from $form', ({ entry }) => {
   });
 
   // Last: it stops the federation.
-  it('stops the gateway and every node on Ctrl-C, which reaches `soh up` alone', async () => {
+  it('stops the gateway and every node on Ctrl-C, which reaches `soh up` alone or twice at once (npm start), and sends their last spans', async () => {
     const listening = () =>
       Promise.all(
         Object.values(ports).map((port) =>
@@ -132,10 +145,19 @@ describe.each(FORMS)('soh up from $form', ({ entry }) => {
         ),
       );
     expect(await listening()).toEqual(Object.values(ports).map(() => true));
+    expect(sink.spans).toEqual([]);
     const exited = new Promise((resolve) => child.once('exit', resolve));
+    // Under `npm start` one Ctrl-C arrives twice: from the terminal and forwarded by npm.
+    child.kill('SIGINT');
     child.kill('SIGINT');
     expect(await exited).toBe(0);
+    expect(output).not.toContain('did not stop cleanly');
     expect(await listening()).toEqual(Object.values(ports).map(() => false));
+    // The requests above were traced; their spans left on the way out.
+    const sent = new Set(sink.spans.map((span) => `${span.service} ${span.name}`));
+    expect(sent).toContain('soh-gateway gateway.request');
+    expect(sent).toContain('soh-politie node.request politie');
+    expect(sink.rejected).toEqual([]);
   });
 });
 
@@ -241,6 +263,7 @@ describe('soh up when something is wrong', () => {
     ['SOH_GATEWAY_PORT', 'abc', /SOH_GATEWAY_PORT/],
     ['SOH_GATEWAY_PORT', '', /SOH_GATEWAY_PORT is set but empty/],
     ['SOH_NODE_PORT_OM', '0', /SOH_NODE_PORT_OM/],
+    ['OTEL_TRACES_SAMPLER', 'parentbased_traceidratioo', /OTEL_TRACES_SAMPLER/],
   ])('refuses %s=%j before it seeds or starts anything', async (variable, value, reason) => {
     const dataDir = mkdtempSync(join(tmpdir(), 'soh-up-port-'));
     try {
@@ -285,10 +308,13 @@ describe('soh up when something is wrong', () => {
       expect(om).toBeDefined();
       process.kill(om.pid, 'SIGSTOP');
       up.child.kill('SIGINT');
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      // Beyond SAME_SIGNAL_MS: a second Ctrl-C, not the first one delivered twice.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
       expect(alive(om.pid)).toBe(true);
       up.child.kill('SIGINT');
-      expect(await up.exited).toBe(0);
+      // Killed, om may have left requests unaudited: soh up says so and fails.
+      expect(await up.exited).toBe(1);
+      expect(up.output).toContain('soh up: om did not stop cleanly');
       for (const { pid } of children) expect(alive(pid), String(pid)).toBe(false);
     } finally {
       up.cleanUp();

@@ -25,6 +25,8 @@ interface Asked {
   span: Span;
   startTime: number;
   endTime: number;
+  /** Fields asked for but not released, so that its processing records do not claim them. */
+  withheld?: readonly string[];
 }
 
 const BAN_PARTNERS = PARTNER_INFO.filter((info) => info.holdsBans).map((info) => info.partner);
@@ -59,12 +61,12 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
    */
   async function admitLocation(ctx: GatewayContext, bsn: string, location: { lat: number; lon: number } | null) {
     // Only `violatedAt` needs it: unasked, the officer's position goes to no node and uses up no check.
-    if (!location || !ctx.state.selected.has('Ban.violatedAt')) return null;
+    if (!location || !ctx.state.selected.has('Ban.violatedAt')) return { location: null, withheld: [] };
     const { caller, subjectRef } = ctx.state;
     const retryAfter = await deps.locationChecks.takeAll([`${caller!.iss}|${caller!.sub}|${subjectRef(bsn)}`]);
-    if (retryAfter === null) return location;
+    if (retryAfter === null) return { location, withheld: [] };
     ctx.state.partialErrors.push(locationLeftOut(retryAfter));
-    return null;
+    return { location: null, withheld: ['Ban.violatedAt'] };
   }
 
   /** Asks the partners about one person; notes who provided data and who did not answer. */
@@ -115,7 +117,8 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
           'dpl.core.data_subject_id': state.subjectRef(bsn),
           'dpl.core.data_subject_id_type': 'bsn-ref',
           'soh.partners': outcome,
-          'soh.fields': state.operation.fields,
+          'soh.fields': asked.withheld?.length ? state.operation.fields.filter((field) => !asked.withheld!.includes(field)) : state.operation.fields,
+          ...(asked.withheld?.length ? { 'soh.withheld': asked.withheld } : {}),
         },
       });
     }
@@ -180,12 +183,12 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
     ) {
       const bsn = args.subject.bsn;
       // Its range was checked before execution (subject-admission.ts).
-      const location = await admitLocation(ctx, bsn, args.location ?? null);
+      const { location, withheld } = await admitLocation(ctx, bsn, args.location ?? null);
       const at = atOrNow(ctx, args.at);
-      const asked = await ask('activeBans', ctx, bsn, BAN_PARTNERS, activeBansSelection(ctx.state.selected), {
-        at: at.iso,
-        location,
-      });
+      const asked: Asked = {
+        ...(await ask('activeBans', ctx, bsn, BAN_PARTNERS, activeBansSelection(ctx.state.selected), { at: at.iso, location })),
+        withheld,
+      };
       return settle(ctx, asked, [bsn], () => {
         const bans = mergeBans(copies(asked.answers), at.ms, ctx.state.subjectRef).map(({ protectsCounterpart: _p, ...ban }) => ({
           ...ban,

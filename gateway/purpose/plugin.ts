@@ -19,7 +19,7 @@ import { firstForbiddenField, selectedFields } from '../../lib/policy/field-set.
 import type { PolicySet } from '../../lib/policy/load.ts';
 import { refusingCheck } from '../audit/access-record.ts';
 import type { GatewayRequestState } from '../request-state.ts';
-import { admitPurpose } from './purpose-gate.ts';
+import { admitPurpose, recordablePurpose } from './purpose-gate.ts';
 
 interface DocumentFacts {
   fields: string[];
@@ -96,7 +96,7 @@ export function usePurposeBinding(options: {
   return {
     onRequestParse({ request, requestParser, setRequestParser }) {
       const state = options.states.get(request)!;
-      const span = options.tracer.startSpan('purpose.check', { attributes: { 'soh.purpose': state.caller!.purpose } }, trace.setSpan(ROOT_CONTEXT, state.span));
+      const span = options.tracer.startSpan('purpose.check', { attributes: { 'soh.purpose': recordablePurpose(state.caller!.purpose) } }, trace.setSpan(ROOT_CONTEXT, state.span));
       state.purposeSpan = span;
       try {
         const { purpose } = admitPurpose(state.caller!, options.policies.purposes);

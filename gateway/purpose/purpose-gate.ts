@@ -1,5 +1,6 @@
+import { mayHoldBsn } from '../../lib/bsn.ts';
 import { sohError } from '../../lib/errors.ts';
-import { type Purpose, orgMatches } from '../../lib/policy/load.ts';
+import { type Purpose, orgMatches, purposeId } from '../../lib/policy/load.ts';
 import type { Caller } from '../auth/caller-token.ts';
 
 /**
@@ -19,6 +20,14 @@ export function admitPurpose(caller: Caller, purposes: ReadonlyMap<string, Purpo
     if (!caller.caseRef) throw forbidden('case_ref format', purpose.id, 'The case_ref claim is malformed.');
   }
   return { purpose, rule: `${purpose.ref}: allow[${index}]` };
+}
+
+/**
+ * A token's purpose claim as audit records and spans name it: any text up to 128 characters, it
+ * is kept only when it could be a purpose id and holds no BSN-like digit run, else `unknown`.
+ */
+export function recordablePurpose(claim: string): string {
+  return purposeId.safeParse(claim).success && !mayHoldBsn(claim) ? claim : 'unknown';
 }
 
 function forbidden(rule: string, purpose: string, message: string) {

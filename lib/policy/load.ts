@@ -27,7 +27,7 @@ const fieldSpec = z.record(typeName, z.union([z.literal('*'), z.array(fieldName)
 export const orgPattern = z
   .string()
   .regex(/^(\*|[a-z0-9]+(-[a-z0-9]+)*(-\*)?)$/, 'must be an organisation id, optionally ending in "-*", or "*"');
-const purposeId = z.string().regex(/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/, 'must be a lower-case purpose id');
+export const purposeId = z.string().regex(/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/, 'must be a lower-case purpose id');
 
 export const purposeDocument = z.strictObject({
   id: purposeId,

@@ -64,27 +64,34 @@ export function createNodeApp(deps: NodeDependencies): YogaServerInstance<object
   const states = new WeakMap<Request, NodeRequestState>();
   const stateOf = (request: Request) => states.get(request);
 
-  const useNodeRequestState: Plugin = {
-    onRequestParse({ request }) {
-      const parent = propagation.extract(ROOT_CONTEXT, request.headers, HEADERS);
-      const span = deps.tracer.startSpan(`node.request ${definition.id}`, { kind: SpanKind.SERVER }, parent);
+  // One plugin for the request's state and the gateway's token: the trace the gateway names is
+  // continued only once its token verifies. Anyone else who reaches the port gets a fresh trace, so
+  // a record of their refused call can never be filed under a real request's trace id.
+  const useRequestStateAndToken: Plugin = {
+    async onRequestParse({ request }) {
+      const startedAt = new Date();
+      const startTime = deps.clock.now();
+      let claims: DownstreamClaims | null = null;
+      let parent = ROOT_CONTEXT;
+      let refusal: unknown = null;
+      try {
+        if (request.method !== 'POST') throw sohError('METHOD_NOT_ALLOWED', 'Operations are accepted only by POST.', { headers: { Allow: 'POST' } });
+        claims = await deps.verifyToken(request.headers.get('authorization'));
+        parent = propagation.extract(ROOT_CONTEXT, request.headers, HEADERS);
+      } catch (error) {
+        refusal = error;
+      }
       states.set(request, {
-        startTime: deps.clock.now(),
-        span,
-        claims: null,
+        startTime,
+        span: deps.tracer.startSpan(`node.request ${definition.id}`, { kind: SpanKind.SERVER, startTime: startedAt }, parent),
+        claims,
         fieldsReleased: [],
         denial: null,
         processing: [],
         subjects: 0,
         hits: 0,
       });
-    },
-  };
-
-  const useGatewayToken: Plugin = {
-    async onRequestParse({ request }) {
-      if (request.method !== 'POST') throw sohError('METHOD_NOT_ALLOWED', 'Operations are accepted only by POST.', { headers: { Allow: 'POST' } });
-      stateOf(request)!.claims = await deps.verifyToken(request.headers.get('authorization'));
+      if (refusal) throw refusal;
     },
   };
 
@@ -175,7 +182,7 @@ export function createNodeApp(deps: NodeDependencies): YogaServerInstance<object
     maskedErrors: { maskError },
     maxRequestBodySize: false,
     logging: false,
-    plugins: [useNodeRequestState, useGatewayToken, useRequestBody(), useErrorContract(), useReleasePolicy, useAudit, useHealth(deps)],
+    plugins: [useRequestStateAndToken, useRequestBody(), useErrorContract(), useReleasePolicy, useAudit, useHealth(deps)],
   });
 }
 

@@ -4,10 +4,10 @@ import Database from 'better-sqlite3';
 
 /**
  * Who may use a node's embedded store files. A running node keeps serving the file it opened, so
- * a store replaced under it (`soh seed`) would go unseen until it restarts. Each node process
- * holds a shared lock on `serving.lock` beside its store for as long as it runs, and `soh seed`
- * holds an exclusive one while it replaces the stores: neither starts while the other holds its
- * lock. They are SQLite's own file locks, which the operating system drops when a process ends,
+ * a store replaced under it (`soh seed`) would go unseen until it restarts, and records imported
+ * into it would be lost with the file. Each node process, and `soh import`, holds a shared lock
+ * on `serving.lock` beside its store for as long as it runs, and `soh seed` holds an exclusive
+ * one while it replaces the stores: neither starts while the other holds its lock. They are SQLite's own file locks, which the operating system drops when a process ends,
  * however it ends: no lock is ever left stale, and no pid can be mistaken for another process.
  */
 const LOCK_FILE = 'serving.lock';
@@ -17,17 +17,17 @@ export class StoreInUseError extends Error {
 }
 
 /** Holds the store under `home` as served by this process; the returned function lets it go. */
-export function holdServing(nodeId: string, home: string): () => void {
+export function holdServing(nodeId: string, home: string, then = 'start the node'): () => void {
   return hold(home, (db) => {
     // Reading starts a transaction that keeps a shared lock until it ends.
     db.exec('BEGIN');
     db.prepare('SELECT count(*) FROM held').get();
-  }, `the store of node ${nodeId} under ${home} is being replaced (soh seed): start the node when that has finished`);
+  }, `the store of node ${nodeId} under ${home} is being replaced (soh seed): ${then} when that has finished`);
 }
 
 /** Holds the store under `home` so that no node serves it while `action` replaces it; the returned function lets it go. */
 export function holdForReplacing(nodeId: string, home: string, action: string): () => void {
-  return hold(home, (db) => db.exec('BEGIN EXCLUSIVE'), `node ${nodeId} is running on the store under ${home}: stop it before ${action}, or it goes on serving the store it opened`);
+  return hold(home, (db) => db.exec('BEGIN EXCLUSIVE'), `node ${nodeId} is running on the store under ${home}, or an import into it is under way: stop it or let it finish before ${action}, or what it serves or loads is lost with the old store`);
 }
 
 function hold(home: string, lock: (db: Database.Database) => void, inUse: string): () => void {

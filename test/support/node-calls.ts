@@ -70,6 +70,17 @@ export function accessRecordsOf(file: string, sub: string): any[] {
   }
 }
 
+/** The processing records of one trace in one component's audit log (gateway or node), in chain order. */
+export function processingOfTrace(file: string, traceId: string): { name: string; attributes: Record<string, unknown> }[] {
+  const db = openAuditReader(file);
+  try {
+    const rows = db.prepare("SELECT body FROM records WHERE kind = 'processing' AND trace_id = ? ORDER BY seq").all(traceId) as { body: string }[];
+    return rows.map((row) => JSON.parse(row.body));
+  } finally {
+    db.close();
+  }
+}
+
 /** A node's processing records of the calls of one requester `sub`: those of the traces its access records name. */
 export function nodeProcessingOf(dataDir: string, node: NodeId, sub: string): { name: string; status_code: string; attributes: Record<string, unknown> }[] {
   const db = openAuditReader(nodeAuditFile(dataDir, node));
@@ -145,10 +156,11 @@ export async function callNode(
   token: string | null,
   query: string,
   variables?: Record<string, unknown>,
+  headers: Record<string, string> = {},
 ): Promise<{ status: number; headers: Headers; text: string; body: GraphQLBody }> {
   const response = await fetch(`${url}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    headers: { 'content-type': 'application/json', ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: JSON.stringify({ query, variables }),
   });
   const text = await response.text();
