@@ -57,3 +57,11 @@ export function unauthenticated(reason: string): GraphQLError {
     headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
   });
 }
+
+/** The token's issuer's keys cannot be fetched now: no verdict on the token, so no 401 either. */
+export function issuerUnavailable(): GraphQLError {
+  return sohError('ISSUER_UNAVAILABLE', "The token's issuer cannot be reached to verify it; try again shortly.", {
+    reason: 'the issuer key set could not be fetched',
+    headers: { 'Retry-After': '5' },
+  });
+}

@@ -39,11 +39,16 @@ export function createKeyFile(dir: string, prefix: string, now = Date.now()): St
 
 /** Every key in `dir`, newest first (none if there is none). */
 export function loadKeys(dir: string): StoredKey[] {
-  const keys = existsSync(dir)
-    ? readdirSync(dir)
-        .filter((name) => name.endsWith('.private.jwk.json'))
-        .map((name) => fromJwk(JSON.parse(readFileSync(join(dir, name), 'utf8'))))
-    : [];
+  const files = existsSync(dir) ? readdirSync(dir).filter((name) => name.endsWith('.private.jwk.json')) : [];
+  const byKid = new Map<string, string>();
+  const keys = files.map((name) => {
+    const key = fromJwk(JSON.parse(readFileSync(join(dir, name), 'utf8')));
+    // Published twice, one kid matches two keys, and every verifier refuses every token of it.
+    const other = byKid.get(key.kid);
+    if (other) throw new ConfigError(`the key files ${other} and ${name} in ${dir} hold the same kid ${key.kid}: keep one`);
+    byKid.set(key.kid, name);
+    return key;
+  });
   return keys.sort((a, b) => b.createdAt - a.createdAt || a.kid.localeCompare(b.kid));
 }
 

@@ -66,6 +66,10 @@ export const banArea = z.strictObject({
   // Half the equator at most: any circle on the earth, and inside a GraphQL Int (2^31 − 1),
   // which the node could not otherwise serve.
   radiusMeters: z.number().int().positive().max(20_037_509).optional(),
+}).refine((area) => (area.center === undefined) === (area.radiusMeters === undefined), {
+  // Half a circle would be kept, and every location check against it would answer null.
+  message: 'center and radiusMeters come together: an area is a circle, or a description only',
+  path: ['radiusMeters'],
 });
 
 export const ban = z
@@ -97,6 +101,15 @@ export const ban = z
   .refine((b) => b.kind === 'CONTACT' || b.area !== undefined, {
     message: 'a LOCATION or HOUSE ban needs its area',
     path: ['area'],
+  })
+  // A contact ban that protects no one would make every contactBanned question a confident "no".
+  .refine((b) => b.kind !== 'CONTACT' || b.protectedBsns.length > 0, {
+    message: 'a CONTACT ban protects at least one person',
+    path: ['protectedBsns'],
+  })
+  .refine((b) => !b.protectedBsns.includes(b.bsn), {
+    message: 'the person under the ban is not among those it protects',
+    path: ['protectedBsns'],
   });
 export type Ban = z.infer<typeof ban>;
 

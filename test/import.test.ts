@@ -164,7 +164,11 @@ describe('soh import <node> FILE.ndjson', () => {
       ['an unpaired surrogate in a text', ban('PN-10-100009-25/1', PERSONS.subject, { conditions: 'geen contact \ud83d' }), /ban: conditions: .*unpaired surrogate/],
       ['a BSN as the record type', { type: PERSONS.victim, bsn: PERSONS.subject }, /unknown record type \(not shown: not a plain name\) for node politie/],
       ['a BSN as an unexpected key', { type: 'person', bsn: PERSONS.subject, [PERSONS.victim]: 'x' }, /person: unrecognized key \(not shown: not a plain name\)/],
-      ['a NUL character under a key that is a BSN', { type: 'person', bsn: PERSONS.subject, contact: { [PERSONS.victim]: 'a\u0000' } }, /person: contact\.…: holds a NUL character/],
+      ['a key that is a BSN inside a nested object', { type: 'person', bsn: PERSONS.subject, contact: { [PERSONS.victim]: 'a\u0000' } }, /person: contact\.organisation: /],
+      ['a line nested deeper than any record, which a recursive check would crash on', `{"type":"person","bsn":"${PERSONS.subject}","contact":${'['.repeat(200_000)}${']'.repeat(200_000)}}`, /person: contact: /],
+      ['half a circle, which every location check would answer with null', ban('PN-10-100009-25/1', PERSONS.subject, { kind: 'LOCATION', area: { description: 'rond woning', center: { lat: 52, lon: 4 } } }), /ban: area\.radiusMeters: center and radiusMeters come together/],
+      ['a contact ban that protects no one', ban('PN-10-100009-25/1', PERSONS.subject, { kind: 'CONTACT', protectedBsns: [] }), /ban: protectedBsns: a CONTACT ban protects at least one person/],
+      ['a ban that protects the person under it', ban('PN-10-100009-25/1', PERSONS.subject, { protectedBsns: [PERSONS.victim, PERSONS.subject] }), /ban: protectedBsns: the person under the ban is not among those it protects/],
       ['a ban without protectedBsns, which contactBanned would read as protecting no one', { ...ban('PN-10-100009-25/1', PERSONS.subject), protectedBsns: undefined }, /ban: protectedBsns: /],
       ['a ban without validUntil, which read as open-ended would run for ever', { ...ban('PN-10-100009-25/1', PERSONS.subject), validUntil: undefined }, /ban: validUntil: /],
       ['a ban without electronicMonitoring', { ...ban('PN-10-100009-25/1', PERSONS.subject), electronicMonitoring: undefined }, /ban: electronicMonitoring: /],
@@ -185,6 +189,15 @@ describe('soh import <node> FILE.ndjson', () => {
       // The reason never quotes the line's content.
       for (const bsn of [BAD_BSN, PERSONS.subject, PERSONS.victim, PERSONS.unrelated, PERSONS.vtOnly]) expect(result.stderr).not.toContain(bsn);
       expect(readNodeStore(dataDir, 'politie')).toEqual(before);
+    });
+
+    it('rejects an own record id longer than 128 characters, which PostgreSQL could not index and SQLite would keep', async () => {
+      const vtDir = freshDataDir();
+      const report = { type: 'report', id: `VT-${'9'.repeat(200)}`.replace(/9/g, 'x'), bsn: PERSONS.subject, region: 'Rotterdam-Rijnmond', receivedAt: '2026-04-01T09:00:00Z', category: 'STALKING' };
+      const result = await importInto(vtDir, 'veilig-thuis', writeFile(ndjson([report])));
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/:1: report: id: /);
+      expect(existsSync(join(vtDir, 'nodes', 'veilig-thuis', 'store.db'))).toBe(false);
     });
 
     it('rejects a ban line at veilig-thuis by name, which takes no bans', async () => {

@@ -6,7 +6,10 @@ import { type JWTVerifyGetKey, exportJWK, jwtVerify } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { issuerKeys } from '../gateway/auth/caller-token.ts';
 import { GatewayKeys } from '../gateway/auth/gateway-keys.ts';
+import type { GraphQLError } from 'graphql';
+import { systemClock } from '../lib/clock.ts';
 import { KeySetUnavailable, remoteKeySet } from '../lib/key-set-fetch.ts';
+import { gatewayKeys, gatewayTokenVerifier } from '../nodes/runtime/gateway-token.ts';
 import { PERSONS } from './support/fixtures.ts';
 import { type Federation, type NodeProcess, TestIssuer, startFederation, startNodeProcess, stopNode } from './support/federation.ts';
 import { accessRecordsOf, callNode, nodeTokenMinter } from './support/node-calls.ts';
@@ -53,6 +56,15 @@ describe('key sets served on a port that fetch() refuses', () => {
     expect(body.errors).toBeUndefined();
     expect(status).toBe(200);
     expect(body.data).toEqual({ records: [null] });
+  });
+
+  it("leave a node unable to judge the gateway's token while they cannot be fetched: 503 ISSUER_UNAVAILABLE, not 401", async () => {
+    vi.spyOn(console, 'error').mockImplementation(() => {});
+    const verify = gatewayTokenVerifier({ nodeId: 'om', keys: gatewayKeys({ jwksUrl: 'http://127.0.0.1:1/jwks.json' }), clock: systemClock });
+    const token = await nodeTokenMinter(dataDir)('om', { purpose: 'vt-hit-check', org: 'veilig-thuis-rotterdam-rijnmond', roles: ['vt-medewerker'] });
+    const refusal = await verify(`Bearer ${token}`).then(() => null, (error: GraphQLError) => error);
+    expect(refusal?.extensions).toMatchObject({ code: 'ISSUER_UNAVAILABLE', http: { status: 503, headers: { 'Retry-After': '5' } } });
+    vi.restoreAllMocks();
   });
 
   it("are fetched by the gateway: a caller token verifies against its issuer's key set", async () => {

@@ -153,6 +153,8 @@ describe('soh seed', () => {
     const future = bans.filter((b) => Date.parse(b.validFrom) > epoch);
     const current = bans.filter((b) => Date.parse(b.validFrom) <= epoch && (b.validUntil == null || Date.parse(b.validUntil) > epoch));
     expect(expired.length).toBeGreaterThan(0);
+    // Not only the ten-day house bans: a court's contact and location bans run out too.
+    expect(expired.some((b) => b.kind !== 'HOUSE')).toBe(true);
     expect(future.length).toBeGreaterThan(0);
     expect(current.length).toBeGreaterThan(expired.length);
     expect(bans.some((b) => b.validUntil === null)).toBe(true);

@@ -1,5 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { decodeJwt } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { unknownSettings } from '../lib/config.ts';
+import { createKeyFile } from '../lib/keys.ts';
 import { serviceEnv } from '../lib/project.ts';
 
 const SOH = fileURLToPath(new URL('../bin/soh.js', import.meta.url));
@@ -22,6 +23,26 @@ function startWith(args: string[], env: Record<string, string>) {
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
+
+describe("the gateway's keys reach the nodes whole and unaltered", () => {
+  it.each(['http://gateway.example/.well-known/jwks.json', 'ftp://127.0.0.1/jwks.json'])('a node refuses SOH_GATEWAY_JWKS_URL=%s: keys come over https, or http only on this machine', (url) => {
+    const { status, stderr } = startWith(['node', 'om'], { SOH_GATEWAY_JWKS_URL: url });
+    expect(status).toBe(1);
+    expect(stderr).toContain('SOH_GATEWAY_JWKS_URL');
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('the gateway refuses two key files holding the same kid, which would have every node refuse its tokens', () => {
+    const dataDir = mkdtempSync(join(home, 'twin-keys-'));
+    const keys = join(dataDir, 'gateway', 'keys');
+    const key = createKeyFile(keys, 'gateway');
+    copyFileSync(join(keys, `${key.kid}.private.jwk.json`), join(keys, `backup-${key.kid}.private.jwk.json`));
+    const { status, stderr } = startWith(['gateway'], { SOH_DATA_DIR: dataDir, SOH_DEV: '1' });
+    expect(status).toBe(1);
+    expect(stderr).toContain(`hold the same kid ${key.kid}`);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+});
 
 describe('a node refuses to start on a bad gateway JWKS file', () => {
   it('names SOH_GATEWAY_JWKS_FILE when the file does not exist', () => {

@@ -9,7 +9,7 @@ import {
 } from 'jose';
 import { z } from 'zod';
 import type { Clock } from '../../lib/clock.ts';
-import { sohError, unauthenticated } from '../../lib/errors.ts';
+import { issuerUnavailable, unauthenticated } from '../../lib/errors.ts';
 import { KeySetUnavailable, remoteKeySet } from '../../lib/key-set-fetch.ts';
 import { readJwksFile } from '../../lib/keys.ts';
 import { RememberedTokens } from '../../lib/remembered-tokens.ts';
@@ -204,13 +204,6 @@ async function verifyWithKeySet(token: string, keys: JWTVerifyGetKey, options: J
  * The issuer's keys cannot be had: nothing is wrong with the token, so the caller is not told it
  * is (401 makes a client throw its token away); 503 and Retry-After say to try again shortly.
  */
-function issuerUnavailable() {
-  return sohError('ISSUER_UNAVAILABLE', "The token's issuer cannot be reached to verify it; try again shortly.", {
-    reason: 'the issuer key set could not be fetched',
-    headers: { 'Retry-After': '5' },
-  });
-}
-
 function verificationReason(error: unknown): string {
   const code = (error as { code?: string }).code;
   const claim = (error as { claim?: string }).claim;

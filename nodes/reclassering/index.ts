@@ -6,7 +6,7 @@ import { seedPersonAndBans } from '../runtime/seed-records.ts';
 /** A supervision order: probation supervises the person's special conditions. */
 const supervision = z.strictObject({
   type: z.literal('supervision'),
-  id: z.string().min(1),
+  id: z.string().min(1).max(128),
   bsn,
   office: z.string().min(1),
   since: recordDateTime,

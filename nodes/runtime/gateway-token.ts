@@ -1,8 +1,8 @@
 import { type JWTVerifyGetKey, createLocalJWKSet, jwtVerify } from 'jose';
 import { z } from 'zod';
 import type { Clock } from '../../lib/clock.ts';
-import { unauthenticated } from '../../lib/errors.ts';
-import { remoteKeySet } from '../../lib/key-set-fetch.ts';
+import { issuerUnavailable, unauthenticated } from '../../lib/errors.ts';
+import { KeySetUnavailable, remoteKeySet } from '../../lib/key-set-fetch.ts';
 import { GATEWAY_ISSUER } from '../../lib/keys.ts';
 import { RememberedTokens } from '../../lib/remembered-tokens.ts';
 
@@ -57,7 +57,10 @@ export function gatewayTokenVerifier(options: { nodeId: string; keys: JWTVerifyG
         clockTolerance: 5,
         maxTokenAge: MAX_LIFETIME_SECONDS + 5,
       }));
-    } catch {
+    } catch (error) {
+      // The node cannot tell a good token from a bad one while the gateway's keys cannot be had:
+      // not the token's fault, and said so, so that operators look at the key endpoint.
+      if (error instanceof KeySetUnavailable) throw issuerUnavailable();
       throw unauthenticated('the gateway token does not verify for this node');
     }
     const claims = downstreamClaims.safeParse(payload);

@@ -21,10 +21,14 @@ export function importLineParser(definition: NodeDefinition): (value: unknown) =
     if (typeof type !== 'string') return { reason: `missing "type" (accepted here: ${accepted})` };
     const schema = schemas.get(type);
     if (!schema) return { reason: `unknown record type ${shown(type)} for node ${definition.id} (accepted here: ${accepted})` };
-    const unstorable = unstorableText(value, []);
-    if (unstorable) return { reason: `${type}: ${pathOf(unstorable)}: holds a NUL character or an unpaired surrogate, which not every store can keep` };
+    // The schema first: its strict shapes bound how deep the text check below may walk (a line
+    // nested a hundred thousand levels deep would overflow the stack before being refused).
     const parsed = schema.safeParse(value);
-    if (parsed.success) return { record: parsed.data };
+    if (parsed.success) {
+      const unstorable = unstorableText(parsed.data, []);
+      if (unstorable) return { reason: `${type}: ${pathOf(unstorable)}: holds a NUL character or an unpaired surrogate, which not every store can keep` };
+      return { record: parsed.data };
+    }
     const [issue] = parsed.error.issues;
     const where = issue?.path.length ? `${pathOf(issue.path)}: ` : '';
     // zod's own message quotes the unknown keys, which are the line's content.

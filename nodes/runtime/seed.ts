@@ -94,7 +94,9 @@ function makeBan(rng: Rng, person: { bsn: string; region: SeedRegion }, victims:
     phase === 'future' ? SEED_EPOCH + rng.int(30, 180) * DAY
     : phase === 'expired' ? SEED_EPOCH - (length + rng.int(10, 400)) * DAY
     : SEED_EPOCH - rng.int(1, Math.max(2, Math.min(length, 365))) * DAY;
-  const until = template.days === null ? null : from + (template.kind === 'HOUSE' ? length : length + 700) * DAY;
+  // A running ban is given 700 days more, so that the data stays current for a while after the
+  // epoch; an expired one ends when its length says, before the epoch.
+  const until = template.days === null ? null : from + (template.kind === 'HOUSE' || phase === 'expired' ? length : length + 700) * DAY;
   const statusRoll = rng.next();
   const status: Ban['status'] = statusRoll < 0.82 ? 'ACTIVE' : statusRoll < 0.93 ? 'REVOKED' : 'SUSPENDED';
   const ban: Ban = {

@@ -14,12 +14,19 @@ import { gatewayKeys, gatewayTokenVerifier } from './gateway-token.ts';
 import { listen, startOrRelease, stopper } from '../../lib/http-server.ts';
 import { createNodeApp } from './server.ts';
 
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
 const nodeConfig = z.strictObject({
   port: port.optional(),
   host: z.string().default('127.0.0.1'),
   dataDir: z.string(),
   policyDir: z.string(),
-  gatewayJwksUrl: z.url().default('http://127.0.0.1:4000/.well-known/jwks.json'),
+  // Whoever can change the keys a node fetches can mint any caller's questions: the key set comes
+  // over https, or over http only from this machine.
+  gatewayJwksUrl: z
+    .url({ protocol: /^https?$/ })
+    .refine((url) => url.startsWith('https:') || LOOPBACK_HOSTS.has(new URL(url).hostname), 'must be an https:// URL (http:// only on 127.0.0.1, ::1 or localhost)')
+    .default('http://127.0.0.1:4000/.well-known/jwks.json'),
   /** The gateway's JWKS as a file, for organisations that distribute keys out of band. */
   gatewayJwksFile: z.string().optional(),
   databaseUrl: z.string().startsWith('postgres').optional(),

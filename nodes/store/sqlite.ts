@@ -107,7 +107,9 @@ export class SqliteStore implements NodeStore {
         }
       }
       for (const bsn of movedFrom) forgetIfUnnamed.run({ bsn });
-    })();
+      // Immediate: a deferred transaction that read first could not take the write lock after
+      // another import committed in between (SQLITE_BUSY_SNAPSHOT); this one waits its turn.
+    }).immediate();
     return count;
   }
 

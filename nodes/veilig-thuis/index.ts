@@ -5,7 +5,7 @@ import { defineNode } from '../runtime/definition.ts';
 /** A report (melding) received by a regional Veilig Thuis organisation. It never leaves the node. */
 const report = z.strictObject({
   type: z.literal('report'),
-  id: z.string().min(1),
+  id: z.string().min(1).max(128),
   bsn,
   region: z.string().min(1),
   receivedAt: recordDateTime,
