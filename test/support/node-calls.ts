@@ -59,26 +59,25 @@ export function nodeAccessRecords(dataDir: string, node: NodeId): NodeAccess[] {
   }
 }
 
-/** The access records of one component's audit log (gateway or node) for one requester `sub`, in chain order. */
-export function accessRecordsOf(file: string, sub: string): any[] {
+/** The records one component's audit log (gateway or node) holds of one kind for one column value, in chain order. */
+function recordsWhere(file: string, kind: 'access' | 'processing', column: 'requester_sub' | 'trace_id', value: string): any[] {
   const db = openAuditReader(file);
   try {
-    const rows = db.prepare("SELECT body FROM records WHERE kind = 'access' AND requester_sub = ? ORDER BY seq").all(sub) as { body: string }[];
+    const rows = db.prepare(`SELECT body FROM records WHERE kind = ? AND ${column} = ? ORDER BY seq`).all(kind, value) as { body: string }[];
     return rows.map((row) => JSON.parse(row.body));
   } finally {
     db.close();
   }
 }
 
+/** The access records of one component's audit log (gateway or node) for one requester `sub`, in chain order. */
+export function accessRecordsOf(file: string, sub: string): any[] {
+  return recordsWhere(file, 'access', 'requester_sub', sub);
+}
+
 /** The processing records of one trace in one component's audit log (gateway or node), in chain order. */
 export function processingOfTrace(file: string, traceId: string): { name: string; attributes: Record<string, unknown> }[] {
-  const db = openAuditReader(file);
-  try {
-    const rows = db.prepare("SELECT body FROM records WHERE kind = 'processing' AND trace_id = ? ORDER BY seq").all(traceId) as { body: string }[];
-    return rows.map((row) => JSON.parse(row.body));
-  } finally {
-    db.close();
-  }
+  return recordsWhere(file, 'processing', 'trace_id', traceId);
 }
 
 /** A node's processing records of the calls of one requester `sub`: those of the traces its access records name. */
