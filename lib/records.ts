@@ -102,9 +102,10 @@ export const ban = z
     message: 'a LOCATION or HOUSE ban needs its area',
     path: ['area'],
   })
-  // A contact ban that protects no one would make every contactBanned question a confident "no".
-  .refine((b) => b.kind !== 'CONTACT' || b.protectedBsns.length > 0, {
-    message: 'a CONTACT ban protects at least one person',
+  // A contact or house ban that protects no one would make every contactBanned question about it
+  // a confident "no".
+  .refine((b) => b.kind === 'LOCATION' || b.protectedBsns.length > 0, {
+    message: 'a CONTACT or HOUSE ban protects at least one person',
     path: ['protectedBsns'],
   })
   .refine((b) => !b.protectedBsns.includes(b.bsn), {

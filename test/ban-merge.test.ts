@@ -57,6 +57,19 @@ describe('copies of one ban from several nodes (DESIGN §5)', () => {
     expect(JSON.stringify(merged)).not.toContain('"123456782"');
   });
 
+  it('names every person an active copy protects, as contactBanned counts them, and none only an inactive copy names', () => {
+    const [merged] = mergeBans(
+      [
+        copy('OM', { protectedBsns: ['123456782'] }),
+        copy('RECLASSERING', { protectedBsns: ['123456782', '111222333'] }),
+        copy('POLITIE', { protectedBsns: ['999999990'], status: 'REVOKED', statusChangedAt: iso(T - 1) }),
+      ],
+      T,
+      ref,
+    );
+    expect(merged!.protectedPersonRefs).toEqual(['ref-123456782', 'ref-111222333']);
+  });
+
   it("takes the fields from the imposing authority's copy: OM for court and prosecutor bans, politie for house bans", () => {
     expect(mergeBans([copy('POLITIE'), copy('OM'), copy('RECLASSERING')], T, ref)[0]).toMatchObject({ conditions: 'as OM holds it' });
     const house = (partner: Partner) => copy(partner, { kind: 'HOUSE', imposedBy: 'Burgemeester Den Haag', area: { description: 'woning' } });

@@ -167,7 +167,7 @@ describe('soh import <node> FILE.ndjson', () => {
       ['a key that is a BSN inside a nested object', { type: 'person', bsn: PERSONS.subject, contact: { [PERSONS.victim]: 'a\u0000' } }, /person: contact\.organisation: /],
       ['a line nested deeper than any record, which a recursive check would crash on', `{"type":"person","bsn":"${PERSONS.subject}","contact":${'['.repeat(200_000)}${']'.repeat(200_000)}}`, /person: contact: /],
       ['half a circle, which every location check would answer with null', ban('PN-10-100009-25/1', PERSONS.subject, { kind: 'LOCATION', area: { description: 'rond woning', center: { lat: 52, lon: 4 } } }), /ban: area\.radiusMeters: center and radiusMeters come together/],
-      ['a contact ban that protects no one', ban('PN-10-100009-25/1', PERSONS.subject, { kind: 'CONTACT', protectedBsns: [] }), /ban: protectedBsns: a CONTACT ban protects at least one person/],
+      ['a contact ban that protects no one', ban('PN-10-100009-25/1', PERSONS.subject, { kind: 'CONTACT', protectedBsns: [] }), /ban: protectedBsns: a CONTACT or HOUSE ban protects at least one person/],
       ['a ban that protects the person under it', ban('PN-10-100009-25/1', PERSONS.subject, { protectedBsns: [PERSONS.victim, PERSONS.subject] }), /ban: protectedBsns: the person under the ban is not among those it protects/],
       ['a ban without protectedBsns, which contactBanned would read as protecting no one', { ...ban('PN-10-100009-25/1', PERSONS.subject), protectedBsns: undefined }, /ban: protectedBsns: /],
       ['a ban without validUntil, which read as open-ended would run for ever', { ...ban('PN-10-100009-25/1', PERSONS.subject), validUntil: undefined }, /ban: validUntil: /],

@@ -18,8 +18,8 @@ function imposingPartner(ban: NodeBan): Partner {
  * active at `at`; `reportedBy` names the partners whose copy is active; the other fields come
  * from the imposing authority's copy when it is one of those, else from another active copy. A
  * copy that is not active at `at` (ended, revoked) describes no ban in force: its end date,
- * area, `violatedAt` or protected persons would contradict the ban listed. Protected persons
- * leave as subject references.
+ * area, `violatedAt` or protected persons would contradict the ban listed. Protected persons are
+ * those of every active copy, and leave as subject references.
  */
 export function mergeBans(copies: readonly BanCopy[], at: number, subjectRef: SubjectRefFn) {
   const byId = new Map<string, BanCopy[]>();
@@ -33,12 +33,13 @@ export function mergeBans(copies: readonly BanCopy[], at: number, subjectRef: Su
     const active = group.filter((copy) => banActiveAt(copy.ban, at));
     if (active.length === 0) continue;
     const source = active.find((copy) => copy.partner === imposingPartner(copy.ban)) ?? active[0]!;
-    const { protectedBsns, status: _status, statusChangedAt: _changed, protectsCounterpart: _protects, ...fields } = source.ban;
+    const { protectedBsns: _protected, status: _status, statusChangedAt: _changed, protectsCounterpart: _protects, ...fields } = source.ban;
     merged.push({
       ...fields,
       id,
       reportedBy: PARTNERS.filter((partner) => active.some((copy) => copy.partner === partner)),
-      protectedPersonRefs: (protectedBsns ?? []).map(subjectRef),
+      // Every active copy's: a person one copy protects is protected, as contactBanned says.
+      protectedPersonRefs: [...new Set(active.flatMap((copy) => copy.ban.protectedBsns ?? []))].map(subjectRef),
       // Any active copy that matches the counterpart counts: the nodes match, not the gateway.
       protectsCounterpart: active.some((copy) => copy.ban.protectsCounterpart === true),
     });

@@ -120,6 +120,10 @@ export class PostgresStore implements NodeStore {
     };
 
     return this.transaction(async (client) => {
+      // One load at a time per store, as SQLite's write lock gives: a load forgetting a subject its
+      // moved records left could otherwise miss a ban another load is adding for that subject, and
+      // a ban whose subject the store no longer knows is never found.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`soh-load:${s}`]);
       let count = 0;
       for (const record of records) {
         count++;
