@@ -132,6 +132,24 @@ describe('PostgresStore', () => {
     expect(await politie.load([{ type: 'person', bsn: A, contact: { organisation: 'Politie' } }])).toBe(1);
   });
 
+  it('runs one load at a time per store: a load waits while another holds the store', async () => {
+    // Another load's transaction, holding the store's load lock (postgres.ts, load).
+    const other = new pg.Client({ connectionString: databaseUrl });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['soh-load:"soh_node_politie"']);
+      let done = false;
+      const waiting = politie.load([{ type: 'person', bsn: D }]).then((count) => ((done = true), count));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(done).toBe(false);
+      await other.query('COMMIT');
+      await expect(waiting).resolves.toBe(1);
+    } finally {
+      await other.end();
+    }
+  });
+
   it('loads many records across batches', async () => {
     const records: ImportRecord[] = [];
     for (let i = 0; i < 3000; i++) {
