@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type BanCopy, mergeBans } from '../gateway/api/bans.ts';
-import type { NodeBan } from '../gateway/federation/person-fetcher.ts';
+import { type NodeBan, unreadable } from '../gateway/federation/person-fetcher.ts';
 import type { Partner } from '../lib/partners.ts';
 import { banActiveAt } from '../lib/records.ts';
 
@@ -92,5 +92,24 @@ describe('copies of one ban from several nodes (DESIGN §5)', () => {
     const revoked = copy('OM', { id: 'PN-0', status: 'REVOKED', statusChangedAt: '2026-01-01T00:00:00Z' });
     const later = copy('OM', { id: 'PN-3', validFrom: '2027-01-01T00:00:00Z' });
     expect(mergeBans([copy('OM', { id: 'PN-2' }), revoked, later, copy('POLITIE', { id: 'PN-1' })], T, ref).map((b) => b.id)).toEqual(['PN-1', 'PN-2']);
+  });
+});
+
+describe('a ban revoked on a date the node does not give (DESIGN §10: statusChangedAt optional)', () => {
+  const revoked = { id: 'PN-9', kind: 'CONTACT' as const, status: 'REVOKED', statusChangedAt: null, validFrom: '2025-01-01T00:00:00Z', validUntil: null };
+  const record = { bans: [revoked] };
+
+  it('cannot be read for a moment before the request, when it may have been in force: the partner is UNAVAILABLE, not NO_HIT', () => {
+    expect(unreadable(record, { at: iso(T), atInPast: true })).toBe(true);
+  });
+
+  it('is read as not in force now or later, as its status says', () => {
+    expect(unreadable(record, { at: iso(T), atInPast: false })).toBe(false);
+    expect(banActiveAt(revoked, T)).toBe(false);
+  });
+
+  it('is read as it is for a moment before it began, or with the date given', () => {
+    expect(unreadable(record, { at: '2024-06-01T00:00:00Z', atInPast: true })).toBe(false);
+    expect(unreadable({ bans: [{ ...revoked, statusChangedAt: iso(T - 1) }] }, { at: iso(T), atInPast: true })).toBe(false);
   });
 });

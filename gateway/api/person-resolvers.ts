@@ -186,7 +186,7 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
       const { location, withheld } = await admitLocation(ctx, bsn, args.location ?? null);
       const at = atOrNow(ctx, args.at);
       const asked: Asked = {
-        ...(await ask('activeBans', ctx, bsn, BAN_PARTNERS, activeBansSelection(ctx.state.selected), { at: at.iso, location })),
+        ...(await ask('activeBans', ctx, bsn, BAN_PARTNERS, activeBansSelection(ctx.state.selected), { at: at.iso, atInPast: at.ms < ctx.state.startTime, location })),
         withheld,
       };
       return settle(ctx, asked, [bsn], () => {
@@ -210,6 +210,7 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
       const at = atOrNow(ctx, args.at);
       const asked = await ask('contactBanned', ctx, bsn, BAN_PARTNERS, contactBannedSelection(), {
         at: at.iso,
+        atInPast: at.ms < ctx.state.startTime,
         counterpartBsn,
       });
       return settle(ctx, asked, [bsn, counterpartBsn], () => {

@@ -1,6 +1,6 @@
 import { type DocumentNode, type GraphQLSchema, execute, parse } from 'graphql';
 import { PARTNER_INFO, type Partner, partnerInfo } from '../../lib/partners.ts';
-import { BAN_STATUSES } from '../../lib/records.ts';
+import { BAN_STATUSES, banActiveAt } from '../../lib/records.ts';
 import type { NodeCallContext, NodeUnavailable } from './node-client.ts';
 
 /** What one partner said about one person: a record, nothing (not known), or no answer. */
@@ -29,19 +29,27 @@ export interface NodeBan {
 /**
  * An answer the gateway cannot read without guessing, from a node another organisation built to
  * §5b: a ban status outside ACTIVE, REVOKED and SUSPENDED (`String!` in the node API, so GraphQL
- * lets "active" through), or no yes or no to whether a ban protects the counterpart asked about.
- * Read as inactive or as not protecting, either would be a confident NO_HIT; unread, the partner
+ * lets "active" through), no yes or no to whether a ban protects the counterpart asked about, or,
+ * asked about a moment before the request, a ban revoked or suspended on a date the node does not
+ * give (DESIGN §10 makes statusChangedAt optional) that ran then: it may have been in force.
+ * Read as inactive or as not protecting, each would be a confident NO_HIT; unread, the partner
  * is UNAVAILABLE.
  */
-function unreadable(record: NodeRecord | null, args: PersonArgs): boolean {
+export function unreadable(record: NodeRecord | null, args: PersonArgs): boolean {
   const counterpartAsked = args.counterpartBsn != null;
+  const at = Date.parse(args.at);
   return (record?.bans ?? []).some(
-    (ban) => !(BAN_STATUSES as readonly string[]).includes(ban.status) || (counterpartAsked && typeof ban.protectsCounterpart !== 'boolean'),
+    (ban) =>
+      !(BAN_STATUSES as readonly string[]).includes(ban.status) ||
+      (counterpartAsked && typeof ban.protectsCounterpart !== 'boolean') ||
+      (args.atInPast === true && ban.status !== 'ACTIVE' && ban.statusChangedAt == null && banActiveAt({ ...ban, status: 'ACTIVE' }, at)),
   );
 }
 
 export interface PersonArgs {
   at: string;
+  /** `at` lies before the request: a ban ended on an unknown date may still have run then. */
+  atInPast?: boolean;
   location?: { lat: number; lon: number } | null;
   counterpartBsn?: string | null;
 }
