@@ -73,7 +73,8 @@ export class TokenBuckets implements RateLimiter {
 
   takeAll(keys: readonly string[]): number | null {
     const now = this.clock.now();
-    if (now - this.lastSweep > SWEEP_INTERVAL_MS) this.sweep(now);
+    // Also after a clock stepped back, which would otherwise hold the sweep off for the step.
+    if (now - this.lastSweep > SWEEP_INTERVAL_MS || now < this.lastSweep) this.sweep(now);
     const wanted = requestsPerKey(keys);
     let waitSeconds = 0;
     for (const [key, count] of wanted) {

@@ -174,6 +174,16 @@ describe('a node call', () => {
     queued.deadline.dispose();
   });
 
+  it('keeps a circuit open for its cool-down from now, not for as long as a clock stepped back', () => {
+    let now = Date.parse('2026-06-01T12:00:00Z');
+    const breaker = new CircuitBreaker({ now: () => now });
+    for (let failure = 0; failure < 5; failure++) breaker.failure();
+    now -= 3_600_000;
+    expect(breaker.allow()).toBeNull();
+    now += 5_000;
+    expect(breaker.allow()).toBe('trial');
+  });
+
   it('lets one trial call through an open circuit at a time, whatever calls from before it end meanwhile', () => {
     let now = Date.now();
     const breaker = new CircuitBreaker({ now: () => now });

@@ -50,6 +50,23 @@ describe('token buckets across a clock step', () => {
   });
 });
 
+describe('token buckets kept in memory', () => {
+  it('are swept once full again, also after a clock stepped back', () => {
+    const clock = fixedClock(Date.parse('2026-06-01T00:00:00Z'));
+    const buckets = new TokenBuckets({ burst: 2, perMinute: 6 }, clock);
+    const held = () => (buckets as unknown as { buckets: Map<string, unknown> }).buckets.size;
+    for (let i = 0; i < 50; i++) buckets.take(`caller-${i}`);
+    expect(held()).toBe(50);
+    // An hour back (the step itself counts as no time), then long enough for every bucket to be
+    // full again: a take then sweeps them, as it would have without the step.
+    clock.set(clock.now() - 3_600_000);
+    buckets.take('another');
+    clock.set(clock.now() + 61_000);
+    buckets.take('another');
+    expect(held()).toBe(1);
+  });
+});
+
 describe('token buckets taken together', () => {
   it('take one request per key, a key named twice taking two, all or none', () => {
     const clock = fixedClock(Date.parse('2026-06-01T00:00:00Z'));

@@ -23,7 +23,11 @@ export class CircuitBreaker {
   /** Whether a call may go out now (null: not), and as what; its end is reported with the permit. */
   allow(): Permit | null {
     if (this.failures < this.threshold) return 'call';
-    if (this.clock.now() < this.openUntil || this.trialInFlight) return null;
+    const now = this.clock.now();
+    // A clock stepped back would keep the circuit open for as long as the step (a node skipped
+    // for an hour): the cool-down never runs past `cooldownMs` from now.
+    if (this.openUntil - now > this.cooldownMs) this.openUntil = now + this.cooldownMs;
+    if (now < this.openUntil || this.trialInFlight) return null;
     this.trialInFlight = true;
     return 'trial';
   }
