@@ -75,8 +75,12 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
     const span = tracer.startSpan(operation, {}, trace.setSpan(ROOT_CONTEXT, state.span));
     const startTime = clock.now();
     state.nodeCalls ??= { caller: state.caller!, deadline: state.deadline, span: state.span, subjectRef: state.subjectRef, reached: state.reached };
-    const answers = await fetcher.fetch(bsn, partners, selection, args, state.nodeCalls);
-    span.end();
+    let answers: PartnerAnswer[];
+    try {
+      answers = await fetcher.fetch(bsn, partners, selection, args, state.nodeCalls);
+    } finally {
+      span.end();
+    }
     for (const answer of answers) {
       if (answer.answered) {
         if (answer.record) state.providers.add(answer.partner);
