@@ -117,6 +117,14 @@ export type Ban = z.infer<typeof ban>;
 export const personLine = z.strictObject({ type: z.literal('person'), bsn, contact: contact.optional() });
 export const banLine = ban.safeExtend({ type: z.literal('ban') });
 
+/**
+ * Revoked or suspended on a date the record does not give (DESIGN §10 makes statusChangedAt
+ * optional), and within its window at t: it may have been in force then.
+ */
+export function banMayHaveRunAt(b: { status: string; statusChangedAt?: string | null; validFrom: string; validUntil?: string | null }, at: number): boolean {
+  return b.status !== 'ACTIVE' && b.statusChangedAt == null && banActiveAt({ ...b, status: 'ACTIVE' }, at);
+}
+
 /** A ban is active at t when validFrom ≤ t < validUntil (or open-ended) and it is ACTIVE, or was
  * revoked or suspended only after t (DESIGN §5). */
 export function banActiveAt(

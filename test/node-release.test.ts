@@ -168,6 +168,21 @@ describe('release policies at the nodes, asked directly (DESIGN §6 step 3)', ()
       for (const secret of SECRETS.areaCenter) expect(text).not.toContain(secret);
     });
 
+    it('om gives of a ban not in force at `at` only what shows that: not whom it protects, its terms, contact or area', async () => {
+      const { status, body } = await ask('om', 'reclassering-supervision', recordsOf('bans { id status protectedBsns conditions notify { organisation } area { description center { lat lon } } violatedAt }'));
+      expect(body.errors).toBeUndefined();
+      expect(status).toBe(200);
+      const bans = Object.fromEntries((body.data!.records[0].bans as Record<string, any>[]).map((ban) => [ban.id, ban]));
+      // In force on 5 May 2026: all of it.
+      expect(bans['PN-10-000001-25/1']!.protectedBsns).toEqual([PERSONS.victim]);
+      expect(bans['PN-10-000002-25/1']!.area).toMatchObject({ description: '5 km rond woning slachtoffer', center: AREA.center });
+      // Ended, not yet begun, revoked before, suspended before: the ban and its dates, nothing more.
+      for (const id of ['PN-10-000003-23/1', 'PN-10-000004-29/1', 'PN-10-000005-25/1', 'PN-10-000007-24/1']) {
+        expect(bans[id], id).toMatchObject({ protectedBsns: [], conditions: null, notify: null, area: null, violatedAt: null });
+      }
+      expect(JSON.stringify(body)).not.toContain(PERSONS.unrelated);
+    });
+
     it.each<[NodeId]>([['politie'], ['om']])('%s gives probation supervision the area centre and radius', async (node) => {
       const { status, body } = await ask(node, 'reclassering-supervision', recordsOf('bans { id area { center { lat lon } radiusMeters } }'));
       expect(body.errors).toBeUndefined();

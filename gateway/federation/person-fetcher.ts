@@ -1,6 +1,6 @@
 import { type DocumentNode, type GraphQLSchema, execute, parse } from 'graphql';
 import { PARTNER_INFO, type Partner, partnerInfo } from '../../lib/partners.ts';
-import { BAN_STATUSES, banActiveAt } from '../../lib/records.ts';
+import { BAN_STATUSES, banMayHaveRunAt } from '../../lib/records.ts';
 import type { NodeCallContext, NodeUnavailable } from './node-client.ts';
 
 /** What one partner said about one person: a record, nothing (not known), or no answer. */
@@ -42,7 +42,7 @@ export function unreadable(record: NodeRecord | null, args: PersonArgs): boolean
     (ban) =>
       !(BAN_STATUSES as readonly string[]).includes(ban.status) ||
       (counterpartAsked && typeof ban.protectsCounterpart !== 'boolean') ||
-      (args.atInPast === true && ban.status !== 'ACTIVE' && ban.statusChangedAt == null && banActiveAt({ ...ban, status: 'ACTIVE' }, at)),
+      (args.atInPast === true && banMayHaveRunAt(ban, at)),
   );
 }
 

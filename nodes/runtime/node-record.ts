@@ -1,15 +1,36 @@
-import type { Ban, Contact, GeoPoint } from '../../lib/records.ts';
+import { type Ban, type Contact, type GeoPoint, banActiveAt, banMayHaveRunAt } from '../../lib/records.ts';
 import type { PersonRecord } from '../store/store.ts';
 import { haversineMeters } from './geo.ts';
 
 /** A stored person as the node API shapes it, computing what the node alone may compute. */
 export function toNodeRecord(
   person: PersonRecord,
-  context: { defaultContact: Contact; location: GeoPoint | null; counterpartBsn: string | null },
+  context: { defaultContact: Contact; location: GeoPoint | null; counterpartBsn: string | null; at: number },
 ) {
   return {
     contact: person.contact ?? context.defaultContact,
-    bans: person.bans.map((ban) => toNodeBan(ban, context.location, context.counterpartBsn)),
+    bans: person.bans.map((ban) =>
+      banActiveAt(ban, context.at) || banMayHaveRunAt(ban, context.at) ? toNodeBan(ban, context.location, context.counterpartBsn) : notInForce(ban, context.counterpartBsn),
+    ),
+  };
+}
+
+/**
+ * A ban not in force at `at` (ended, revoked, not yet begun): the gateway lists no such ban, and
+ * needs only what shows it is not in force. Whom it protects, its terms, whom to notify and its
+ * area stay at the node.
+ */
+function notInForce(ban: Ban, counterpartBsn: string | null) {
+  return {
+    ...ban,
+    statusChangedAt: ban.statusChangedAt ?? null,
+    validUntil: ban.validUntil ?? null,
+    conditions: null,
+    notify: null,
+    area: null,
+    protectedBsns: [],
+    protectsCounterpart: counterpartBsn === null ? null : false,
+    violatedAt: null,
   };
 }
 
