@@ -29,6 +29,12 @@ export interface RemoteKeySetOptions {
 const REFRESH_MS = 10 * 60_000;
 const MAX_STALE_MS = 24 * 60 * 60_000;
 const COOLDOWN_MS = 30_000;
+/**
+ * With no keys that may serve (none fetched yet, or too old), a fetch that failed is not tried
+ * again for this long: a token anyone can send must not turn into a fetch as soon as the last one
+ * failed, hundreds a second against an endpoint that fails fast.
+ */
+const RETRY_AFTER_FAILURE_MS = 1_000;
 
 /** No usable key set: it has never been fetched (or is too old), and fetching it failed now. */
 export class KeySetUnavailable extends Error {
@@ -86,7 +92,10 @@ export function remoteKeySet(url: URL, options: RemoteKeySetOptions): JWTVerifyG
 
   return async (header, token) => {
     const age = Date.now() - fetchedAt;
-    if (age > maxStaleMs) await fetchNow();
+    if (age > maxStaleMs) {
+      if (failing && Date.now() - attemptedAt < RETRY_AFTER_FAILURE_MS) throw new KeySetUnavailable(url.href);
+      await fetchNow();
+    }
     else if (age > refreshMs) fetchNow().catch(() => {});
     try {
       return await remote(header, token);

@@ -154,7 +154,20 @@ describe("an identity provider's key endpoint that fails", () => {
     await sleep(250);
     await expect(verify()).rejects.toBeInstanceOf(KeySetUnavailable);
     endpoint.answer({ keys: [issuer] });
+    await sleep(1_100);
     await expect(verify()).resolves.toBe(issuer.issuer);
+  });
+
+  it('fetches keys it never had at most once a second while the endpoint fails, whatever the tokens', async () => {
+    vi.spyOn(console, 'error').mockImplementation(() => {});
+    endpoint = await keyEndpoint({ status: 500 });
+    const verify = verifyWith(remoteKeySet(new URL(endpoint.url), { timeoutMs: 2_000 }), issuer);
+    for (let attempt = 0; attempt < 20; attempt++) await expect(verify()).rejects.toBeInstanceOf(KeySetUnavailable);
+    expect(endpoint.fetches()).toBe(1);
+    await sleep(1_100);
+    endpoint.answer({ keys: [issuer] });
+    await expect(verify()).resolves.toBe(issuer.issuer);
+    expect(endpoint.fetches()).toBe(2);
   });
 
   it('gives up on a fetch that hangs after timeoutMs, and reads an answer that is not a key set as unavailable', async () => {
@@ -165,7 +178,10 @@ describe("an identity provider's key endpoint that fails", () => {
     await expect(verify()).rejects.toBeInstanceOf(KeySetUnavailable);
     expect(Date.now() - started).toBeLessThan(2_000);
     endpoint.answer({ body: { issuer: 'not a key set' } });
+    await sleep(1_100);
+    const fetched = endpoint.fetches();
     await expect(verify()).rejects.toBeInstanceOf(KeySetUnavailable);
+    expect(endpoint.fetches()).toBe(fetched + 1);
   });
 
   it('fetches at once for a kid it does not hold (a rotated-in key), and calls that fetch failing unavailable', async () => {
@@ -232,6 +248,8 @@ describe("an identity provider's key endpoint that fails", () => {
       expect(record).toMatchObject({ decision: 'DENY:ISSUER_UNAVAILABLE', outcome: 'ERROR', rule: 'the issuer key set could not be fetched', partners: [] });
 
       endpoint.answer({ keys: [idp] });
+      // Past the second in which a failed fetch is not tried again.
+      await sleep(1_100);
       const answered = await federation.query(token, query, { bsn: PERSONS.subject });
       expect(answered.status).toBe(200);
       expect(answered.body.data?.activeBans.complete).toBe(true);
