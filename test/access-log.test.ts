@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { completeBsn } from '../lib/bsn.ts';
 import { ALL_BSNS, AT, PERSONS } from './support/fixtures.ts';
 import { type Federation, type GraphQLBody, startFederation } from './support/federation.ts';
-import { accessRecordsOf, hitCheckInTrace, nodeAuditFile } from './support/node-calls.ts';
+import { accessRecordsOf, hitCheckInTrace, nodeAccessRecords, nodeAuditFile } from './support/node-calls.ts';
 import type { NodeId } from '../lib/partners.ts';
 
 // DESIGN §5 and §7: privacy officers (purpose privacy-audit) read the gateway's access records,
@@ -299,6 +299,24 @@ describe('accessLog for privacy officers (DESIGN §5, §7)', () => {
     const after = gatewayAccessRecords('1 = 1');
     expect(after).toHaveLength(before + 1);
     expect(after.at(-1)).toMatchObject({ decision: 'DENY:UNAUTHENTICATED', outcome: 'DENIED', partners: [] });
+  });
+
+  it("asks the nodes for their processing records only when the page shows timelines", async () => {
+    const sub = `vt-${run}-pages`;
+    expect((await federation.query(await vtWorker(sub), HIT_CHECK, { bsn: PERSONS.subject })).status).toBe(200);
+    const officerSub = `fg-om-${run}-pages`;
+    const omOfficer = await federation.issuer.token({ org: 'om', roles: ['privacy-officer'], purpose: 'privacy-audit', case_ref: undefined, sub: officerSub });
+    const callsBy = (node: NodeId) => nodeAccessRecords(federation.dataDir, node).filter((record) => record.sub === officerSub).length;
+    const nodes: NodeId[] = ['politie', 'veilig-thuis', 'reclassering'];
+
+    const bare = await federation.query(omOfficer, `query Bare($filter: AccessLogFilter!) { accessLog(filter: $filter) { edges { node { traceId outcome } } } }`, { filter: { subjectBsn: PERSONS.subject } });
+    expect(bare.body.errors).toBeUndefined();
+    expect(bare.body.data!.accessLog.edges.length).toBeGreaterThan(0);
+    expect(nodes.map(callsBy)).toEqual([0, 0, 0]);
+
+    const edges = await edgesOf(omOfficer, { subjectBsn: PERSONS.subject });
+    expect(edges.some((edge) => edge.node.records.some((record: any) => record.component === 'politie'))).toBe(true);
+    expect(nodes.map(callsBy)).toEqual([1, 1, 1]);
   });
 
   it('keeps an unknown purpose claim on record as the token names it, unless it could hold a BSN', async () => {

@@ -220,7 +220,9 @@ export function createAccessLogResolver(deps: {
 
     const traceIds = [...new Set(page.map((row) => row.traceId))];
     const nodeRecords = new Map<string, NodeRecordView[]>();
-    if (traceIds.length > 0) {
+    // Asked of the nodes only for a page that shows timelines: each answer is processing of the
+    // persons in those records, on record at every node, and is not done for nothing.
+    if (traceIds.length > 0 && state.selected.has('AccessRequest.records')) {
       const answers = await Promise.all(PARTNER_INFO.map((info) => nodeRecordsOf(info.partner, traceIds, call)));
       for (const [index, info] of PARTNER_INFO.entries()) {
         const records = answers[index];
