@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AREA, AT, PERSONS } from './support/fixtures.ts';
 import { type Federation, startFederation } from './support/federation.ts';
 import { NODE_IDS } from '../lib/partners.ts';
-import { accessRecordsOf, nodeAccessRecords } from './support/node-calls.ts';
+import { accessRecordsOf, nodeAccessRecords, processingOfTrace } from './support/node-calls.ts';
 
 const HIT_CHECK = `query Hit($bsn: String!) { hitCheck(subject: { bsn: $bsn }) {
   subjectRef complete anyHit partners { partner status contact { organisation unit phone } } } }`;
@@ -188,6 +188,48 @@ describe('the federation across real processes', () => {
       expect(statuses(protectedOne)).toEqual(['POLITIE HIT', 'OM HIT', 'RECLASSERING HIT']);
       expect(statuses(unrelated)).toEqual(['POLITIE NO_HIT', 'OM NO_HIT', 'RECLASSERING NO_HIT']);
     });
+  });
+
+  describe('what the nodes are asked for', () => {
+    // Two operations; the one that runs skips protected persons and includes the terms only when asked.
+    const DOCUMENT = `query Run($bsn: String!, $terms: Boolean!) {
+      activeBans(subject: { bsn: $bsn }, at: "${AT.may2026}") { underActiveBan bans { id conditions @include(if: $terms) protectedPersonRefs @skip(if: true) } } }
+    query NotRun($bsn: String!) { activeBans(subject: { bsn: $bsn }) { bans { notify { phone } area { description } } } }`;
+    const run = async (sub: string, terms: boolean) => {
+      const response = await fetch(`${federation.gatewayUrl}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await federation.issuer.token({ sub })}` },
+        body: JSON.stringify({ query: DOCUMENT, operationName: 'Run', variables: { bsn: PERSONS.subject, terms } }),
+      });
+      return { status: response.status, body: (await response.json()) as { data?: any; errors?: unknown[] } };
+    };
+    const released = (sub: string) =>
+      new Set((['politie', 'om', 'reclassering'] as const).flatMap((node) => nodeAccessRecords(federation.dataDir, node).filter((record) => record.sub === sub).flatMap((record) => record.fieldsReleased)));
+
+    it('are the fields the running operation selects, with @skip and @include applied, not every field its document names', async () => {
+      const sub = `agent-${randomUUID()}`;
+      const without = await run(sub, false);
+      expect(without.status).toBe(200);
+      expect(without.body.errors).toBeUndefined();
+      expect(without.body.data.activeBans.underActiveBan).toBe(true);
+      expect(without.body.data.activeBans.bans[0]).toEqual({ id: expect.any(String) });
+      const fields = released(sub);
+      expect(fields).toContain('NodeBan.id');
+      for (const field of ['NodeBan.conditions', 'NodeBan.protectedBsns', 'NodeBan.notify', 'NodeBan.area']) expect(fields).not.toContain(field);
+      const [processing] = gatewayProcessingOf(sub);
+      expect(processing.attributes['soh.fields']).toContain('Ban.id');
+      for (const field of ['Ban.conditions', 'Ban.protectedPersonRefs', 'Ban.notify', 'PartnerContact.phone']) expect(processing.attributes['soh.fields']).not.toContain(field);
+
+      const other = `agent-${randomUUID()}`;
+      const withTerms = await run(other, true);
+      expect(withTerms.body.data.activeBans.bans.some((ban: { conditions?: string }) => typeof ban.conditions === 'string')).toBe(true);
+      expect(released(other)).toContain('NodeBan.conditions');
+    });
+
+    function gatewayProcessingOf(sub: string): any[] {
+      const [access] = accessRecordsOf(join(federation.dataDir, 'gateway', 'audit.db'), sub);
+      return processingOfTrace(join(federation.dataDir, 'gateway', 'audit.db'), access.trace_id);
+    }
   });
 
   describe('a partner down', () => {

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { buildSchema, parse } from 'graphql';
+import { executedFields, selectsConditionally } from '../lib/policy/field-set.ts';
 import { PolicyFileError, loadPolicies } from '../lib/policy/load.ts';
 import { schemaShape } from '../lib/schemas.ts';
 import { soh } from './support/federation.ts';
@@ -347,5 +349,26 @@ describe('policy files (DESIGN §6)', () => {
       expect(result.code).not.toBe(0);
       expect(result.stderr).toContain('unknown purpose "marketing-analysis"');
     });
+  });
+});
+
+describe('the fields a request runs', () => {
+  const schema = buildSchema(readFileSync(fileURLToPath(new URL('../schemas/gateway.graphql', import.meta.url)), 'utf8'));
+  const DOCUMENT = parse(`
+    query Run($terms: Boolean = false) { activeBans(subject: { bsn: "123456782" }) { ...Terms bans { ... on Ban { kind area @skip(if: true) { description } } } } }
+    query Other { hitCheck(subject: { bsn: "123456782" }) { anyHit } }
+    fragment Terms on BanCheck { complete bans { id conditions @include(if: $terms) } }`);
+
+  it('follows the operation that runs through fragments, with @skip and @include applied to its variables and their defaults', () => {
+    expect(selectsConditionally(DOCUMENT)).toBe(true);
+    expect(executedFields(schema, DOCUMENT, 'Run', {})).toEqual(['Query.activeBans', 'BanCheck.complete', 'BanCheck.bans', 'Ban.id', 'Ban.kind']);
+    expect(executedFields(schema, DOCUMENT, 'Run', { terms: true })).toContain('Ban.conditions');
+    expect(executedFields(schema, DOCUMENT, 'Other', {})).toEqual(['Query.hitCheck', 'HitCheck.anyHit']);
+    // Variables that do not coerce: no answer here, and execution refuses the request.
+    expect(executedFields(schema, DOCUMENT, 'Run', { terms: 'yes' })).toBeNull();
+  });
+
+  it('finds nothing conditional in one operation without @skip or @include', () => {
+    expect(selectsConditionally(parse('query One { hitCheck(subject: { bsn: "123456782" }) { anyHit } }'))).toBe(false);
   });
 });

@@ -121,7 +121,8 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
           'dpl.core.data_subject_id': state.subjectRef(bsn),
           'dpl.core.data_subject_id_type': 'bsn-ref',
           'soh.partners': outcome,
-          'soh.fields': asked.withheld?.length ? state.operation.fields.filter((field) => !asked.withheld!.includes(field)) : state.operation.fields,
+          // What this request ran and was released: not a field skipped, in an operation that did not run, or held back.
+          'soh.fields': state.operation.fields.filter((field) => state.selected.has(field) && !asked.withheld?.includes(field)),
           ...(asked.withheld?.length ? { 'soh.withheld': asked.withheld } : {}),
         },
       });

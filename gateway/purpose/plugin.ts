@@ -15,7 +15,7 @@ import { ROOT_CONTEXT, type Tracer, trace } from '@opentelemetry/api';
 import { mayHoldBsn } from '../../lib/bsn.ts';
 import { type ErrorCode, errorCode, sohError } from '../../lib/errors.ts';
 import { declaredReadable } from '../../lib/graphql/request-body.ts';
-import { firstForbiddenField, selectedFields } from '../../lib/policy/field-set.ts';
+import { executedFields, firstForbiddenField, selectedFields, selectsConditionally } from '../../lib/policy/field-set.ts';
 import type { PolicySet } from '../../lib/policy/load.ts';
 import { refusingCheck } from '../audit/access-record.ts';
 import type { GatewayRequestState } from '../request-state.ts';
@@ -23,6 +23,8 @@ import { admitPurpose, recordablePurpose } from './purpose-gate.ts';
 
 interface DocumentFacts {
   fields: string[];
+  /** Some of `fields` may not run (`@skip`/`@include`, another operation): see `executedFields`. */
+  conditional: boolean;
   hash: string;
   introspection: boolean;
   /** purpose id → first field outside it (null: inside). */
@@ -87,7 +89,7 @@ export function usePurposeBinding(options: {
           if (node.name.value === '__schema' || node.name.value === '__type') introspection = true;
         },
       });
-      known = { fields, hash: documentHash(document), introspection, decisions: new Map() };
+      known = { fields, conditional: selectsConditionally(document), hash: documentHash(document), introspection, decisions: new Map() };
       facts.set(document, known);
     }
     return known;
@@ -168,8 +170,13 @@ export function usePurposeBinding(options: {
         });
         return;
       }
-      if (!options.dev) return;
       const known = facts.get(args.document);
+      // Nodes are asked for what this request runs, not for what its document could: the purpose
+      // check above held for every field the document names.
+      if (state && known?.conditional) {
+        state.selected = new Set(executedFields(args.schema, args.document, args.operationName, (args.variableValues ?? {}) as Record<string, unknown>) ?? known.fields);
+      }
+      if (!options.dev) return;
       const purposeSchema = state?.purpose ? purposeSchemas.get(state.purpose.id) : undefined;
       if (known?.introspection && purposeSchema) setExecuteFn((executionArgs) => execute({ ...executionArgs, schema: purposeSchema }));
     },

@@ -1,8 +1,18 @@
 import {
   type DocumentNode,
+  type FragmentDefinitionNode,
+  type GraphQLNamedType,
   type GraphQLSchema,
+  GraphQLIncludeDirective,
+  GraphQLSkipDirective,
+  Kind,
+  type SelectionNode,
+  type SelectionSetNode,
   TypeInfo,
+  getDirectiveValues,
   getNamedType,
+  getOperationAST,
+  getVariableValues,
   isObjectType,
   visit,
   visitWithTypeInfo,
@@ -78,6 +88,65 @@ export function selectedFields(schema: GraphQLSchema, document: DocumentNode): s
       },
     }),
   );
+  return [...seen];
+}
+
+/**
+ * Whether the fields a request gets can be fewer than its document selects: a field under `@skip`
+ * or `@include`, or an operation that does not run beside the one that does. The purpose check
+ * refuses a forbidden field wherever it stands; what is asked of nodes follows `executedFields`.
+ */
+export function selectsConditionally(document: DocumentNode): boolean {
+  let conditional = document.definitions.filter((definition) => definition.kind === Kind.OPERATION_DEFINITION).length > 1;
+  visit(document, {
+    Directive(node) {
+      if (node.name.value === 'skip' || node.name.value === 'include') conditional = true;
+    },
+  });
+  return conditional;
+}
+
+/**
+ * The fields the operation that runs selects, with `@skip` and `@include` applied to its variables,
+ * as `Type.field` in document order (meta fields left out, as in `selectedFields`). Null when the
+ * variables do not coerce: execution refuses that request anyway.
+ */
+export function executedFields(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName: string | null | undefined,
+  inputs: Record<string, unknown>,
+): string[] | null {
+  const operation = getOperationAST(document, operationName);
+  const root = operation && schema.getRootType(operation.operation);
+  if (!operation || !root) return null;
+  const variables = getVariableValues(schema, operation.variableDefinitions ?? [], inputs);
+  if (variables.errors) return null;
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const definition of document.definitions) if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+  const included = (node: SelectionNode) =>
+    getDirectiveValues(GraphQLSkipDirective, node, variables.coerced)?.['if'] !== true &&
+    getDirectiveValues(GraphQLIncludeDirective, node, variables.coerced)?.['if'] !== false;
+  const seen = new Set<string>();
+  const walk = (selectionSet: SelectionSetNode, parent: GraphQLNamedType | undefined, spread: ReadonlySet<string>) => {
+    for (const selection of selectionSet.selections) {
+      if (!included(selection)) continue;
+      if (selection.kind === Kind.FIELD) {
+        const field = isObjectType(parent) ? parent.getFields()[selection.name.value] : undefined;
+        // __typename and the introspection fields are no field of the type: they reveal nothing of a person.
+        if (!field || parent!.name.startsWith('__')) continue;
+        seen.add(`${parent!.name}.${selection.name.value}`);
+        if (selection.selectionSet) walk(selection.selectionSet, getNamedType(field.type), spread);
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        walk(selection.selectionSet, selection.typeCondition ? schema.getType(selection.typeCondition.name.value) : parent, spread);
+      } else {
+        const fragment = fragments.get(selection.name.value);
+        if (!fragment || spread.has(fragment.name.value)) continue;
+        walk(fragment.selectionSet, schema.getType(fragment.typeCondition.name.value), new Set([...spread, fragment.name.value]));
+      }
+    }
+  };
+  walk(operation.selectionSet, root, new Set());
   return [...seen];
 }
 
