@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { type BanCopy, mergeBans } from '../gateway/api/bans.ts';
 import { type NodeBan, unreadable } from '../gateway/federation/person-fetcher.ts';
 import type { Partner } from '../lib/partners.ts';
-import { banActiveAt } from '../lib/records.ts';
+import { type Ban, banActiveAt } from '../lib/records.ts';
+import { toNodeRecord } from '../nodes/runtime/node-record.ts';
 
 // DESIGN §5: when a ban counts at t, and how the copies several nodes hold of one ban are merged.
 
@@ -111,5 +112,24 @@ describe('a ban revoked on a date the node does not give (DESIGN §10: statusCha
   it('is read as it is for a moment before it began, or with the date given', () => {
     expect(unreadable(record, { at: '2024-06-01T00:00:00Z', atInPast: true })).toBe(false);
     expect(unreadable({ bans: [{ ...revoked, statusChangedAt: iso(T - 1) }] }, { at: iso(T), atInPast: true })).toBe(false);
+  });
+
+  describe('at the node that holds it', () => {
+    const held: Ban = {
+      ...revoked, bsn: '111222333', legalBasis: 'art. 38v Sr', imposedBy: 'OM', protectedBsns: ['123456782'],
+      conditions: 'geen contact', electronicMonitoring: false, victimDevice: false,
+    };
+    const asked = (at: number) =>
+      toNodeRecord({ contact: null, bans: [held] }, { defaultContact: { organisation: 'OM' }, location: null, counterpartBsn: '123456782', at, now: T }).bans[0]!;
+
+    it('is sent whole for a moment before now, when it may have been in force', () => {
+      expect(asked(T - 1)).toMatchObject({ protectedBsns: ['123456782'], conditions: 'geen contact', protectsCounterpart: true });
+    });
+
+    it('is sent as not in force, whom it protects and its terms kept at the node, for now or later', () => {
+      for (const at of [T, T + 86_400_000]) {
+        expect(asked(at)).toMatchObject({ id: 'PN-9', status: 'REVOKED', protectedBsns: [], conditions: null, protectsCounterpart: false });
+      }
+    });
   });
 });

@@ -5,14 +5,21 @@ import { haversineMeters } from './geo.ts';
 /** A stored person as the node API shapes it, computing what the node alone may compute. */
 export function toNodeRecord(
   person: PersonRecord,
-  context: { defaultContact: Contact; location: GeoPoint | null; counterpartBsn: string | null; at: number },
+  context: { defaultContact: Contact; location: GeoPoint | null; counterpartBsn: string | null; at: number; now: number },
 ) {
   return {
     contact: person.contact ?? context.defaultContact,
-    bans: person.bans.map((ban) =>
-      banActiveAt(ban, context.at) || banMayHaveRunAt(ban, context.at) ? toNodeBan(ban, context.location, context.counterpartBsn) : notInForce(ban, context.counterpartBsn),
-    ),
+    bans: person.bans.map((ban) => (mayBeInForce(ban, context.at, context.now) ? toNodeBan(ban, context.location, context.counterpartBsn) : notInForce(ban, context.counterpartBsn))),
   };
+}
+
+/**
+ * In force at `at`, or perhaps: revoked or suspended on a date the record does not give, and `at`
+ * lies before now within its window. At `at` now or later such a ban is certainly not in force,
+ * for it is revoked or suspended already.
+ */
+function mayBeInForce(ban: Ban, at: number, now: number): boolean {
+  return banActiveAt(ban, at) || (at < now && banMayHaveRunAt(ban, at));
 }
 
 /**

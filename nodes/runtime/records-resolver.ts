@@ -59,7 +59,7 @@ export function createRecordsResolver(deps: NodeDependencies) {
         // unless a counterpart is asked about, whom only the bans can protect.
         found = await store.lookup(bsns, { withBans: state.fieldsReleased.includes('NodeRecord.bans') || counterpartBsn !== null });
         records = found.map((person) =>
-          person ? toNodeRecord(person, { defaultContact: definition.defaultContact, location, counterpartBsn, at: Date.parse(args.at) }) : null,
+          person ? toNodeRecord(person, { defaultContact: definition.defaultContact, location, counterpartBsn, at: Date.parse(args.at), now: startTime }) : null,
         );
       } catch (error) {
         // An internal fault: every subject asked about was still processed, and the node could not
