@@ -5,9 +5,8 @@ import { isNodeId, NODE_IDS } from '../lib/partners.ts';
 import { NODES } from '../nodes/registry.ts';
 import { parseNdjson } from '../nodes/runtime/import-records.ts';
 import { nodeDatabaseUrl } from '../nodes/runtime/start.ts';
-import { seedUnfinished } from '../nodes/seed-all.ts';
 import { openStore } from '../nodes/store/open.ts';
-import { holdServing } from '../nodes/store/serving.ts';
+import { StoreInUseError, holdServing, nodeHome } from '../nodes/store/serving.ts';
 import { UsageError } from './usage.ts';
 
 /** `soh import <node> FILE.ndjson`: all-or-nothing; every bad line is named with its number and reason. */
@@ -28,15 +27,19 @@ export async function run(args: string[]): Promise<number> {
     console.error(`soh import: ${problems.length} bad line(s); nothing was loaded into ${id}`);
     return 1;
   }
-  const home = join(dataDir(), 'nodes', id);
+  const home = nodeHome(dataDir(), id);
   const databaseUrl = nodeDatabaseUrl();
   // The embedded store is held against `soh seed`, which would replace the file under the import,
   // and refused after a seed that did not finish, which the next `soh up` seeds over.
-  const letGo = databaseUrl ? () => {} : holdServing(id, home, 'import');
-  if (!databaseUrl && seedUnfinished(dataDir())) {
-    letGo();
-    console.error(`soh import: an earlier seed under ${dataDir()} did not finish, and the next soh up or soh seed replaces every store: run soh seed first; nothing was loaded into ${id}`);
-    return 1;
+  let letGo = () => {};
+  if (!databaseUrl) {
+    try {
+      letGo = holdServing(dataDir(), id, 'import');
+    } catch (error) {
+      if (!(error instanceof StoreInUseError)) throw error;
+      console.error(`soh import: ${error.message}; nothing was loaded into ${id}`);
+      return 1;
+    }
   }
   const store = await openStore(id, home, databaseUrl).catch((error: unknown) => {
     letGo();

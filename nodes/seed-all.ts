@@ -5,7 +5,7 @@ import { NODES } from './registry.ts';
 import type { ImportRecord } from './runtime/import-records.ts';
 import { createRng } from './runtime/random.ts';
 import { seedPopulation } from './runtime/seed.ts';
-import { holdForReplacing } from './store/serving.ts';
+import { holdForReplacing, unfinishedSeedMarker } from './store/serving.ts';
 import { SqliteStore } from './store/sqlite.ts';
 
 export interface SeedOptions {
@@ -55,17 +55,14 @@ export async function seedAll(options: SeedOptions): Promise<SeedSummary> {
   }
 }
 
-/** Present while a seed runs, and after one that did not finish: its stores are half-written. */
-const unfinishedMarker = (dataDir: string) => join(dataDir, 'seed.unfinished');
-
 export function seedUnfinished(dataDir: string): boolean {
-  return existsSync(unfinishedMarker(dataDir));
+  return existsSync(unfinishedSeedMarker(dataDir));
 }
 
 async function seedStores(options: SeedOptions): Promise<SeedSummary> {
   const started = Date.now();
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  writeFileSync(unfinishedMarker(options.dataDir), '');
+  writeFileSync(unfinishedSeedMarker(options.dataDir), '');
   // The parameters of the stores being replaced no longer describe them.
   rmSync(join(options.dataDir, 'seed.json'), { force: true });
   const stores = {} as Record<NodeId, SqliteStore>;
@@ -98,7 +95,7 @@ async function seedStores(options: SeedOptions): Promise<SeedSummary> {
   options.onProgress?.(done, options.persons);
   for (const id of NODE_IDS) await stores[id].close();
   writeFileSync(join(options.dataDir, 'seed.json'), `${JSON.stringify({ persons: options.persons, seed: options.seed })}\n`);
-  rmSync(unfinishedMarker(options.dataDir));
+  rmSync(unfinishedSeedMarker(options.dataDir));
   return { persons: done, records, millis: Date.now() - started };
 }
 

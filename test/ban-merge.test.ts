@@ -116,7 +116,7 @@ describe('a ban revoked on a date the node does not give (DESIGN §10: statusCha
 
   describe('at the node that holds it', () => {
     const held: Ban = {
-      ...revoked, bsn: '111222333', legalBasis: 'art. 38v Sr', imposedBy: 'OM', protectedBsns: ['123456782'],
+      id: 'PN-9', kind: 'CONTACT', status: 'REVOKED', validFrom: revoked.validFrom, validUntil: null, bsn: '111222333', legalBasis: 'art. 38v Sr', imposedBy: 'OM', protectedBsns: ['123456782'],
       conditions: 'geen contact', electronicMonitoring: false, victimDevice: false,
     };
     const asked = (at: number) =>

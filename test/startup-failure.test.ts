@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { type Server, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { gatewayConfigFromEnv } from '../gateway/config.ts';
 import { startGateway } from '../gateway/start.ts';
 import { NODES } from '../nodes/registry.ts';
 import { nodeConfigFromEnv, startNode } from '../nodes/runtime/start.ts';
+import { StoreInUseError } from '../nodes/store/serving.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'soh-start-failure-'));
 let taken: Server;
@@ -64,5 +65,20 @@ describe.runIf(process.platform === 'linux')('a component whose port is taken', 
     expect(health.status).toBe(200);
     await node.close();
     expect(openDataFiles()).toEqual([]);
+  });
+});
+
+describe('a node on the stores of a seed that did not finish', () => {
+  it('refuses to start, naming the seed, and holds nothing open: a half-written store would answer NO_HIT for persons it never got', async () => {
+    const dataDir = mkdtempSync(join(home, 'unfinished-'));
+    writeFileSync(join(dataDir, 'seed.unfinished'), '');
+    const config = nodeConfigFromEnv({ SOH_DATA_DIR: dataDir, SOH_NODE_PORT: '0' });
+    const refused = startNode(NODES.politie, config);
+    await expect(refused).rejects.toBeInstanceOf(StoreInUseError);
+    await expect(refused).rejects.toThrow(/an earlier seed under .* did not finish.*run soh seed first, then start the node/);
+    expect(openDataFiles()).toEqual([]);
+    rmSync(join(dataDir, 'seed.unfinished'));
+    const node = await startNode(NODES.politie, config);
+    await node.close();
   });
 });

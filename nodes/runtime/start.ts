@@ -8,7 +8,7 @@ import { loadPolicies } from '../../lib/policy/load.ts';
 import { schemaShape } from '../../lib/schemas.ts';
 import { startTelemetry } from '../../lib/telemetry.ts';
 import { openStore } from '../store/open.ts';
-import { holdServing } from '../store/serving.ts';
+import { holdServing, nodeHome } from '../store/serving.ts';
 import type { NodeDefinition } from './definition.ts';
 import { gatewayKeys, gatewayTokenVerifier } from './gateway-token.ts';
 import { listen, startOrRelease, stopper } from '../../lib/http-server.ts';
@@ -81,10 +81,10 @@ export interface RunningNode {
 
 /** Starts one organisation's node: store, audit log, release policy, token check, HTTP server. */
 export async function startNode(definition: NodeDefinition, config: NodeConfig, clock: Clock = systemClock): Promise<RunningNode> {
-  const home = join(config.dataDir, 'nodes', definition.id);
+  const home = nodeHome(config.dataDir, definition.id);
   const policies = loadPolicies(config.policyDir, { gateway: schemaShape('gateway'), node: schemaShape('node') });
   // An embedded store is a file of this data directory that `soh seed` would replace under us.
-  const letGo = config.databaseUrl ? () => {} : holdServing(definition.id, home);
+  const letGo = config.databaseUrl ? () => {} : holdServing(config.dataDir, definition.id);
   const store = await openStore(definition.id, home, config.databaseUrl).catch((error: unknown) => {
     letGo();
     throw error;

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 
@@ -16,13 +16,33 @@ export class StoreInUseError extends Error {
   override name = 'StoreInUseError';
 }
 
-/** Holds the store under `home` as served by this process; the returned function lets it go. */
-export function holdServing(nodeId: string, home: string, then = 'start the node'): () => void {
-  return hold(home, (db) => {
+/** The embedded store of one node under a data directory. */
+export function nodeHome(dataDir: string, nodeId: string): string {
+  return join(dataDir, 'nodes', nodeId);
+}
+
+/** Present while a seed runs, and after one that did not finish: its stores are half-written. */
+export function unfinishedSeedMarker(dataDir: string): string {
+  return join(dataDir, 'seed.unfinished');
+}
+
+/**
+ * Holds a node's embedded store as served by this process; the returned function lets it go.
+ * Refused while `soh seed` replaces the stores, and after a seed that did not finish: a store it
+ * left half-written would answer a confident NO_HIT for every person it had not yet written.
+ */
+export function holdServing(dataDir: string, nodeId: string, then = 'start the node'): () => void {
+  const home = nodeHome(dataDir, nodeId);
+  const letGo = hold(home, (db) => {
     // Reading starts a transaction that keeps a shared lock until it ends.
     db.exec('BEGIN');
     db.prepare('SELECT count(*) FROM held').get();
   }, `the store of node ${nodeId} under ${home} is being replaced (soh seed): ${then} when that has finished`);
+  if (existsSync(unfinishedSeedMarker(dataDir))) {
+    letGo();
+    throw new StoreInUseError(`an earlier seed under ${dataDir} did not finish, so the store of node ${nodeId} is half-written and the next soh up or soh seed replaces every store: run soh seed first, then ${then}`);
+  }
+  return letGo;
 }
 
 /** Holds the store under `home` so that no node serves it while `action` replaces it; the returned function lets it go. */
