@@ -95,6 +95,9 @@ describe('the error contract (DESIGN §8)', () => {
       ['a document that quotes a BSN in a bad escape', JSON.stringify({ query: `{ hitCheck(subject: { bsn: "\\u{${bsn}}" }) { anyHit } }` }), 'GRAPHQL_PARSE_FAILED', 400],
       ['a mutation', JSON.stringify({ query: `mutation { hitCheck(subject: { bsn: "${bsn}" }) { anyHit } }` }), 'GRAPHQL_VALIDATION_FAILED', 400],
       ['a subscription', JSON.stringify({ query: `subscription { hitCheck(subject: { bsn: "${bsn}" }) { anyHit } }` }), 'GRAPHQL_VALIDATION_FAILED', 400],
+      ['an operation name the document does not hold', JSON.stringify({ query: `{ hitCheck(subject: { bsn: "${bsn}" }) { anyHit } }`, operationName: 'HitCheck' }), 'GRAPHQL_PARSE_FAILED', 400],
+      ['two operations and no operation name', JSON.stringify({ query: `query A { hitCheck(subject: { bsn: "${bsn}" }) { anyHit } } query B { __typename }` }), 'GRAPHQL_PARSE_FAILED', 400],
+      ['an operation name that is not a string', JSON.stringify({ query: HIT_CHECK, operationName: 5, variables: { bsn } }), 'GRAPHQL_PARSE_FAILED', 400],
       ['a document with a misspelt field (no suggestion)', JSON.stringify({ query: `{ hitCheck(subject: { bsn: "${bsn}" }) { anyHits } }` }), 'GRAPHQL_VALIDATION_FAILED', 400],
       [
         'a variable with a field named by a BSN',
@@ -229,6 +232,26 @@ describe('the error contract (DESIGN §8)', () => {
         'query limits',
       ]);
       expect(records.every((record) => record.outcome === 'DENIED')).toBe(true);
+    });
+  });
+
+  describe("the access record's document hash (DESIGN §7: no BSN enters a record)", () => {
+    it('is the same whichever BSN a caller writes into an alias, an operation name or an unknown field', async () => {
+      const sub = `hash-${randomUUID()}`;
+      const token = await federation.issuer.token({ sub });
+      const documents = (digits: string) => [
+        `query Check_${digits}($bsn: String!) { s_${digits}: hitCheck(subject: { bsn: $bsn }) { anyHit } }`,
+        `{ hitCheck(subject: { bsn: "${digits}" }) { anyHit x${digits} } }`,
+      ];
+      for (const digits of [PERSONS.subject, PERSONS.victim]) {
+        for (const query of documents(digits)) await post(federation.gatewayUrl, token, JSON.stringify({ query, variables: { bsn: digits } }));
+      }
+      const hashes = accessRecordsOf(join(federation.dataDir, 'gateway', 'audit.db'), sub).map((record) => record.operation.documentHash);
+      expect(hashes).toHaveLength(4);
+      // Each document's hash does not depend on the BSN it names; the two documents still differ.
+      expect(hashes[2]).toBe(hashes[0]);
+      expect(hashes[3]).toBe(hashes[1]);
+      expect(hashes[0]).not.toBe(hashes[1]);
     });
   });
 
