@@ -319,13 +319,16 @@ describe('accessLog for privacy officers (DESIGN §5, §7)', () => {
     expect(nodes.map(callsBy)).toEqual([1, 1, 1]);
   });
 
-  it('keeps an unknown purpose claim on record as the token names it, unless it could hold a BSN', async () => {
+  it('keeps an unknown purpose claim on record, and in its error, as the token names it, unless it could hold a BSN', async () => {
     const sub = `vt-${run}-claims`;
     const hyphenated = `p-${PERSONS.subject.slice(0, 4)}-${PERSONS.subject.slice(4, 6)}-${PERSONS.subject.slice(6)}`;
+    const echoed: unknown[] = [];
     for (const purpose of ['no-such-purpose', `lookup-${PERSONS.subject}`, hyphenated, 'Not A Purpose Id']) {
       const answer = await federation.query(await vtWorker(sub, { purpose }), HIT_CHECK, { bsn: PERSONS.subject });
       expect(answer.status).toBe(403);
+      echoed.push(answer.body.errors![0]!.extensions!['purpose']);
     }
+    expect(echoed).toEqual(['no-such-purpose', 'unknown', 'unknown', 'unknown']);
     const stored = gatewayAccessRecords('requester_sub = ?', sub);
     expect(stored.map((record) => [record.purpose, record.decision])).toEqual([
       ['no-such-purpose', 'DENY:FORBIDDEN'],

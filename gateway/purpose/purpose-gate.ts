@@ -10,7 +10,8 @@ import type { Caller } from '../auth/caller-token.ts';
  */
 export function admitPurpose(caller: Caller, purposes: ReadonlyMap<string, Purpose>): { purpose: Purpose; rule: string } {
   const purpose = purposes.get(caller.purpose);
-  if (!purpose) throw forbidden('unknown purpose', caller.purpose, 'The token names an unknown purpose.');
+  // The claim is the token's own text, echoed only as the records would name it.
+  if (!purpose) throw forbidden('unknown purpose', recordablePurpose(caller.purpose), 'The token names an unknown purpose.');
   const index = purpose.allow.findIndex(
     (entry) => entry.orgs.some((pattern) => orgMatches(pattern, caller.org)) && entry.roles.some((role) => caller.roles.includes(role)),
   );
@@ -31,6 +32,5 @@ export function recordablePurpose(claim: string): string {
 }
 
 function forbidden(rule: string, purpose: string, message: string) {
-  const error = sohError('FORBIDDEN', message, { purpose, reason: rule });
-  return error;
+  return sohError('FORBIDDEN', message, { purpose, reason: rule });
 }
