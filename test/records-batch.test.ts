@@ -182,6 +182,15 @@ describe('batched delegation to a node', () => {
     for (const error of result.errors!) expect(error.originalError).toMatchObject({ name: 'NodeUnavailable', reason: 'answer does not match the request' });
   });
 
+  it.each([[false], [0], ['x'], [[]]])('fails the person whose entry is %j, neither a record nor null: never read as a hit', async (entry) => {
+    answer = () => ({ data: { records: [entry, { __typename: 'NodeRecord', contact: { organisation: 'politie' } }] } });
+    const result = await askTwo(PERSONS.subject, PERSONS.victim);
+
+    expect(result.data).toEqual({ a: { politie: null }, b: { politie: { __typename: 'NodeRecord', contact: { organisation: 'politie' } } } });
+    expect(result.errors?.map((error) => error.path)).toEqual([['a', 'politie']]);
+    expect(result.errors![0]!.originalError).toMatchObject({ name: 'NodeUnavailable', reason: 'answer does not match the request' });
+  });
+
   describe('a ban answer the gateway cannot read without guessing makes the partner UNAVAILABLE, never NO_HIT', () => {
     const ban = (fields: object) => ({
       __typename: 'NodeRecord',

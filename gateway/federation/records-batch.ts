@@ -105,5 +105,11 @@ async function fetchRecords(
     const failure = new NodeUnavailable(client.nodeId, 'answer does not match the request');
     return bsns.map(() => failure);
   }
-  return records.map((record, index) => failedAt.get(index) ?? record ?? null);
+  // An entry is a record or null: anything else (`false`, `0`, a list) is an answer the gateway
+  // cannot read, which a hit check, selecting no field it would fail on, would count as a hit.
+  return records.map((record, index) => failedAt.get(index) ?? (record == null ? null : isRecord(record) ? record : new NodeUnavailable(client.nodeId, 'answer does not match the request')));
+}
+
+function isRecord(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
