@@ -152,6 +152,20 @@ describe('a node call', () => {
     expect(client.breaker.state).toBe('open');
   });
 
+  it('counts no failure of the node for a call that left with less than half of the deadline, and the deadline then passed', async () => {
+    // A caller who sends its body slowly, or a moment of the gateway's own overload, sends calls
+    // out with little time left: five of them must not open a healthy partner's circuit.
+    const client = clientFor();
+    for (let call = 0; call < 5; call++) {
+      const context = callContext(200);
+      await new Promise((resolve) => setTimeout(resolve, 130));
+      const failure = await Promise.resolve(client.executor({ document: QUERY, context })).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(NodeUnavailable);
+      context.deadline.dispose();
+    }
+    expect(client.breaker.state).toBe('closed');
+  });
+
   it('gives up at the deadline on a call that has no connection yet, instead of when one comes free', async () => {
     // One connection, held by the first call: the second waits in the pool's queue, where undici
     // has not yet handed over a way to abort it (as for a call still connecting to a lost host).

@@ -8,7 +8,7 @@ export class Deadline {
 
   constructor(
     private readonly clock: Clock,
-    budgetMs: number,
+    readonly budgetMs: number,
   ) {
     this.at = clock.now() + budgetMs;
     this.timer = setTimeout(() => this.controller.abort(new DeadlineExceeded()), budgetMs);
@@ -21,6 +21,11 @@ export class Deadline {
 
   remainingMs(): number {
     return Math.max(0, this.at - this.clock.now());
+  }
+
+  /** Whether the deadline passed (rather than the request being answered first). */
+  get expired(): boolean {
+    return this.controller.signal.reason instanceof DeadlineExceeded;
   }
 
   /** Whether the request was answered, so that what is still under way was cut off for that alone. */

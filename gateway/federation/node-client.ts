@@ -69,6 +69,7 @@ export class NodeClient {
     const call = request.context as NodeCallContext;
     const permit = this.breaker.allow();
     if (!permit) throw new NodeUnavailable(this.nodeId, 'circuit open');
+    const leftWith = call.deadline.remainingMs();
     let query = printed.get(request.document);
     if (!query) printed.set(request.document, (query = print(request.document)));
     const body = JSON.stringify({ query, variables: request.variables });
@@ -85,10 +86,12 @@ export class NodeClient {
       this.breaker.success(permit);
       return result;
     } catch (error) {
-      // A call cut off because its request was answered (another root field failed it), or never
-      // sent because the request's deadline had passed, says nothing about the node: counted as a
-      // failure, a caller's malformed requests could open every partner's circuit.
-      if (call.deadline.answered || (error instanceof NodeUnavailable && error.reason === DEADLINE_PASSED)) this.breaker.abandoned(permit);
+      // A call cut off because its request was answered (another root field failed it), never sent
+      // because the request's deadline had passed, or cut off by a deadline it left with less than
+      // half of, says nothing about the node: counted as a failure, a caller's malformed or slowly
+      // sent requests, or a moment of the gateway's own overload, could open every partner's circuit.
+      const notTheNodes = call.deadline.answered || (error instanceof NodeUnavailable && error.reason === DEADLINE_PASSED) || (call.deadline.expired && leftWith < call.deadline.budgetMs / 2);
+      if (notTheNodes) this.breaker.abandoned(permit);
       else this.breaker.failure(permit);
       span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).name });
       throw error instanceof NodeUnavailable ? error : new NodeUnavailable(this.nodeId, (error as Error).name);
