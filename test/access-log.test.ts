@@ -698,11 +698,31 @@ describe('accessLog for privacy officers (DESIGN §5, §7)', () => {
         decision: 'ALLOW',
         outcome: 'ALLOWED',
       });
+      // One record of the person searched for, and one of each other person its timelines showed
+      // (the victim of a contact check on them): each an accessLog processing of that person.
       const own = review.records.filter((record: any) => record.component === 'gateway');
-      expect(own).toHaveLength(1);
-      expect(own[0]).toMatchObject({ name: 'accessLog', statusCode: 'UNSET', chainValid: true });
-      expect(own[0].attributes['dpl.core.data_subject_id']).toBe(subjectRef);
+      for (const record of own) expect(record).toMatchObject({ name: 'accessLog', statusCode: 'UNSET', chainValid: true });
+      const subjects = own.map((record: any) => record.attributes['dpl.core.data_subject_id']);
+      expect(subjects[0]).toBe(subjectRef);
+      expect(new Set(subjects).size).toBe(own.length);
     });
+  });
+
+  it("puts a search by who asked in the history of every person its timelines show, as a search by person is", async () => {
+    const sub = `vt-${run}-shown`;
+    const from = windowStart();
+    expect((await federation.query(await vtWorker(sub), HIT_CHECK, { bsn: PERSONS.vtOnly })).status).toBe(200);
+    const to = windowEnd();
+    const token = await officer(VT_ORG);
+    const [shown] = await edgesOf(token, { requesterSub: sub, from, to });
+    const subjectRef = shown.node.records.find((record: any) => record.component === 'gateway').attributes['dpl.core.data_subject_id'];
+
+    const history = await edgesOf(token, { subjectBsn: PERSONS.vtOnly });
+    const search = history.find((edge) => edge.node.requester.sub === `fg-${VT_ORG}-${run}` && edge.node.operation === 'Log');
+    expect(search, 'the search by requester in the history of the person it showed').toBeDefined();
+    expect(search.node.records.filter((record: any) => record.component === 'gateway')).toEqual([
+      expect.objectContaining({ name: 'accessLog', attributes: expect.objectContaining({ 'dpl.core.data_subject_id': subjectRef, 'soh.requests_returned': 1 }) }),
+    ]);
   });
 
   it('marks no-hit and policy-denied processing as UNSET', async () => {

@@ -197,27 +197,6 @@ export function createAccessLogResolver(deps: {
     const { visible: rows, stoppedAt } = await visibleRows(filter, { org: caller.org, partner: officerPartner }, first + 1, beforeSeq, call, unchecked);
     const page = rows.slice(0, first);
 
-    if (filter.subjectRef) {
-      state.processing.push({
-        type: 'processing',
-        trace_id: state.span.spanContext().traceId,
-        span_id: state.span.spanContext().spanId,
-        parent_span_id: null,
-        name: 'accessLog',
-        start_time: state.startTime,
-        end_time: deps.clock.now(),
-        status_code: 'UNSET',
-        foreign_operation: foreignOperation(state),
-        resource: { component: 'gateway', version: VERSION },
-        attributes: {
-          'dpl.core.processing_activity_id': state.purpose!.processingActivity,
-          'dpl.core.data_subject_id': filter.subjectRef,
-          'dpl.core.data_subject_id_type': 'bsn-ref',
-          'soh.requests_returned': page.length,
-        },
-      });
-    }
-
     const traceIds = [...new Set(page.map((row) => row.traceId))];
     const nodeRecords = new Map<string, NodeRecordView[]>();
     // Asked of the nodes only for a page that shows timelines: each answer is processing of the
@@ -266,6 +245,15 @@ export function createAccessLogResolver(deps: {
         },
       };
     });
+    // Searching by a person processes them; so does showing a person in a timeline, whatever was
+    // searched by (DESIGN §7: one record per data subject per action), so that a search by purpose
+    // or trace is in the history of everyone its page names.
+    const shown = new Map<string, number>(filter.subjectRef ? [[filter.subjectRef, page.length]] : []);
+    for (const { node } of edges) {
+      const named = new Set(node.records.map((record) => record.attributes['dpl.core.data_subject_id']).filter((id): id is string => typeof id === 'string'));
+      for (const subjectRef of named) if (subjectRef !== filter.subjectRef) shown.set(subjectRef, (shown.get(subjectRef) ?? 0) + 1);
+    }
+    for (const [subjectRef, requests] of shown) state.processing.push(accessLogProcessing(state, subjectRef, requests, deps.clock.now()));
     return {
       edges,
       pageInfo:
@@ -273,5 +261,27 @@ export function createAccessLogResolver(deps: {
           ? { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null }
           : { hasNextPage: true, endCursor: encodeCursor(stoppedAt) },
     };
+  };
+}
+
+/** The processing record of one person a page of the access log searched by or showed: `soh.requests_returned` requests named them. */
+function accessLogProcessing(state: GatewayContext['state'], subjectRef: string, requests: number, now: number): ProcessingRecord {
+  return {
+    type: 'processing',
+    trace_id: state.span.spanContext().traceId,
+    span_id: state.span.spanContext().spanId,
+    parent_span_id: null,
+    name: 'accessLog',
+    start_time: state.startTime,
+    end_time: now,
+    status_code: 'UNSET',
+    foreign_operation: foreignOperation(state),
+    resource: { component: 'gateway', version: VERSION },
+    attributes: {
+      'dpl.core.processing_activity_id': state.purpose!.processingActivity,
+      'dpl.core.data_subject_id': subjectRef,
+      'dpl.core.data_subject_id_type': 'bsn-ref',
+      'soh.requests_returned': requests,
+    },
   };
 }
