@@ -1,3 +1,4 @@
+import { AuditHeadError } from '../lib/audit/writer.ts';
 import { ConfigError, unknownSettings } from '../lib/config.ts';
 import { PolicyFileError } from '../lib/policy/load.ts';
 import { StoreInUseError } from '../nodes/store/serving.ts';
@@ -36,7 +37,7 @@ try {
   const code = await (await command.load()).run(args);
   if (typeof code === 'number') process.exitCode = code;
 } catch (error) {
-  if (error instanceof PolicyFileError || error instanceof ConfigError || error instanceof UsageError || error instanceof StoreInUseError) {
+  if (error instanceof PolicyFileError || error instanceof ConfigError || error instanceof UsageError || error instanceof StoreInUseError || error instanceof AuditHeadError) {
     console.error(`soh ${name}: ${error.message}`);
     process.exit(error instanceof UsageError ? 2 : 1);
   }

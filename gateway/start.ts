@@ -49,7 +49,7 @@ export async function startGateway(config: GatewayConfig, clock: Clock = systemC
     issuers.push({ issuer: DEV_ISSUER, orgs: ['*'], keys: createLocalJWKSet(devIssuerJwks(config.dataDir) as never), acceptJwtTyp: false });
   }
   const auditFile = join(home, 'audit.db');
-  const audit = new AuditLog(auditFile, keys.signing, { maxBytes: config.auditMaxBytes });
+  const audit = new AuditLog(auditFile, keys.signing, { maxBytes: config.auditMaxBytes, heldKeys: keys.all });
   const { redisUrl, keyPrefix } = config.rateLimits;
   const redis = redisUrl ? new RateLimitStore(redisUrl, clock, reportRateLimitStore) : null;
   // A replica that comes up shares its limits from its first request, unless Redis cannot be had within a second.

@@ -28,10 +28,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 beforeEach(() => Object.assign(sync, { held: [], hold: false, fail: false, calls: 0 }));
 
 
-const settled = async (promise: Promise<void>) => {
+const settled = async (promise: Promise<void>, ms = 50) => {
   let state = 'pending';
   promise.then(() => (state = 'resolved'), () => (state = 'rejected'));
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await new Promise((resolve) => setTimeout(resolve, ms));
   return state;
 };
 
@@ -131,6 +131,36 @@ describe('audit log durability', () => {
       expect(stderr.mock.calls.filter(([line]) => String(line).includes('removed or replaced'))).toHaveLength(1);
     } finally {
       stderr.mockRestore();
+      await log.close();
+    }
+  });
+
+  it('fails every append closed once an fdatasync has not returned within its bound: a hung disk must not hold every answer', async () => {
+    const file = join(dir, 'hung.db');
+    const log = new AuditLog(file, createKeyFile(join(dir, 'keys-hung'), 'test'), { search: 'traces', syncTimeoutMs: 100 });
+    const stderr = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      await log.append(nodeAccessRecord(1));
+      sync.hold = true;
+      const hung = log.append(nodeAccessRecord(2));
+      expect(await settled(hung)).toBe('pending');
+      // Committed while that fdatasync hangs: it waits for the next round, which never starts.
+      const during = log.append(nodeAccessRecord(3));
+      expect(await settled(during, 250)).toBe('rejected');
+      await expect(hung).rejects.toBeInstanceOf(AuditWriteError);
+      await expect(during).rejects.toBeInstanceOf(AuditWriteError);
+      expect(log.healthy).toBe(false);
+      expect(stderr.mock.calls.filter(([line]) => String(line).includes('has not returned after 100 ms'))).toHaveLength(1);
+      // The disk answers at last: that settles nothing, and the log stays failed.
+      sync.hold = false;
+      sync.held.shift()!(null);
+      await expect(log.append(nodeAccessRecord(4))).rejects.toBeInstanceOf(AuditWriteError);
+      expect(log.healthy).toBe(false);
+      expect(sync.calls).toBe(2);
+    } finally {
+      stderr.mockRestore();
+      sync.hold = false;
+      for (const release of sync.held.splice(0)) release(null);
       await log.close();
     }
   });

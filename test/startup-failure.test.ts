@@ -9,6 +9,8 @@ import { startGateway } from '../gateway/start.ts';
 import { NODES } from '../nodes/registry.ts';
 import { nodeConfigFromEnv, startNode } from '../nodes/runtime/start.ts';
 import { StoreInUseError } from '../nodes/store/serving.ts';
+import { AuditHeadError } from '../lib/audit/writer.ts';
+import Database from 'better-sqlite3';
 
 const home = mkdtempSync(join(tmpdir(), 'soh-start-failure-'));
 let taken: Server;
@@ -80,5 +82,24 @@ describe('a node on the stores of a seed that did not finish', () => {
     rmSync(join(dataDir, 'seed.unfinished'));
     const node = await startNode(NODES.politie, config);
     await node.close();
+  });
+});
+
+describe('a node whose audit log was cut short while it was stopped', () => {
+  it('refuses to start, and holds neither its store nor its audit log open', async () => {
+    const dataDir = mkdtempSync(join(home, 'truncated-'));
+    const config = nodeConfigFromEnv({ SOH_DATA_DIR: dataDir, SOH_NODE_PORT: '0' });
+    const node = await startNode(NODES.om, config);
+    // A call without a token: refused, and on record.
+    const refused = await fetch(`${node.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ __typename }"}' });
+    expect(refused.status).toBe(401);
+    await node.close();
+    const log = new Database(join(dataDir, 'nodes', 'om', 'audit.db'));
+    const { n } = log.prepare('SELECT count(*) AS n FROM head').get() as { n: number };
+    expect(n).toBe(1);
+    log.exec('DELETE FROM head');
+    log.close();
+    await expect(startNode(NODES.om, config)).rejects.toBeInstanceOf(AuditHeadError);
+    expect(openDataFiles()).toEqual([]);
   });
 });

@@ -69,14 +69,21 @@ export class ChainVerifier {
     this.previous = { seq: record.seq, hash: record.hash };
   }
 
-  /** Checks the signed head against the chain's end: catches truncation and a forged head. */
+  /** The first break, or else the signed head checked against the chain's end. */
   finish(head: SignedHead | null, publicKey: KeyObject | null): ChainBreak | null {
-    if (this.firstBreak) return this.firstBreak;
-    if (!head) return this.count === 0 ? null : { seq: this.count, reason: 'no signed head for a non-empty chain' };
-    if (!publicKey || !headSignatureValid(head, publicKey)) return { seq: head.seq, reason: 'head signature does not verify' };
-    if (head.seq > this.previous.seq) return { seq: this.previous.seq + 1, reason: `chain truncated: head names seq ${head.seq}, last record is ${this.previous.seq}` };
-    if (head.seq < this.previous.seq) return { seq: head.seq + 1, reason: `records after the signed head (seq ${head.seq}) were appended without a signature` };
-    if (head.hash !== this.previous.hash) return { seq: head.seq, reason: 'last record differs from the signed head' };
-    return null;
+    return this.firstBreak ?? headBreak(head, this.previous, publicKey);
   }
+}
+
+/**
+ * Checks the signed head against the chain's end ({ seq: 0, hash: ZERO_HASH } when it has no
+ * records): catches truncation and a forged head.
+ */
+export function headBreak(head: SignedHead | null, end: { seq: number; hash: string }, publicKey: KeyObject | null): ChainBreak | null {
+  if (!head) return end.seq === 0 ? null : { seq: end.seq, reason: 'no signed head for a non-empty chain' };
+  if (!publicKey || !headSignatureValid(head, publicKey)) return { seq: head.seq, reason: 'head signature does not verify' };
+  if (head.seq > end.seq) return { seq: end.seq + 1, reason: `chain truncated: head names seq ${head.seq}, last record is ${end.seq}` };
+  if (head.seq < end.seq) return { seq: head.seq + 1, reason: `records after the signed head (seq ${head.seq}) were appended without a signature` };
+  if (head.hash !== end.hash) return { seq: head.seq, reason: 'last record differs from the signed head' };
+  return null;
 }

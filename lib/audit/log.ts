@@ -4,7 +4,6 @@ import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { StoredKey } from '../keys.ts';
 import { workerSource } from '../project.ts';
-import type { SignedHead } from './chain.ts';
 import type { AuditRecord } from './records.ts';
 import { type AuditSearch, AuditWriter } from './writer.ts';
 
@@ -13,6 +12,8 @@ const CHECKPOINT_INTERVAL_MS = 50;
 // Idle, the checkpointer looks at most this seldom: a busy node writes about 1,500 frames a
 // second, so the WAL it finds on waking is small.
 const CHECKPOINT_IDLE_INTERVAL_MS = 500;
+/** Far past any fdatasync of a working disk (about 0.1 ms here, README, Benchmark): one not back by then hangs. */
+const SYNC_TIMEOUT_MS = 5_000;
 
 /**
  * A process started with semi-space flags (GATEWAY_NODE_FLAGS) would give every worker the same
@@ -48,6 +49,8 @@ interface Waiter {
  * whose files are no longer at their path (removed, or replaced by others): its commits would go
  * on succeeding into files nobody can read, so each fdatasync round checks, before it
  * acknowledges anything, that the database and its WAL are still the files the writer holds.
+ * An fdatasync that has not returned within `syncTimeoutMs` counts as failed: on a disk (or NFS
+ * server) that hangs, every answer would wait for ever while the log still said it was healthy.
  */
 export class AuditLog {
   private readonly writer: AuditWriter;
@@ -56,6 +59,7 @@ export class AuditLog {
   private readonly checkpointer: Worker;
   /** The database and WAL files as opened: the same files must be at their paths for an append to count. */
   private readonly opened: { database: Stats; wal: Stats };
+  private readonly syncTimeoutMs: number;
   private queued: AuditRecord[] = [];
   private queuedWaiters: Waiter[] = [];
   private committed: Waiter[] = [];
@@ -67,10 +71,21 @@ export class AuditLog {
   constructor(
     readonly file: string,
     key: StoredKey,
-    options: { maxBytes?: number; search?: AuditSearch } = {},
+    {
+      syncTimeoutMs = SYNC_TIMEOUT_MS,
+      heldKeys = [key],
+      ...options
+    }: { maxBytes?: number; search?: AuditSearch; syncTimeoutMs?: number; heldKeys?: readonly StoredKey[] } = {},
   ) {
-    // Opening creates the file, the tables and the WAL: start-up fails here if the log cannot be opened.
-    this.writer = new AuditWriter({ file, key: { kid: key.kid, privateKey: key.privateKey }, ...options });
+    // Opening creates the file, the tables and the WAL: start-up fails here if the log cannot be
+    // opened, or does not end where its signed head says.
+    this.writer = new AuditWriter({
+      file,
+      key: { kid: key.kid, privateKey: key.privateKey },
+      heldKeys: new Map(heldKeys.map((held) => [held.kid, held.publicKey])),
+      ...options,
+    });
+    this.syncTimeoutMs = syncTimeoutMs;
     this.wal = openSync(`${file}-wal`, 'r');
     this.opened = { database: statSync(file), wal: fstatSync(this.wal) };
     leaveYoungGenerationToResourceLimits();
@@ -132,14 +147,28 @@ export class AuditLog {
     while (this.committed.length > 0) {
       const waiters = this.committed;
       this.committed = [];
-      const error = await new Promise<Error | null>((resolve) => fdatasync(this.wal, resolve));
-      if (error || !this.stillAtItsPath()) this.syncFailed = true;
+      // Once one has failed, another would change nothing, and on a hung disk would hold a second pool thread.
+      if (!this.syncFailed) this.syncFailed = !(await this.fdatasyncInTime()) || !this.stillAtItsPath();
       for (const waiter of waiters) {
         if (this.syncFailed) waiter.reject(new AuditWriteError());
         else waiter.resolve();
       }
     }
     this.syncing = null;
+  }
+
+  /** Whether an fdatasync of the WAL returned without error within the bound; one that returns later settles nothing. */
+  private fdatasyncInTime(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        console.error(`audit log ${this.file}: an fdatasync of its WAL has not returned after ${this.syncTimeoutMs} ms; every request fails closed until the component restarts`);
+        resolve(false);
+      }, this.syncTimeoutMs);
+      fdatasync(this.wal, (error) => {
+        clearTimeout(timer);
+        resolve(!error);
+      });
+    });
   }
 
   /** Two stats of dentries the commits keep in cache: a few µs per fdatasync round. */
@@ -187,6 +216,4 @@ export function openAuditReader(file: string): Database.Database {
   return new Database(file, { readonly: true, fileMustExist: true });
 }
 
-export function readHead(db: Database.Database): SignedHead | null {
-  return (db.prepare('SELECT seq, hash, kid, signature FROM head WHERE id = 1').get() as SignedHead | undefined) ?? null;
-}
+export { readHead } from './writer.ts';

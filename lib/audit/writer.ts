@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { KeyObject } from 'node:crypto';
+import { type KeyObject, createPublicKey } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { type ChainedRecord, ZERO_HASH, chain, signHead } from './chain.ts';
+import { type ChainedRecord, type SignedHead, ZERO_HASH, chain, headBreak, signHead } from './chain.ts';
 import type { AuditRecord } from './records.ts';
 
 /**
@@ -18,6 +18,8 @@ const BACKSTOP_CHECKPOINT_FRAMES = 10_000;
 export interface WriterOptions {
   file: string;
   key: { kid: string; privateKey: KeyObject };
+  /** The public keys, by kid, of every key the component holds: after a rotation the head was signed by one before `key`. */
+  heldKeys?: ReadonlyMap<string, KeyObject>;
   maxBytes?: number;
   search?: AuditSearch;
 }
@@ -29,6 +31,10 @@ export interface WriterOptions {
  * checkpoints); AuditLog makes commits durable with an fdatasync of the WAL before it
  * acknowledges them. Checkpoints belong to the log's checkpoint thread; the writer copies the
  * WAL back itself only as a backstop, when it has grown far past what that thread lets it reach.
+ *
+ * It opens only a log whose last record is the one its head names, signed with the writer's key:
+ * going on from a log cut short (or with its head removed) would sign the shortened chain, and
+ * `soh audit verify` could no longer tell that records were taken away.
  */
 export class AuditWriter {
   private readonly db: Database.Database;
@@ -45,6 +51,7 @@ export class AuditWriter {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_FRAMES}`);
     createTables(this.db, options.search ?? 'access-log');
+    this.last = this.signedEnd();
     // At start-up, off the request path: the database file holds its tables from the first moment.
     this.db.pragma('wal_checkpoint(PASSIVE)');
     if (options.maxBytes) {
@@ -69,9 +76,23 @@ export class AuditWriter {
       this.writeHead.run(signHead(previous.seq, previous.hash, this.options.key));
       this.last = previous;
     });
-    const row = this.db.prepare('SELECT body FROM records ORDER BY seq DESC LIMIT 1').get() as { body: string } | undefined;
-    const lastRecord = row ? (JSON.parse(row.body) as ChainedRecord) : null;
-    this.last = lastRecord ? { seq: lastRecord.seq, hash: lastRecord.hash } : { seq: 0, hash: ZERO_HASH };
+  }
+
+  /** The chain's end as the signed head names it; closes the database and throws when the records end elsewhere. */
+  private signedEnd(): { seq: number; hash: string } {
+    const { file, key } = this.options;
+    const row = this.db.prepare('SELECT seq, body FROM records ORDER BY seq DESC LIMIT 1').get() as { seq: number; body: string } | undefined;
+    const end = row ? { seq: row.seq, hash: storedHash(row.body) } : { seq: 0, hash: ZERO_HASH };
+    const head = readHead(this.db);
+    // After a key rotation the head was signed by the key before, which the component still holds.
+    const held = this.options.heldKeys ?? new Map([[key.kid, createPublicKey(key.privateKey)]]);
+    const signedBy = head ? held.get(head.kid) : undefined;
+    const reason = head && !signedBy
+      ? `its head is signed by key ${head.kid}, which this component does not hold (${[...held.keys()].join(', ')})`
+      : headBreak(head, end, signedBy ?? null)?.reason;
+    if (!reason) return end;
+    this.db.close();
+    throw new AuditHeadError(file, reason);
   }
 
   /** Appends all records in one commit, or none of them. */
@@ -92,6 +113,28 @@ export class AuditWriter {
   close(): void {
     this.db.close();
   }
+}
+
+/** A log that does not end where its signed head says, or whose head this key did not sign: the component must not serve and sign over it. */
+export class AuditHeadError extends Error {
+  override name = 'AuditHeadError';
+  constructor(file: string, reason: string) {
+    super(`audit log ${file} cannot be continued: ${reason}; writing on would sign over it (soh audit verify checks the whole chain)`);
+  }
+}
+
+/** The hash a stored record names; '' for a body that is no record, which matches no head. */
+function storedHash(body: string): string {
+  try {
+    const hash: unknown = (JSON.parse(body) as { hash?: unknown } | null)?.hash;
+    return typeof hash === 'string' ? hash : '';
+  } catch {
+    return '';
+  }
+}
+
+export function readHead(db: Database.Database): SignedHead | null {
+  return (db.prepare('SELECT seq, hash, kid, signature FROM head WHERE id = 1').get() as SignedHead | undefined) ?? null;
 }
 
 const ACCESS_LOG_INDEXES = `

@@ -90,8 +90,16 @@ export async function startNode(definition: NodeDefinition, config: NodeConfig, 
     throw error;
   });
   const auditFile = join(home, 'audit.db');
-  const [auditKey] = loadOrCreateKeys(join(home, 'keys'), `${definition.id}-audit`);
-  const audit = new AuditLog(auditFile, auditKey!, { maxBytes: config.auditMaxBytes, search: 'traces' });
+  const auditKeys = loadOrCreateKeys(join(home, 'keys'), `${definition.id}-audit`);
+  let audit: AuditLog;
+  try {
+    audit = new AuditLog(auditFile, auditKeys[0]!, { maxBytes: config.auditMaxBytes, search: 'traces', heldKeys: auditKeys });
+  } catch (error) {
+    // A log that cannot be opened, or does not end where its signed head says: nothing stays held.
+    await store.close();
+    letGo();
+    throw error;
+  }
   const release = async () => {
     await audit.close();
     await store.close();
