@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import pg from 'pg';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { completeBsn, isValidBsn } from '../lib/bsn.ts';
@@ -22,6 +23,42 @@ const [A, B, C, D] = ['123456782', '111222333', bsnFor(1), bsnFor(50)];
 
 const ban = (id: string, bsn: string, overrides: Partial<Ban> = {}) => banLine(id, bsn, { imposedBy: 'Rechtbank Amsterdam', ...overrides });
 const stored = ({ type: _type, ...rest }: Ban & { type: 'ban' }): Ban => rest;
+
+/** `promise`, or a rejection once `ms` have passed without it settling. */
+function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still waiting after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+/** A way to the database that can go silent, as a server lost in a failover does: connections stay open, no answer comes. */
+async function silenceableProxy() {
+  let silent = false;
+  const sockets = new Set<Socket>();
+  const target = new URL(databaseUrl);
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+      sockets.add(from);
+      from.on('data', (chunk) => silent || to.write(chunk));
+      from.on('error', () => {});
+      from.on('close', () => to.destroy());
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = new URL(databaseUrl);
+  url.port = String((server.address() as AddressInfo).port);
+  return {
+    url: String(url),
+    silence: () => (silent = true),
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
 
 describe('PostgresStore', () => {
   const stores: PostgresStore[] = [];
@@ -147,6 +184,61 @@ describe('PostgresStore', () => {
       await expect(waiting).resolves.toBe(1);
     } finally {
       await other.end();
+    }
+  });
+
+  it('connects beside an import holding row locks without taking table locks that would hold up lookups', async () => {
+    const running = await open('import-running');
+    const importer = new pg.Client({ connectionString: databaseUrl });
+    await importer.connect();
+    const imported = ban('PN-IMPORTING', A);
+    let connecting: Promise<PostgresStore> | undefined;
+    try {
+      await importer.query('BEGIN');
+      await importer.query('INSERT INTO soh_node_import_running.subjects (bsn, listed) VALUES ($1, false)', [A]);
+      await importer.query('INSERT INTO soh_node_import_running.bans (id, bsn, body) VALUES ($1, $2, $3)', [imported.id, A, stored(imported)]);
+      // A restart of the node (or a second import) opening the store meanwhile; had it asked for a
+      // table lock, that request would be queued by now, and every lookup behind it.
+      connecting = open('import-running');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await within(500, running.lookup([A]))).toEqual([null]);
+      expect(await within(500, connecting.then((restarted) => restarted.lookup([A])))).toEqual([null]);
+      await importer.query('COMMIT');
+      expect(await running.lookup([A])).toEqual([{ contact: null, bans: [stored(imported)] }]);
+    } finally {
+      await importer.end();
+      await connecting;
+    }
+  });
+
+  it('gives up a lookup stuck behind a lock at its bound, while a load waiting on that lock waits its turn', async () => {
+    const locked = await open('locked');
+    const other = new pg.Client({ connectionString: databaseUrl });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('LOCK TABLE soh_node_locked.subjects IN ACCESS EXCLUSIVE MODE');
+      const loading = locked.load([{ type: 'person', bsn: A }]);
+      await expect(within(3_000, locked.lookup([A]))).rejects.toThrow(/statement timeout/);
+      // The load has now waited longer than a lookup may.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await other.query('COMMIT');
+      await expect(loading).resolves.toBe(1);
+    } finally {
+      await other.end();
+    }
+  });
+
+  it('gives up a lookup on a server that no longer answers', async () => {
+    const proxy = await silenceableProxy();
+    try {
+      const store = await PostgresStore.connect(proxy.url, 'failover');
+      stores.push(store);
+      expect(await store.lookup([A])).toEqual([null]);
+      proxy.silence();
+      await expect(within(4_500, store.lookup([A]))).rejects.toThrow(/Query read timeout/);
+    } finally {
+      proxy.close();
     }
   });
 

@@ -1,4 +1,7 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -40,6 +43,20 @@ describe('SqliteStore', () => {
 
   it('reads no bans when the caller does not ask for them, and still knows the subject', async () => {
     expect(await store.lookup([BANNED, UNKNOWN], { withBans: false })).toEqual([{ contact: null, bans: [] }, null]);
+  });
+
+  it('commits a load with synchronous = FULL and serves lookups with NORMAL again', async () => {
+    const db = (store as unknown as { db: Database.Database }).db;
+    const synchronous = () => db.pragma('synchronous', { simple: true });
+    const during: unknown[] = [];
+    function* records() {
+      during.push(synchronous());
+      yield { type: 'person' as const, bsn: KNOWN, contact };
+    }
+    await store.load(records());
+    // 2 is FULL, 1 NORMAL.
+    expect(during).toEqual([2]);
+    expect(synchronous()).toBe(1);
   });
 });
 
@@ -86,6 +103,41 @@ describe('SqliteStore beside an import in another process', () => {
       expect(await opened.lookup([UNKNOWN])).toEqual([{ contact: null, bans: [] }]);
     } finally {
       await opened.close();
+    }
+  });
+});
+
+/** Another process (`soh import`) holding the store's write lock for `ms`; resolves once it holds it. */
+async function holdWriteLock(file: string, ms: number): Promise<{ released: Promise<unknown> }> {
+  const child = spawn(process.execPath, [
+    '-e',
+    `const db = new (require(process.argv[1]))(process.argv[2]);
+     db.exec('BEGIN IMMEDIATE');
+     console.log('locked');
+     setTimeout(() => db.exec('COMMIT'), Number(process.argv[3]));`,
+    createRequire(import.meta.url).resolve('better-sqlite3'), file, String(ms),
+  ], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await once(child.stdout, 'data');
+  return { released: once(child, 'exit') };
+}
+
+describe('SqliteStore while an import in another process holds the write lock past the 5 s busy timeout', () => {
+  it('opens the store, and a load waits its turn', async () => {
+    const file = join(dir, 'busy.db');
+    await new SqliteStore(file).close();
+    const importer = await holdWriteLock(file, 6_000);
+    try {
+      const opened = new SqliteStore(file);
+      try {
+        const started = Date.now();
+        expect(await opened.load([{ type: 'person', bsn: KNOWN, contact }])).toBe(1);
+        expect(Date.now() - started).toBeGreaterThan(5_000);
+        expect(await opened.lookup([KNOWN])).toEqual([{ contact, bans: [] }]);
+      } finally {
+        await opened.close();
+      }
+    } finally {
+      await importer.released;
     }
   });
 });

@@ -7,6 +7,14 @@ import type { NodeStore, PersonRecord } from './store.ts';
 const SCHEMA_NAME = /^[a-z][a-z0-9_]*$/;
 /** Rows per INSERT: few round trips for a 100k-line import, while keeping statements modest. */
 const BATCH = 1000;
+/**
+ * How long a lookup may take. The gateway stops waiting for a node at its request deadline (1.5 s
+ * by default); a lookup stuck behind a lock or on a server that failed over silently would only
+ * hold one of the pool's connections, and soon all of them.
+ */
+const LOOKUP_TIMEOUT_MS = 2_000;
+/** What connect() creates, to be found in the catalog; `listed` is a column of subjects. */
+const RELATIONS = ['subjects', 'bans', 'bans_by_bsn', 'own_records', 'own_records_by_bsn'];
 
 /**
  * The production store. In production each organisation runs its node against its own PostgreSQL,
@@ -25,33 +33,68 @@ export class PostgresStore implements NodeStore {
     const schema = `soh_node_${nodeId.replace(/-/g, '_')}`;
     // The schema name is interpolated into SQL, so it must never carry anything but an identifier.
     if (!SCHEMA_NAME.test(schema) || schema.length > 63) throw new Error(`node id ${JSON.stringify(nodeId)} is not usable as a schema name`);
-    const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+    const pool = new pg.Pool({
+      connectionString: databaseUrl,
+      max: 10,
+      // Also bounds the wait for a free connection when all ten are busy.
+      connectionTimeoutMillis: 5_000,
+      // A server gone without closing its connections (failover) is noticed while they sit idle.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      // The server cancels a lookup stuck behind a lock; transaction() lifts this for loads.
+      statement_timeout: LOOKUP_TIMEOUT_MS,
+    });
     // An idle connection dropped by the server (restart, failover) must not crash the node: the pool replaces it.
     pool.on('error', (err) => console.error(`postgres store ${schema}: idle connection lost: ${err.message}`));
     const store = new PostgresStore(pool, schema);
     try {
-      await store.transaction(async (client) => {
-        // Two processes starting the same node at once would otherwise race on CREATE ... IF NOT EXISTS.
-        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [schema]);
-        await client.query(`
-          CREATE SCHEMA IF NOT EXISTS "${schema}";
-          CREATE TABLE IF NOT EXISTS "${schema}".subjects (bsn text PRIMARY KEY, contact jsonb);
-          -- Known for a person line (listed) or while a ban or own record names them (SqliteStore).
-          -- Subjects of a store made before this column stay known, as they were.
-          ALTER TABLE "${schema}".subjects ADD COLUMN IF NOT EXISTS listed boolean NOT NULL DEFAULT true;
-          CREATE TABLE IF NOT EXISTS "${schema}".bans (id text PRIMARY KEY, bsn text NOT NULL, body jsonb NOT NULL);
-          CREATE INDEX IF NOT EXISTS bans_by_bsn ON "${schema}".bans (bsn);
-          CREATE TABLE IF NOT EXISTS "${schema}".own_records (
-            type text NOT NULL, id text NOT NULL, bsn text NOT NULL, body jsonb NOT NULL,
-            PRIMARY KEY (type, id));
-          CREATE INDEX IF NOT EXISTS own_records_by_bsn ON "${schema}".own_records (bsn);
-        `);
-      });
+      if (!(await store.schemaComplete())) await store.createSchema();
     } catch (err) {
       await pool.end();
       throw err;
     }
     return store;
+  }
+
+  /**
+   * Whether everything createSchema() makes exists, read from the catalog: that takes no lock on the
+   * tables, so a node starting beside a running import neither waits for it nor makes lookups wait.
+   */
+  private async schemaComplete(): Promise<boolean> {
+    const { rows } = await this.pool.query<{ complete: boolean }>(
+      `SELECT bool_and(to_regclass(name) IS NOT NULL) AND EXISTS (
+                SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($2) AND attname = 'listed' AND NOT attisdropped) AS complete
+         FROM unnest($1::text[]) AS name`,
+      [RELATIONS.map((name) => `"${this.schema}".${name}`), `"${this.schema}".subjects`],
+    );
+    return rows[0]!.complete;
+  }
+
+  /**
+   * ALTER TABLE takes an exclusive lock even when the column is there, CREATE INDEX one that waits
+   * for an import's writes; lookups queue behind either. So this runs only for a new or older store,
+   * and gives up after a few seconds rather than stall a running node's lookups.
+   */
+  private async createSchema(): Promise<void> {
+    const schema = this.schema;
+    await this.transaction(async (client) => {
+      // Two processes starting the same node at once would otherwise race on CREATE ... IF NOT EXISTS.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [schema]);
+      await client.query("SET LOCAL lock_timeout = '5s'");
+      await client.query(`
+        CREATE SCHEMA IF NOT EXISTS "${schema}";
+        CREATE TABLE IF NOT EXISTS "${schema}".subjects (bsn text PRIMARY KEY, contact jsonb);
+        -- Known for a person line (listed) or while a ban or own record names them (SqliteStore).
+        -- Subjects of a store made before this column stay known, as they were.
+        ALTER TABLE "${schema}".subjects ADD COLUMN IF NOT EXISTS listed boolean NOT NULL DEFAULT true;
+        CREATE TABLE IF NOT EXISTS "${schema}".bans (id text PRIMARY KEY, bsn text NOT NULL, body jsonb NOT NULL);
+        CREATE INDEX IF NOT EXISTS bans_by_bsn ON "${schema}".bans (bsn);
+        CREATE TABLE IF NOT EXISTS "${schema}".own_records (
+          type text NOT NULL, id text NOT NULL, bsn text NOT NULL, body jsonb NOT NULL,
+          PRIMARY KEY (type, id));
+        CREATE INDEX IF NOT EXISTS own_records_by_bsn ON "${schema}".own_records (bsn);
+      `);
+    });
   }
 
   async lookup(bsns: readonly string[], { withBans = true }: { withBans?: boolean } = {}): Promise<(PersonRecord | null)[]> {
@@ -60,12 +103,17 @@ export class PostgresStore implements NodeStore {
     const bans = withBans
       ? `COALESCE((SELECT jsonb_agg(b.body ORDER BY b.id COLLATE "C") FROM "${this.schema}".bans b WHERE b.bsn = s.bsn), '[]'::jsonb)`
       : `'[]'::jsonb`;
-    const { rows } = await this.pool.query<{ bsn: string; contact: PersonRecord['contact']; bans: Ban[] }>(
-      `SELECT s.bsn, s.contact, ${bans} AS bans
-         FROM "${this.schema}".subjects s
-        WHERE s.bsn = ANY($1::text[])`,
-      [[...new Set(bsns)]],
-    );
+    // The server cancels the statement at LOOKUP_TIMEOUT_MS (the pool's statement_timeout); a server
+    // that no longer answers at all is given up a little later. pg reads query_timeout per query
+    // too, though its types know it only as a client setting.
+    const query: pg.QueryConfig & { query_timeout: number } = {
+      text: `SELECT s.bsn, s.contact, ${bans} AS bans
+               FROM "${this.schema}".subjects s
+              WHERE s.bsn = ANY($1::text[])`,
+      values: [[...new Set(bsns)]],
+      query_timeout: LOOKUP_TIMEOUT_MS + 1_000,
+    };
+    const { rows } = await this.pool.query<{ bsn: string; contact: PersonRecord['contact']; bans: Ban[] }>(query);
     const byBsn = new Map(rows.map((row) => [row.bsn, { contact: row.contact ?? null, bans: row.bans }]));
     return bsns.map((bsn) => byBsn.get(bsn) ?? null);
   }
@@ -185,6 +233,9 @@ export class PostgresStore implements NodeStore {
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
+      // A transaction is a load or the schema's creation, which may take minutes (a million-line
+      // import and its ANALYZE): the bound on lookups is not for them.
+      await client.query('SET LOCAL statement_timeout = 0');
       const result = await work(client);
       await client.query('COMMIT');
       return result;

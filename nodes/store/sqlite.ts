@@ -6,6 +6,9 @@ import type { OwnRecord } from '../runtime/definition.ts';
 import type { ImportRecord } from '../runtime/import-records.ts';
 import type { NodeStore, PersonRecord } from './store.ts';
 
+/** How long a load waits for another import's write lock: longer than any import takes. */
+const LOAD_BUSY_TIMEOUT_MS = 60 * 60_000;
+
 /**
  * The embedded store: one SQLite file per node (WAL). `subjects` holds every BSN the node knows
  * (with the person's contact route), so a hit check is one primary-key lookup. A subject is known
@@ -35,13 +38,14 @@ export class SqliteStore implements NodeStore {
         PRIMARY KEY (type, id)) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS own_records_by_bsn ON own_records (bsn);
     `);
-    // A store made before `listed` existed: every subject it holds stays known, as it was. Under
-    // the write lock, so that a node and an import opening it at once add the column once.
-    this.db.transaction(() => {
-      if (!(this.db.pragma('table_info(subjects)') as { name: string }[]).some((column) => column.name === 'listed')) {
-        this.db.exec('ALTER TABLE subjects ADD COLUMN listed INTEGER NOT NULL DEFAULT 1');
-      }
-    }).immediate();
+    // A store made before `listed` existed: every subject it holds stays known, as it was. Checked
+    // first without the write lock, which a running import holds for as long as it takes; then
+    // again under it, so that a node and an import opening an old store at once add the column once.
+    if (!this.hasListed()) {
+      this.db.transaction(() => {
+        if (!this.hasListed()) this.db.exec('ALTER TABLE subjects ADD COLUMN listed INTEGER NOT NULL DEFAULT 1');
+      }).immediate();
+    }
     this.subjectByBsn = this.db.prepare('SELECT contact FROM subjects WHERE bsn = ?');
     this.bansByBsn = this.db.prepare('SELECT body FROM bans WHERE bsn = ? ORDER BY id');
     // One read transaction per lookup: `soh import` writes from another process, and its commit
@@ -89,7 +93,7 @@ export class SqliteStore implements NodeStore {
     const noteMove = (before: { bsn: string } | undefined, bsn: string) => {
       if (before && before.bsn !== bsn) movedFrom.add(before.bsn);
     };
-    this.db.transaction(() => {
+    const loadAll = this.db.transaction(() => {
       for (const record of records) {
         count++;
         if (record.type === 'person') {
@@ -107,9 +111,12 @@ export class SqliteStore implements NodeStore {
         }
       }
       for (const bsn of movedFrom) forgetIfUnnamed.run({ bsn });
-      // Immediate: a deferred transaction that read first could not take the write lock after
-      // another import committed in between (SQLITE_BUSY_SNAPSHOT); this one waits its turn.
-    }).immediate();
+    });
+    // Immediate: a deferred transaction that read first could not take the write lock after
+    // another import committed in between (SQLITE_BUSY_SNAPSHOT); this one waits its turn, as long
+    // as an import can take rather than the default 5 s. FULL: a load `soh import` has reported
+    // survives a power loss, which under NORMAL (enough for lookups) may roll back the last commits.
+    this.withPragmas({ synchronous: 'FULL', busy_timeout: LOAD_BUSY_TIMEOUT_MS }, () => loadAll.immediate());
     return count;
   }
 
@@ -124,5 +131,20 @@ export class SqliteStore implements NodeStore {
 
   async close(): Promise<void> {
     this.db.close();
+  }
+
+  private hasListed(): boolean {
+    return (this.db.pragma('table_info(subjects)') as { name: string }[]).some((column) => column.name === 'listed');
+  }
+
+  /** Runs `work` with these pragmas set on the connection, and its own settings back afterwards. */
+  private withPragmas<T>(pragmas: Record<string, string | number>, work: () => T): T {
+    const own = Object.keys(pragmas).map((name) => [name, this.db.pragma(name, { simple: true })] as const);
+    for (const [name, value] of Object.entries(pragmas)) this.db.pragma(`${name} = ${value}`);
+    try {
+      return work();
+    } finally {
+      for (const [name, value] of own) this.db.pragma(`${name} = ${String(value)}`);
+    }
   }
 }
