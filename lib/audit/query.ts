@@ -48,42 +48,8 @@ export class AuditReader {
     limit: number,
     beforeSeq: number | null,
   ): { seq: number; traceId: string; confirmed: boolean }[] {
-    const confirmed = "(requester_org = ? OR EXISTS (SELECT 1 FROM json_each(body, '$.providers') WHERE value = ?))";
-    const unanswered =
-      "EXISTS (SELECT 1 FROM json_each(body, '$.partners') WHERE value ->> '$.partner' = ? AND value ->> '$.status' = 'UNAVAILABLE' AND value ->> '$.reached' IS NOT 0)";
-    const viewerParams = [viewer.org, viewer.partner ?? ''];
-    const where: string[] = ["kind = 'access'", `(${confirmed} OR ${unanswered})`];
-    const params: (string | number)[] = [...viewerParams, viewer.partner ?? ''];
-    if (filter.traceId) {
-      where.push('trace_id = ?');
-      params.push(filter.traceId);
-    }
-    if (filter.subjectRef) {
-      where.push('trace_id IN (SELECT trace_id FROM records WHERE subject_ref = ?)');
-      params.push(filter.subjectRef);
-    }
-    if (filter.purpose) {
-      where.push('purpose = ?');
-      params.push(filter.purpose);
-    }
-    if (filter.requesterSub) {
-      where.push('requester_sub = ?');
-      params.push(filter.requesterSub);
-    }
-    if (filter.from !== undefined) {
-      where.push('time >= ?');
-      params.push(filter.from);
-    }
-    if (filter.to !== undefined) {
-      where.push('time < ?');
-      params.push(filter.to);
-    }
-    if (beforeSeq !== null) {
-      where.push('seq < ?');
-      params.push(beforeSeq);
-    }
-    const sql = `SELECT seq, trace_id AS traceId, ${confirmed} AS confirmed FROM records WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT ?`;
-    const rows = this.db.prepare(sql).all(...viewerParams, ...params, limit) as { seq: number; traceId: string; confirmed: 0 | 1 }[];
+    const { sql, params } = accessTracesQuery(filter, viewer, limit, beforeSeq);
+    const rows = this.db.prepare(sql).all(...params) as { seq: number; traceId: string; confirmed: 0 | 1 }[];
     return rows.map((row) => ({ seq: row.seq, traceId: row.traceId, confirmed: row.confirmed === 1 }));
   }
 
@@ -118,5 +84,56 @@ export function processingRecordView(record: ProcessingRecord, chainValid: boole
     statusCode: record.status_code,
     attributes: record.attributes,
     chainValid,
+  };
+}
+
+/** The statement behind AuditReader.accessTraces, and its parameters in order. */
+export function accessTracesQuery(
+  filter: AccessFilter,
+  viewer: { org: string; partner: string | null },
+  limit: number,
+  beforeSeq: number | null,
+): { sql: string; params: (string | number)[] } {
+  const confirmed = "(requester_org = ? OR EXISTS (SELECT 1 FROM json_each(body, '$.providers') WHERE value = ?))";
+  const unanswered =
+    "EXISTS (SELECT 1 FROM json_each(body, '$.partners') WHERE value ->> '$.partner' = ? AND value ->> '$.status' = 'UNAVAILABLE' AND value ->> '$.reached' IS NOT 0)";
+  const viewerParams = [viewer.org, viewer.partner ?? ''];
+  const where: string[] = ["kind = 'access'", `(${confirmed} OR ${unanswered})`];
+  const params: (string | number)[] = [...viewerParams, viewer.partner ?? ''];
+  // A trace or a person names a few requests: with either, a purpose or requester must not lead
+  // the planner to their index, which holds every request of that purpose or account (a unary
+  // `+` keeps a column out of index use).
+  const byIndex = (column: string) => (filter.traceId || filter.subjectRef ? `+${column}` : column);
+  if (filter.traceId) {
+    where.push('trace_id = ?');
+    params.push(filter.traceId);
+  }
+  if (filter.subjectRef) {
+    where.push('trace_id IN (SELECT trace_id FROM records WHERE subject_ref = ?)');
+    params.push(filter.subjectRef);
+  }
+  if (filter.purpose) {
+    where.push(`${byIndex('purpose')} = ?`);
+    params.push(filter.purpose);
+  }
+  if (filter.requesterSub) {
+    where.push(`${byIndex('requester_sub')} = ?`);
+    params.push(filter.requesterSub);
+  }
+  if (filter.from !== undefined) {
+    where.push('time >= ?');
+    params.push(filter.from);
+  }
+  if (filter.to !== undefined) {
+    where.push('time < ?');
+    params.push(filter.to);
+  }
+  if (beforeSeq !== null) {
+    where.push('seq < ?');
+    params.push(beforeSeq);
+  }
+  return {
+    sql: `SELECT seq, trace_id AS traceId, ${confirmed} AS confirmed FROM records WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT ?`,
+    params: [...viewerParams, ...params, limit],
   };
 }
