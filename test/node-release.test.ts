@@ -151,6 +151,23 @@ describe('release policies at the nodes, asked directly (DESIGN §6 step 3)', ()
       expect(record).toMatchObject({ decision: 'ALLOW', fieldsReleased: ['Query.records'] });
     });
 
+    it('lists in its access record no field released when it knows none of the persons asked about', async () => {
+      const sub = `release-${randomUUID()}`;
+      const token = await mint('veilig-thuis', { purpose: 'vt-hit-check', sub });
+      const { status, body } = await callNode(federation.nodes['veilig-thuis'].url, token, recordsOf('contact { organisation phone }'), {
+        ...VARIABLES,
+        bsns: [PERSONS.unknown],
+        refs: ['ref-unknown-0000000000'],
+        location: null,
+        counterpart: null,
+        counterpartRef: null,
+      });
+      expect(status).toBe(200);
+      expect(body.data!.records).toEqual([null]);
+      const [record] = nodeAccessRecords(federation.dataDir, 'veilig-thuis').filter((r) => r.sub === sub);
+      expect(record).toMatchObject({ decision: 'ALLOW', fieldsReleased: [], subjects: 1 });
+    });
+
     it('politie gives the police the ban terms and violatedAt, computed at the node', async () => {
       const { status, text, body } = await ask(
         'politie',

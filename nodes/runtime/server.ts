@@ -215,10 +215,20 @@ function nodeAccessRecord(
     requester: { org: state.claims?.org ?? 'unknown', sub: state.claims?.sub ?? 'unknown', roles: state.claims?.roles ?? [] },
     purpose: state.claims?.purpose ?? 'unknown',
     decision: code ? `DENY:${code}` : 'ALLOW',
-    fieldsReleased: code ? [] : state.fieldsReleased,
+    fieldsReleased: code ? [] : releasedFields(state),
     subjects: state.subjects,
     hits: state.hits,
   };
+}
+
+/**
+ * What a call released: for a records call, what its processing records say it released of each
+ * person (nothing of a person the node does not know); for any other call, what it selected.
+ */
+function releasedFields(state: NodeRequestState): string[] {
+  if (state.processing.length === 0) return state.fieldsReleased;
+  const released = new Set(state.processing.flatMap((record) => record.attributes['soh.fields_released'] as string[]));
+  return state.fieldsReleased.filter((field) => released.has(field));
 }
 
 function useHealth(deps: NodeDependencies): Plugin {
