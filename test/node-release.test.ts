@@ -227,11 +227,16 @@ describe('release policies at the nodes, asked directly (DESIGN §6 step 3)', ()
     it('a call refused for its input still records whom it asked about, and nothing else', async () => {
       const sub = `input-${randomUUID()}`;
       const token = await mint('politie', { purpose: 'police-ban-enforcement', sub });
-      const { status, body } = await callNode(federation.nodes.politie.url, token, recordsOf('bans { id violatedAt }'), { ...VARIABLES, location: { lat: 91, lon: 4 } });
+      // As the gateway calls: the span of its call to the node named in traceparent.
+      const gatewaySpan = 'b7ad6b7169203331';
+      const traceparent = `00-0af7651916cd43dd8448eb211c80319c-${gatewaySpan}-01`;
+      const { status, body } = await callNode(federation.nodes.politie.url, token, recordsOf('bans { id violatedAt }'), { ...VARIABLES, location: { lat: 91, lon: 4 } }, { traceparent });
       expect(status).toBe(400);
       expect(body.errors![0]!.extensions!['code']).toBe('BAD_USER_INPUT');
-      const processing = nodeProcessingOf(federation.dataDir, 'politie', sub);
+      const processing = nodeProcessingOf(federation.dataDir, 'politie', sub) as unknown as { span_id: string; parent_span_id: string | null; attributes: Record<string, unknown> }[];
       expect(processing.map((record) => record.attributes['soh.outcome'])).toEqual(['DENIED', 'DENIED', 'DENIED']);
+      // Each record's span is the node's own, a child of the gateway's call: never its own parent.
+      for (const record of processing) expect(record).toMatchObject({ span_id: expect.not.stringMatching(gatewaySpan), parent_span_id: gatewaySpan });
       expect(nodeAccessRecords(federation.dataDir, 'politie').filter((record) => record.sub === sub)).toEqual([expect.objectContaining({ decision: 'DENY:BAD_USER_INPUT', subjects: 3 })]);
     });
 

@@ -50,7 +50,7 @@ export function createRecordsResolver(deps: NodeDependencies) {
 
     const span = tracer.startSpan('node.records', {}, trace.setSpan(ROOT_CONTEXT, state.span));
     const startTime = clock.now();
-    const record = recorder(deps, state, span.spanContext(), startTime);
+    const record = recorder(deps, state, { ...span.spanContext(), parentSpanId: state.span.spanContext().spanId }, startTime);
     try {
       let found: Awaited<ReturnType<typeof store.lookup>>;
       let records: (ReturnType<typeof toNodeRecord> | null)[];
@@ -99,9 +99,8 @@ function refusalOf(args: RecordsArgs): string | null {
 }
 
 /** Writes the processing records of one call: one per subject it names, in the request's state. */
-function recorder(deps: NodeDependencies, state: NodeContext['state'], span: { traceId: string; spanId: string }, startTime: number) {
+function recorder(deps: NodeDependencies, state: NodeContext['state'], span: { traceId: string; spanId: string; parentSpanId: string | null }, startTime: number) {
   const activity = deps.policies.purposes.get(state.claims!.purpose)?.processingActivity ?? 'unknown';
-  const parentSpanId = state.span.spanContext().spanId;
   return (subjectRef: string, outcome: Outcome, fieldsReleased: string[], statusCode: StatusCode = 'UNSET') => {
     state.subjects++;
     if (outcome === 'HIT') state.hits++;
@@ -110,7 +109,7 @@ function recorder(deps: NodeDependencies, state: NodeContext['state'], span: { t
         component: deps.definition.id,
         traceId: span.traceId,
         spanId: span.spanId,
-        parentSpanId,
+        parentSpanId: span.parentSpanId,
         startTime,
         endTime: deps.clock.now(),
         activity,
@@ -133,7 +132,8 @@ export function recordRefusal(deps: NodeDependencies, state: NodeContext['state'
   const refs = [...(Array.isArray(args.subjectRefs) ? args.subjectRefs : []), args.counterpartRef].filter(
     (ref): ref is string => typeof ref === 'string' && isSubjectRef(ref),
   );
-  const record = recorder(deps, state, state.span.spanContext(), deps.clock.now());
+  // Refused before a node.records span began: the records belong to the call's own span, whose parent is the gateway's.
+  const record = recorder(deps, state, { ...state.span.spanContext(), parentSpanId: state.parentSpanId }, deps.clock.now());
   for (const ref of refs.slice(0, MAX_BATCH + 1)) record(ref, 'DENIED', []);
 }
 
@@ -144,7 +144,7 @@ function processingRecord(r: {
   component: string;
   traceId: string;
   spanId: string;
-  parentSpanId: string;
+  parentSpanId: string | null;
   startTime: number;
   endTime: number;
   activity: string;

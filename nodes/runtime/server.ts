@@ -1,4 +1,4 @@
-import { type Span, SpanKind, SpanStatusCode, ROOT_CONTEXT, type TextMapGetter, type Tracer, propagation } from '@opentelemetry/api';
+import { type Span, SpanKind, SpanStatusCode, ROOT_CONTEXT, type TextMapGetter, type Tracer, propagation, trace } from '@opentelemetry/api';
 import { GraphQLError, type ValidationRule } from 'graphql';
 import { createSchema, createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { AuditLog } from '../../lib/audit/log.ts';
@@ -36,6 +36,8 @@ export interface NodeDependencies {
 export interface NodeRequestState {
   startTime: number;
   span: Span;
+  /** The gateway's span that made this call (its node.call), once its token verified; else none. */
+  parentSpanId: string | null;
   claims: DownstreamClaims | null;
   fieldsReleased: string[];
   denial: string | null;
@@ -84,6 +86,7 @@ export function createNodeApp(deps: NodeDependencies): YogaServerInstance<object
       states.set(request, {
         startTime,
         span: deps.tracer.startSpan(`node.request ${definition.id}`, { kind: SpanKind.SERVER, startTime: startedAt }, parent),
+        parentSpanId: trace.getSpanContext(parent)?.spanId ?? null,
         claims,
         fieldsReleased: [],
         denial: null,
