@@ -179,4 +179,25 @@ describe('audit log durability', () => {
     expect(storedSeqs(file)).toEqual([1]);
     await expect(log.append(nodeAccessRecord(2))).rejects.toBeInstanceOf(AuditWriteError);
   });
+
+  it('stays unready once its storage quota is reached, although a small commit may still fit', async () => {
+    const file = join(dir, 'full.db');
+    const log = new AuditLog(file, createKeyFile(join(dir, 'keys-full'), 'test'), { search: 'traces', maxBytes: 64 * 1024 });
+    try {
+      let index = 0;
+      const batch = (size: number) => Array.from({ length: size }, () => nodeAccessRecord(++index));
+      let refused = false;
+      const outcome = (append: Promise<void>) => append.then(() => 'written', () => 'refused');
+      for (let round = 0; round < 200 && !refused; round++) refused = (await outcome(log.appendAll(batch(20)))) === 'refused';
+      expect(refused, 'the quota is reached').toBe(true);
+      expect(log.healthy).toBe(false);
+      // What is left of the last page may still take a record or two: answered, yet never ready again.
+      let fitted = false;
+      for (let round = 0; round < 20 && !fitted; round++) fitted = (await outcome(log.append(nodeAccessRecord(++index)))) === 'written';
+      expect(fitted, 'a single record still fits').toBe(true);
+      expect(log.healthy).toBe(false);
+    } finally {
+      await log.close();
+    }
+  });
 });

@@ -44,7 +44,7 @@ interface Waiter {
  * copy the WAL back run in a thread of their own (checkpointer-thread.ts), with SQLite's own fsyncs.
  *
  * A failed commit rejects its appends (the caller fails closed) and makes `healthy` false until
- * a commit succeeds again. A failed fdatasync is final: what the page cache still holds is then
+ * a commit succeeds again, or for good once the storage quota is reached. A failed fdatasync is final: what the page cache still holds is then
  * unknown, so every later append fails closed too, until the process is restarted. So is a log
  * whose files are no longer at their path (removed, or replaced by others): its commits would go
  * on succeeding into files nobody can read, so each fdatasync round checks, before it
@@ -65,6 +65,8 @@ export class AuditLog {
   private committed: Waiter[] = [];
   private syncing: Promise<void> | null = null;
   private lastWriteFailed = false;
+  /** The storage quota was reached: a commit small enough to fit may still succeed, but the log stays unready. */
+  private full = false;
   private syncFailed = false;
   private closed = false;
 
@@ -101,7 +103,7 @@ export class AuditLog {
   }
 
   get healthy(): boolean {
-    return !this.lastWriteFailed && !this.syncFailed;
+    return !this.lastWriteFailed && !this.syncFailed && !this.full;
   }
 
   append(record: AuditRecord): Promise<void> {
@@ -132,8 +134,11 @@ export class AuditLog {
     }
     try {
       this.writer.commit(records);
-    } catch {
+    } catch (error) {
       this.lastWriteFailed = true;
+      // An append-only log under its quota never gets room back: the next small commit may fit in
+      // what is left of a page, and would make a load balancer send traffic that mostly fails.
+      if ((error as { code?: string }).code === 'SQLITE_FULL') this.full = true;
       for (const waiter of waiters) waiter.reject(new AuditWriteError());
       return;
     }
