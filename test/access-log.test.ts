@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { completeBsn } from '../lib/bsn.ts';
 import { ALL_BSNS, AT, PERSONS } from './support/fixtures.ts';
 import { type Federation, type GraphQLBody, startFederation } from './support/federation.ts';
-import { accessRecordsOf, hitCheckInTrace, nodeAccessRecords, nodeAuditFile } from './support/node-calls.ts';
+import { accessRecordsOf, hitCheckInTrace, nodeAccessRecords, nodeAuditFile, processingOfTrace } from './support/node-calls.ts';
 import type { NodeId } from '../lib/partners.ts';
 
 // DESIGN §5 and §7: privacy officers (purpose privacy-audit) read the gateway's access records,
@@ -723,6 +723,40 @@ describe('accessLog for privacy officers (DESIGN §5, §7)', () => {
     expect(search.node.records.filter((record: any) => record.component === 'gateway')).toEqual([
       expect.objectContaining({ name: 'accessLog', attributes: expect.objectContaining({ 'dpl.core.data_subject_id': subjectRef, 'soh.requests_returned': 1 }) }),
     ]);
+  });
+
+  it("writes no record of persons a page did not show, nor of those an earlier search showed, and shows a person's history only their own", async () => {
+    const sub = `vt-${run}-shown-once`;
+    const from = windowStart();
+    for (const bsn of [PERSONS.vtOnly, PERSONS.subject]) expect((await federation.query(await vtWorker(sub), HIT_CHECK, { bsn })).status).toBe(200);
+    const to = windowEnd();
+    const officerSub = `fg-${VT_ORG}-${run}`;
+    const token = await officer(VT_ORG);
+    const gatewayLog = join(federation.dataDir, 'gateway', 'audit.db');
+    const lastSearch = () => accessRecordsOf(gatewayLog, officerSub).at(-1).trace_id as string;
+    const gatewayProcessing = (traceId: string) => processingOfTrace(gatewayLog, traceId).map((record) => record.attributes['dpl.core.data_subject_id']);
+
+    // A page without timelines shows no one.
+    const bare = await federation.query(token, 'query Bare($filter: AccessLogFilter!) { accessLog(filter: $filter) { edges { cursor } } }', { filter: { purpose: 'vt-hit-check' } });
+    expect(bare.status).toBe(200);
+    expect(gatewayProcessing(lastSearch())).toEqual([]);
+
+    // A search that shows the two hit checks writes a record of each person...
+    const shown = await edgesOf(token, { requesterSub: sub, from, to });
+    const [other, person] = shown.map((edge) => edge.node.records.find((record: any) => record.component === 'gateway').attributes['dpl.core.data_subject_id']);
+    expect(gatewayProcessing(lastSearch()).sort()).toEqual([person, other].sort());
+    // ...and a review of that search, which shows its record of the person, writes none.
+    const reviews = await edgesOf(token, { requesterSub: officerSub, from, to: windowEnd() });
+    expect(reviews.length).toBeGreaterThan(0);
+    expect(gatewayProcessing(lastSearch())).toEqual([]);
+
+    // In the person's history, each earlier search shows only its record of them, not the other person.
+    const history = await edgesOf(token, { subjectBsn: PERSONS.vtOnly });
+    const searches = history.filter((candidate) => candidate.node.operation === 'Log');
+    expect(searches.length).toBeGreaterThan(0);
+    for (const edge of searches) {
+      for (const record of edge.node.records) expect(record.attributes['dpl.core.data_subject_id']).toBe(person);
+    }
   });
 
   it('marks no-hit and policy-denied processing as UNSET', async () => {

@@ -217,12 +217,15 @@ export function createAccessLogResolver(deps: {
       }
     }
 
+    const showsTimelines = state.selected.has('AccessRequest.records');
     const edges = page.map((row) => {
       const access = reader!.accessRecord(row.seq) as StoredRecord & GatewayAccessRecord;
-      const own = reader!
-        .recordsOfTrace(row.traceId)
-        .filter(({ record }) => record.type === 'processing')
-        .map(({ record, chainValid }) => processingRecordView(record as ProcessingRecord, chainValid));
+      const own = showsTimelines
+        ? reader!
+            .recordsOfTrace(row.traceId)
+            .filter(({ record }) => record.type === 'processing' && belongsToSearch(record as ProcessingRecord, filter.subjectRef))
+            .map(({ record, chainValid }) => processingRecordView(record as ProcessingRecord, chainValid))
+        : [];
       // By instant: a node's times may carry another offset, or more digits than a millisecond.
       const records = [...own, ...(nodeRecords.get(row.traceId) ?? [])].sort((a, b) => Date.parse(a.startTime) - Date.parse(b.startTime));
       return {
@@ -247,11 +250,14 @@ export function createAccessLogResolver(deps: {
     });
     // Searching by a person processes them; so does showing a person in a timeline, whatever was
     // searched by (DESIGN §7: one record per data subject per action), so that a search by purpose
-    // or trace is in the history of everyone its page names.
+    // or trace is in the history of everyone its page names. A person an earlier search showed is
+    // not counted again: each search would otherwise copy every earlier one's into its own trace.
     const shown = new Map<string, number>(filter.subjectRef ? [[filter.subjectRef, page.length]] : []);
     for (const { node } of edges) {
-      const named = new Set(node.records.map((record) => record.attributes['dpl.core.data_subject_id']).filter((id): id is string => typeof id === 'string'));
-      for (const subjectRef of named) if (subjectRef !== filter.subjectRef) shown.set(subjectRef, (shown.get(subjectRef) ?? 0) + 1);
+      const named = new Set(node.records.filter((record) => record.name !== 'accessLog').map((record) => record.attributes['dpl.core.data_subject_id']));
+      for (const subjectRef of named) {
+        if (typeof subjectRef === 'string' && subjectRef !== filter.subjectRef) shown.set(subjectRef, (shown.get(subjectRef) ?? 0) + 1);
+      }
     }
     for (const [subjectRef, requests] of shown) state.processing.push(accessLogProcessing(state, subjectRef, requests, deps.clock.now()));
     return {
@@ -262,6 +268,15 @@ export function createAccessLogResolver(deps: {
           : { hasNextPage: true, endCursor: encodeCursor(stoppedAt) },
     };
   };
+}
+
+/**
+ * Whether a record of the gateway's is part of a search's timeline. In a search by person, an
+ * earlier search's trace shows only its record of that person: the others it showed are not part
+ * of this person's history.
+ */
+function belongsToSearch(record: ProcessingRecord, subjectRef: string | undefined): boolean {
+  return subjectRef === undefined || record.name !== 'accessLog' || record.attributes['dpl.core.data_subject_id'] === subjectRef;
 }
 
 /** The processing record of one person a page of the access log searched by or showed: `soh.requests_returned` requests named them. */
