@@ -14,12 +14,19 @@ export function toNodeRecord(
 }
 
 /**
+ * How far before the node's now an `at` still reads as now: a question without `at` is asked at
+ * the gateway's start of the request, which reaches the node later, by another machine's clock.
+ */
+const NOW_TOLERANCE_MS = 60_000;
+
+/**
  * In force at `at`, or perhaps: revoked or suspended on a date the record does not give, and `at`
  * lies before now within its window. At `at` now or later such a ban is certainly not in force,
- * for it is revoked or suspended already.
+ * for it is revoked or suspended already. (For an `at` in the past, however recent, the gateway
+ * reads such a ban as unknown whichever way it is sent: it needs only its status and dates.)
  */
 function mayBeInForce(ban: Ban, at: number, now: number): boolean {
-  return banActiveAt(ban, at) || (at < now && banMayHaveRunAt(ban, at));
+  return banActiveAt(ban, at) || (at < now - NOW_TOLERANCE_MS && banMayHaveRunAt(ban, at));
 }
 
 /**
