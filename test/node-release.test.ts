@@ -151,21 +151,26 @@ describe('release policies at the nodes, asked directly (DESIGN §6 step 3)', ()
       expect(record).toMatchObject({ decision: 'ALLOW', fieldsReleased: ['Query.records'] });
     });
 
-    it('lists in its access record no field released when it knows none of the persons asked about', async () => {
+    it('lists in its access record no field released when it knows none of the persons asked about, or is asked about no one', async () => {
       const sub = `release-${randomUUID()}`;
       const token = await mint('veilig-thuis', { purpose: 'vt-hit-check', sub });
-      const { status, body } = await callNode(federation.nodes['veilig-thuis'].url, token, recordsOf('contact { organisation phone }'), {
-        ...VARIABLES,
-        bsns: [PERSONS.unknown],
-        refs: ['ref-unknown-0000000000'],
-        location: null,
-        counterpart: null,
-        counterpartRef: null,
-      });
-      expect(status).toBe(200);
-      expect(body.data!.records).toEqual([null]);
-      const [record] = nodeAccessRecords(federation.dataDir, 'veilig-thuis').filter((r) => r.sub === sub);
-      expect(record).toMatchObject({ decision: 'ALLOW', fieldsReleased: [], subjects: 1 });
+      for (const [bsns, refs] of [[[PERSONS.unknown], ['ref-unknown-0000000000']], [[], []]] as [string[], string[]][]) {
+        const { status, body } = await callNode(federation.nodes['veilig-thuis'].url, token, recordsOf('contact { organisation phone }'), {
+          ...VARIABLES,
+          bsns,
+          refs,
+          location: null,
+          counterpart: null,
+          counterpartRef: null,
+        });
+        expect(status).toBe(200);
+        expect(body.data!.records).toEqual(bsns.map(() => null));
+      }
+      const records = nodeAccessRecords(federation.dataDir, 'veilig-thuis').filter((r) => r.sub === sub);
+      expect(records).toEqual([
+        expect.objectContaining({ decision: 'ALLOW', fieldsReleased: [], subjects: 1 }),
+        expect.objectContaining({ decision: 'ALLOW', fieldsReleased: [], subjects: 0 }),
+      ]);
     });
 
     it('politie gives the police the ban terms and violatedAt, computed at the node', async () => {

@@ -229,7 +229,7 @@ function nodeAccessRecord(
  * person (nothing of a person the node does not know); for any other call, what it selected.
  */
 function releasedFields(state: NodeRequestState): string[] {
-  if (state.processing.length === 0) return state.fieldsReleased;
+  if (!state.fieldsReleased.includes('Query.records')) return state.fieldsReleased;
   const released = new Set(state.processing.flatMap((record) => record.attributes['soh.fields_released'] as string[]));
   return state.fieldsReleased.filter((field) => released.has(field));
 }
