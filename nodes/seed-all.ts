@@ -5,7 +5,7 @@ import { NODES } from './registry.ts';
 import type { ImportRecord } from './runtime/import-records.ts';
 import { createRng } from './runtime/random.ts';
 import { seedPopulation } from './runtime/seed.ts';
-import { holdForReplacing, unfinishedSeedMarker } from './store/serving.ts';
+import { holdForReplacing, nodeHome, unfinishedSeedMarker } from './store/serving.ts';
 import { SqliteStore } from './store/sqlite.ts';
 
 export interface SeedOptions {
@@ -24,7 +24,7 @@ export interface SeedSummary {
 const BATCH_PERSONS = 5_000;
 
 export function storeFile(dataDir: string, node: NodeId): string {
-  return join(dataDir, 'nodes', node, 'store.db');
+  return join(nodeHome(dataDir, node), 'store.db');
 }
 
 /** The nodes whose embedded store exists and holds data, seeded or imported. */
@@ -48,7 +48,7 @@ export async function seedAll(options: SeedOptions): Promise<SeedSummary> {
   const letGo: (() => void)[] = [];
   try {
     // No node may serve a store while it is replaced, nor start on one half-written.
-    for (const id of NODE_IDS) letGo.push(holdForReplacing(id, join(options.dataDir, 'nodes', id), 'seeding'));
+    for (const id of NODE_IDS) letGo.push(holdForReplacing(id, nodeHome(options.dataDir, id), 'seeding'));
     return await seedStores(options);
   } finally {
     for (const release of letGo) release();
@@ -71,7 +71,7 @@ async function seedStores(options: SeedOptions): Promise<SeedSummary> {
   for (const id of NODE_IDS) {
     const file = storeFile(options.dataDir, id);
     for (const suffix of ['', '-wal', '-shm']) rmSync(`${file}${suffix}`, { force: true });
-    mkdirSync(join(options.dataDir, 'nodes', id), { recursive: true, mode: 0o700 });
+    mkdirSync(nodeHome(options.dataDir, id), { recursive: true, mode: 0o700 });
     stores[id] = new SqliteStore(file);
     batches[id] = [];
     records[id] = 0;
