@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
-import { loadOrCreateKeys } from './keys.ts';
+import { loadKeys, loadOrCreateKeys } from './keys.ts';
 
 /**
  * The local development identity provider (DESIGN §4, dev mode only): its keys are generated
@@ -9,8 +9,16 @@ import { loadOrCreateKeys } from './keys.ts';
  */
 export const DEV_ISSUER = 'soh-dev-issuer';
 
+const devIssuerDir = (dataDir: string) => join(dataDir, 'dev-issuer');
+
 export function devIssuerKeys(dataDir: string) {
-  return loadOrCreateKeys(join(dataDir, 'dev-issuer'), 'dev-issuer');
+  return loadOrCreateKeys(devIssuerDir(dataDir), 'dev-issuer');
+}
+
+/** Where the dev issuer's keys are, when a gateway in dev mode (or a test) has made them; else null. */
+export function existingDevIssuer(dataDir: string): string | null {
+  const dir = devIssuerDir(dataDir);
+  return loadKeys(dir).length > 0 ? dir : null;
 }
 
 export function devIssuerJwks(dataDir: string): { keys: Record<string, unknown>[] } {

@@ -1,5 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { decodeJwt } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { unknownSettings } from '../lib/config.ts';
+import { devIssuerKeys } from '../lib/dev-issuer.ts';
 import { createKeyFile } from '../lib/keys.ts';
 import { serviceEnv } from '../lib/project.ts';
 
@@ -215,12 +216,20 @@ describe('command lines', () => {
     expect(stderr).toContain(usage);
   });
 
-  it("soh token signs for the audience the gateway checks (SOH_GATEWAY_AUDIENCE), and for at most a day", () => {
+  it("soh token signs for the audience the gateway checks (SOH_GATEWAY_AUDIENCE), for at most a day, and only once a gateway made the dev issuer", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'soh-token-'));
     const token = (extra: string[], env: Record<string, string>) =>
       spawnSync(process.execPath, [SOH, 'token', '--org', 'politie', '--role', 'politie-medewerker', '--purpose', 'police-ban-enforcement', ...extra], {
-        env: { ...process.env, SOH_DATA_DIR: home, ...env },
+        env: { ...process.env, SOH_DATA_DIR: dir, ...env },
         encoding: 'utf8',
       });
+    // Before any gateway made the dev issuer: a key made now would be one no gateway trusts.
+    const early = token([], {});
+    expect(early.status).toBe(1);
+    expect(early.stderr).toContain(`no dev issuer under ${dir}: start the federation first (npm start)`);
+    expect(early.stdout).toBe('');
+    expect(existsSync(join(dir, 'dev-issuer'))).toBe(false);
+    devIssuerKeys(dir);
     const signed = token([], { SOH_GATEWAY_AUDIENCE: 'soh-gateway-acc' });
     expect(signed.status).toBe(0);
     expect(decodeJwt(signed.stdout.trim()).aud).toBe('soh-gateway-acc');
@@ -228,6 +237,7 @@ describe('command lines', () => {
     const tooLong = token(['--ttl', '99999999999999999999'], {});
     expect(tooLong.status).toBe(2);
     expect(tooLong.stderr).toContain('--ttl must be at most 86,400');
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 
