@@ -814,7 +814,7 @@ describe('accessLog beside a node that breaks the node API', () => {
         if ((impersonating || finelyTimed) && body.includes('processingRecords')) {
           // Well-formed records of the traces asked about: in politie's name, or in its own to the microsecond.
           const { traceIds } = (JSON.parse(body) as { variables: { traceIds: string[] } }).variables;
-          const time = finelyTimed ? '2026-05-05T12:00:00.123456Z' : AT;
+          const time = finelyTimed ? '2026-05-05T12:00:00.123456Z' : AT.may2026;
           const records = traceIds.map((traceId) => ({
             component: finelyTimed ? 'om' : 'politie', name: 'node.records', traceId, spanId: 'f'.repeat(16), parentSpanId: null, startTime: time, endTime: time,
             statusCode: 'UNSET', attributes: { 'soh.outcome': 'NO_HIT' }, chainValid: true,

@@ -66,7 +66,9 @@ describe.skipIf(!HAVE_CHROMIUM)('the audit viewer in a real browser', () => {
     vtOfficer = await issuer.token({ org: 'veilig-thuis-rotterdam-rijnmond', sub: 'fg-vt', roles: ['privacy-officer'], purpose: 'privacy-audit', case_ref: undefined });
 
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    // An officer's clock is local time: one off UTC by a non-whole hour, and without daylight
+    // saving, so that a window never spans a change of offset whatever day the test runs.
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: 'Asia/Kolkata' });
     page = await context.newPage();
     page.on('request', (request) => seen.push({ url: request.url(), method: request.method(), body: request.postData() }));
     page.on('framenavigated', (frame) => navigations.push(frame.url()));
