@@ -9,6 +9,7 @@ export async function run(args: string[]): Promise<void> {
   if (args.length > 0) throw new UsageError('soh gateway (settings from SOH_* variables and SOH_GATEWAY_CONFIG)');
   const config = gatewayConfigFromEnv();
   const gateway = await startGateway(config);
-  console.log(`gateway listening on ${gateway.url}${config.dev ? ' (dev mode: dev issuer trusted, GraphiQL on)' : ''}`);
+  // Ready for signals before it says it is listening: whoever starts it may stop it on that line.
   stopOnSignal(() => gateway.close());
+  console.log(`gateway listening on ${gateway.url}${config.dev ? ' (dev mode: dev issuer trusted, GraphiQL on)' : ''}`);
 }

@@ -28,8 +28,10 @@ export function stopOnSignal(close: () => Promise<void>): void {
         () => process.exit(1),
       );
   };
+  // SIGHUP too: a closed terminal or ssh session would otherwise end the process without draining.
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  process.on('SIGHUP', stop);
 }
 
 function flushTelemetry(): Promise<void> {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigError, dataDir, flag, parseConfig, policyDir, port, settings } from '../lib/config.ts';
+import { ConfigError, dataDir, flag, keySetUrl, nonBlank, parseConfig, policyDir, port, settings } from '../lib/config.ts';
 import { DEV_ISSUER } from '../lib/dev-issuer.ts';
 import { GATEWAY_ISSUER } from '../lib/keys.ts';
 import { NODE_IDS, nodeVariableSuffix } from '../lib/partners.ts';
@@ -12,13 +12,11 @@ import { DEFAULT_RATE_LIMITS } from './rate-limits.ts';
 const issuer = z.strictObject({
   // Not a name the gateway gives itself: its own tokens' issuer, or the dev issuer, which dev
   // mode adds in its place (and lets speak for every organisation).
-  issuer: z
-    .string()
-    .min(1)
+  issuer: nonBlank
     .refine((name) => name !== GATEWAY_ISSUER && name !== DEV_ISSUER, 'is a name the gateway keeps for itself'),
   // A pattern that can match no `org` (`Politie`, `veilig-thuis*`) would refuse the issuer's every token.
   orgs: z.array(orgPattern).min(1),
-  jwksUrl: z.url().optional(),
+  jwksUrl: keySetUrl.optional(),
   jwksFile: z.string().optional(),
   acceptJwtTyp: z.boolean().default(false),
 }).refine((value) => Boolean(value.jwksUrl) !== Boolean(value.jwksFile), { message: 'exactly one of jwksUrl or jwksFile' });
@@ -37,16 +35,18 @@ const bucketLimit = z.strictObject({ burst: z.number().int().min(1).max(1_000_00
 
 export const gatewayConfig = z.strictObject({
   port: port.default(4000),
-  host: z.string().default('127.0.0.1'),
+  host: nonBlank.default('127.0.0.1'),
   dataDir: z.string(),
   policyDir: z.string(),
   dev: z.union([z.boolean(), flag]).default(false),
-  audience: z.string().min(1).default('soh-gateway'),
-  maxTokenBytes: z.number().int().min(512).max(16_384).default(8_192),
+  audience: nonBlank.default('soh-gateway'),
+  // Node reads at most 16 KiB of request headers in all, and answers more itself (431, unaudited).
+  maxTokenBytes: z.number().int().min(512).max(14_336).default(8_192),
   clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
-  maxTokenAgeSeconds: z.number().int().min(60).default(3_600),
-  caseRefPattern: z
-    .string()
+  // DESIGN §4: a maximum token age; a day at most, or there is none.
+  maxTokenAgeSeconds: z.number().int().min(60).max(86_400).default(3_600),
+  // Empty, it would match any case_ref, and the check would be off.
+  caseRefPattern: nonBlank
     .refine(compiles, 'must be a regular expression')
     .default('^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$'),
   deadlineMs: z.number().int().min(50).max(30_000).default(1_500),
@@ -102,6 +102,8 @@ const VARIABLES = {
   'rateLimits.redisUrl': 'SOH_RATE_LIMIT_REDIS_URL',
 } as const;
 
+const ENVIRONMENT_ONLY = { dataDir: 'SOH_DATA_DIR', policyDir: 'SOH_POLICY_DIR', dev: 'SOH_DEV', benchmarkDisable: 'SOH_BENCH_DISABLE' } as const;
+
 /** Where the gateway is told a node's URL: SOH_NODE_URL_POLITIE, SOH_NODE_URL_VEILIG_THUIS, … */
 export const nodeUrlVariable = (id: (typeof NODE_IDS)[number]) => `SOH_NODE_URL_${nodeVariableSuffix(id)}`;
 
@@ -120,6 +122,12 @@ export function gatewayConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Gate
     }
   }
   if (typeof fromFile !== 'object' || Array.isArray(fromFile)) throw new ConfigError(`SOH_GATEWAY_CONFIG ${file} must hold a mapping of settings`);
+  // Settings of the environment the gateway runs in, never of a file passed along with it: a file
+  // could otherwise switch dev mode on (trusting the dev issuer for every organisation) or audit
+  // off, and a data directory named there was silently replaced by SOH_DATA_DIR's.
+  for (const [key, variable] of Object.entries(ENVIRONMENT_ONLY)) {
+    if (key in fromFile) throw new ConfigError(`invalid configuration in ${file}:\n  ${key}: is set by ${variable} only, not in SOH_GATEWAY_CONFIG`);
+  }
   // A section that is no mapping (`nodes: 5`, an empty `nodes:`) would spread into nothing and
   // leave every default in its place without a word.
   const section = (name: string): Record<string, unknown> => {

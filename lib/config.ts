@@ -14,6 +14,19 @@ export function policyDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 export const port = z.coerce.number().int().min(0).max(65535);
+
+/** A setting that must say something: an empty or blank one would silently mean "anything" or "everywhere". */
+export const nonBlank = z.string().trim().min(1, 'must not be empty');
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
+/**
+ * Where a key set is fetched from. Whoever can change the keys on their way can mint any token
+ * they vouch for: https, or http only from this machine.
+ */
+export const keySetUrl = z
+  .url({ protocol: /^https?$/, error: 'must be an https:// URL (http:// only on 127.0.0.1, ::1 or localhost)' })
+  .refine((url) => URL.canParse(url) && (url.startsWith('https:') || LOOPBACK_HOSTS.has(new URL(url).hostname)), 'must be an https:// URL (http:// only on 127.0.0.1, ::1 or localhost)');
 export const flag = z.enum(['0', '1', 'true', 'false']).transform((v) => v === '1' || v === 'true');
 
 /**

@@ -1,4 +1,4 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { type AddressInfo, createServer } from 'node:net';
@@ -26,7 +26,7 @@ function startWith(args: string[], env: Record<string, string>) {
 }
 
 describe("the gateway's keys reach the nodes whole and unaltered", () => {
-  it.each(['http://gateway.example/.well-known/jwks.json', 'ftp://127.0.0.1/jwks.json'])('a node refuses SOH_GATEWAY_JWKS_URL=%s: keys come over https, or http only on this machine', (url) => {
+  it.each(['http://gateway.example/.well-known/jwks.json', 'ftp://127.0.0.1/jwks.json', '127.0.0.1:4000/.well-known/jwks.json'])('a node refuses SOH_GATEWAY_JWKS_URL=%s: keys come over https, or http only on this machine', (url) => {
     const { status, stderr } = startWith(['node', 'om'], { SOH_GATEWAY_JWKS_URL: url });
     expect(status).toBe(1);
     expect(stderr).toContain('SOH_GATEWAY_JWKS_URL');
@@ -127,6 +127,20 @@ describe('a component refuses a bad or empty setting, and a refusal of the machi
       /rateLimits\.perSubject\.burst: must be at least 4/,
     ],
     ['a rate so slow that its Retry-After could not be written', 'rateLimits:\n  perCaller: { burst: 5, perMinute: 1.0e-20 }\n', /rateLimits\.perCaller\.perMinute/],
+    [
+      "an issuer's key set over plain http from another machine, which anyone on the way could swap",
+      'issuers:\n  - { issuer: https://idp.politie.example, orgs: [politie], jwksUrl: http://idp.politie.example/jwks }\n',
+      /issuers\.0\.jwksUrl: must be an https:\/\/ URL/,
+    ],
+    ["an issuer's key set from a file: URL", 'issuers:\n  - { issuer: https://idp.example, orgs: [politie], jwksUrl: "file:///etc/passwd" }\n', /issuers\.0\.jwksUrl: must be an https:\/\/ URL/],
+    ['an empty host, which would listen on every interface', 'host: ""\n', /host \(SOH_GATEWAY_HOST\): must not be empty/],
+    ['a blank audience', 'audience: " "\n', /audience \(SOH_GATEWAY_AUDIENCE\): must not be empty/],
+    ['an empty caseRefPattern, which would match any case_ref', 'caseRefPattern: ""\n', /caseRefPattern: must not be empty/],
+    ['a maximum token age of years, which would be none', 'maxTokenAgeSeconds: 999999999\n', /maxTokenAgeSeconds/],
+    ['a token limit past what Node reads of all headers together', 'maxTokenBytes: 16384\n', /maxTokenBytes/],
+    ['a data directory, which only SOH_DATA_DIR sets', 'dataDir: /var/lib/soh\n', /dataDir: is set by SOH_DATA_DIR only/],
+    ['dev mode, which only SOH_DEV sets', 'dev: true\n', /dev: is set by SOH_DEV only/],
+    ['switching audit off, which only SOH_BENCH_DISABLE sets', 'benchmarkDisable: [purpose, audit]\n', /benchmarkDisable: is set by SOH_BENCH_DISABLE only/],
   ])('the gateway names %s in its configuration file', (_name, yaml, reason) => {
     const file = join(home, `gateway-${Math.random().toString(36).slice(2)}.yaml`);
     writeFileSync(file, yaml);
@@ -257,6 +271,19 @@ describe('a SOH_* variable that nothing reads', () => {
     const known = ['SOH_DATA_DIR', 'SOH_NODE_DATABASE_URL', 'SOH_NODE_PORT_VEILIG_THUIS', 'SOH_NODE_URL_RECLASSERING', 'SOH_BENCH_NODES', 'SOH_TEST_PG_ADMIN_URL', 'SOH_RATE_LIMIT_REDIS_URL', 'SOH_TEST_REDIS_URL'];
     const env = Object.fromEntries([...known, 'SOH_NODE_PORT_KMAR', 'SOH_GATEWAY_PROT', 'PATH'].map((name) => [name, 'x']));
     expect(unknownSettings(env)).toEqual(['SOH_GATEWAY_PROT', 'SOH_NODE_PORT_KMAR']);
+  });
+});
+
+describe('a component run alone', () => {
+  it.each(['SIGHUP', 'SIGTERM'] as const)('stops cleanly (exit 0) on %s, as when its terminal closes', async (signal) => {
+    const child = spawn(process.execPath, [SOH, 'node', 'om'], { env: { ...process.env, SOH_DATA_DIR: mkdtempSync(join(home, 'signal-')), SOH_NODE_PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => chunk.includes('listening on') && resolve());
+      child.once('exit', (code) => reject(new Error(`exited early with ${code}`)));
+    });
+    const exited = new Promise<[number | null, string | null]>((resolve) => child.once('exit', (code, killedBy) => resolve([code, killedBy])));
+    child.kill(signal);
+    expect(await exited).toEqual([0, null]);
   });
 });
 

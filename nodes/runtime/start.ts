@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { AuditLog } from '../../lib/audit/log.ts';
 import { type Clock, systemClock } from '../../lib/clock.ts';
-import { dataDir, parseConfig, policyDir, port, settings } from '../../lib/config.ts';
+import { dataDir, keySetUrl, nonBlank, parseConfig, policyDir, port, settings } from '../../lib/config.ts';
 import { loadOrCreateKeys, readJwksFile } from '../../lib/keys.ts';
 import { loadPolicies } from '../../lib/policy/load.ts';
 import { schemaShape } from '../../lib/schemas.ts';
@@ -14,19 +14,13 @@ import { gatewayKeys, gatewayTokenVerifier } from './gateway-token.ts';
 import { listen, startOrRelease, stopper } from '../../lib/http-server.ts';
 import { createNodeApp } from './server.ts';
 
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
-
 const nodeConfig = z.strictObject({
   port: port.optional(),
-  host: z.string().default('127.0.0.1'),
+  host: nonBlank.default('127.0.0.1'),
   dataDir: z.string(),
   policyDir: z.string(),
-  // Whoever can change the keys a node fetches can mint any caller's questions: the key set comes
-  // over https, or over http only from this machine.
-  gatewayJwksUrl: z
-    .url({ protocol: /^https?$/ })
-    .refine((url) => url.startsWith('https:') || LOOPBACK_HOSTS.has(new URL(url).hostname), 'must be an https:// URL (http:// only on 127.0.0.1, ::1 or localhost)')
-    .default('http://127.0.0.1:4000/.well-known/jwks.json'),
+  // Whoever can change the keys a node fetches can mint any caller's questions.
+  gatewayJwksUrl: keySetUrl.default('http://127.0.0.1:4000/.well-known/jwks.json'),
   /** The gateway's JWKS as a file, for organisations that distribute keys out of band. */
   gatewayJwksFile: z.string().optional(),
   databaseUrl: z.string().startsWith('postgres').optional(),
@@ -90,12 +84,12 @@ export async function startNode(definition: NodeDefinition, config: NodeConfig, 
     throw error;
   });
   const auditFile = join(home, 'audit.db');
-  const auditKeys = loadOrCreateKeys(join(home, 'keys'), `${definition.id}-audit`);
   let audit: AuditLog;
   try {
+    const auditKeys = loadOrCreateKeys(join(home, 'keys'), `${definition.id}-audit`);
     audit = new AuditLog(auditFile, auditKeys[0]!, { maxBytes: config.auditMaxBytes, search: 'traces', heldKeys: auditKeys });
   } catch (error) {
-    // A log that cannot be opened, or does not end where its signed head says: nothing stays held.
+    // Keys or a log that cannot be read, or a log that does not end where its signed head says: nothing stays held.
     await store.close();
     letGo();
     throw error;
