@@ -522,16 +522,19 @@ describe('a node whose audit log cannot be written fails closed', () => {
   beforeAll(async () => {
     federation = await startFederation({ deadlineMs: 5_000 });
     token = await federation.issuer.token({ ...vtClaims, sub });
-    // OM's node restarts on the same port with a storage quota its log has already reached.
+    // OM's node restarts on the same port with a storage quota its log reaches within a few calls.
     const om = federation.nodes.om;
     await endProcess(om.process);
+    const log = new Database(auditFile(federation.dataDir, 'om'), { readonly: true });
+    const size = Number(log.pragma('page_count', { simple: true })) * Number(log.pragma('page_size', { simple: true }));
+    log.close();
     const child = spawn(process.execPath, [SOH, 'node', 'om'], {
       env: {
         ...process.env,
         SOH_DATA_DIR: federation.dataDir,
         SOH_GATEWAY_JWKS_FILE: join(federation.dataDir, 'gateway-jwks.json'),
         SOH_NODE_PORT: new URL(om.url).port,
-        SOH_AUDIT_MAX_BYTES: '1',
+        SOH_AUDIT_MAX_BYTES: String(size + 3 * 4096),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -88,6 +88,9 @@ describe('a component refuses a bad or empty setting, and a refusal of the machi
     ['gateway', 'SOH_RATE_LIMIT_REDIS_URL', 'http://127.0.0.1:6379'],
     ['node', 'SOH_NODE_PORT', '70000'],
     ['node', 'SOH_NODE_DATABASE_URL', 'mysql://127.0.0.1/soh'],
+    // A quota its log is past already: it would start ready and fail closed at the first record.
+    ['node', 'SOH_AUDIT_MAX_BYTES', '1'],
+    ['gateway', 'SOH_AUDIT_MAX_BYTES', '1024'],
   ])('the %s names %s=%s', (component, variable, value) => {
     const { status, stderr } = startWith(component === 'node' ? ['node', 'om'] : ['gateway'], { SOH_DEV: '1', [variable]: value });
     expect(status).toBe(1);

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type KeyObject, createPublicKey } from 'node:crypto';
 import Database from 'better-sqlite3';
+import { ConfigError } from '../config.ts';
 import { type ChainedRecord, type SignedHead, ZERO_HASH, chain, headBreak, signHead } from './chain.ts';
 import type { AuditRecord } from './records.ts';
 
@@ -56,7 +57,14 @@ export class AuditWriter {
     this.db.pragma('wal_checkpoint(PASSIVE)');
     if (options.maxBytes) {
       const pageSize = Number(this.db.pragma('page_size', { simple: true }));
-      this.db.pragma(`max_page_count = ${Math.max(1, Math.floor(options.maxBytes / pageSize))}`);
+      const pages = Number(this.db.pragma('page_count', { simple: true }));
+      // SQLite would quietly raise a limit below the log's size to that size: the component would
+      // start ready and fail closed at its first record.
+      if (Math.floor(options.maxBytes / pageSize) <= pages) {
+        this.db.close();
+        throw new ConfigError(`SOH_AUDIT_MAX_BYTES (${options.maxBytes}) leaves no room in ${options.file}, which holds ${pages * pageSize} bytes already: raise it`);
+      }
+      this.db.pragma(`max_page_count = ${Math.floor(options.maxBytes / pageSize)}`);
     }
     this.insert = this.db.prepare(
       `INSERT INTO records (seq, kind, trace_id, subject_ref, purpose, requester_org, requester_sub, time, body)
