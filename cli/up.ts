@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'undici';
 import { z } from 'zod';
-import { nodeUrlVariable } from '../gateway/config.ts';
+import { LONGEST_GATEWAY_STOP_MS, nodeUrlVariable } from '../gateway/config.ts';
 import { dataDir, parseConfig, port, settings } from '../lib/config.ts';
 import { signDevToken } from '../lib/dev-issuer.ts';
 import { GATEWAY_NODE_FLAGS, SOURCE_NODE_FLAGS, serviceEnv, sohArgs } from '../lib/project.ts';
@@ -14,8 +14,12 @@ import { checkTelemetrySettings } from '../lib/telemetry.ts';
 import { SAME_SIGNAL_MS } from './signals.ts';
 import { parseOptions, positiveInt } from './usage.ts';
 
-/** Beyond the longest a component takes to stop on its own (a node: two grace periods of 5 s). */
-const KILL_AFTER_MS = 15_000;
+/**
+ * Beyond the longest a component takes to stop on its own (a node: two grace periods of 5 s; the
+ * gateway: two of its deadline and a second, at the longest deadline it allows) and to send its
+ * spans: killed before, a gateway still draining would lose the records of its last answers.
+ */
+export const KILL_AFTER_MS = LONGEST_GATEWAY_STOP_MS + 5_000;
 
 /** Settings of a component run on its own that `soh up` does not pass on to the processes it starts. */
 const NOT_INHERITED = ['SOH_NODE_DATABASE_URL', 'SOH_GATEWAY_JWKS_FILE', 'SOH_BENCH_DISABLE'] as const;

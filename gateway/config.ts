@@ -9,6 +9,18 @@ import { orgPattern } from '../lib/policy/load.ts';
 import { DEFAULT_LIMITS } from './limits.ts';
 import { DEFAULT_RATE_LIMITS } from './rate-limits.ts';
 
+/** A request's deadline may be set up to this long. */
+export const MAX_DEADLINE_MS = 30_000;
+
+/** How long past the request deadline a stopping gateway waits for the last answers and their audit commits. */
+export const DRAIN_MARGIN_MS = 1_000;
+
+/**
+ * The longest a gateway takes to stop on its own: its connections cut after one grace period, its
+ * handlers given another (lib/http-server.ts), at the longest deadline it may be configured with.
+ */
+export const LONGEST_GATEWAY_STOP_MS = 2 * (MAX_DEADLINE_MS + DRAIN_MARGIN_MS);
+
 const issuer = z.strictObject({
   // Not a name the gateway gives itself: its own tokens' issuer, or the dev issuer, which dev
   // mode adds in its place (and lets speak for every organisation).
@@ -49,7 +61,7 @@ export const gatewayConfig = z.strictObject({
   caseRefPattern: nonBlank
     .refine(compiles, 'must be a regular expression')
     .default('^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$'),
-  deadlineMs: z.number().int().min(50).max(30_000).default(1_500),
+  deadlineMs: z.number().int().min(50).max(MAX_DEADLINE_MS).default(1_500),
   nodes: z.strictObject(
     Object.fromEntries(NODE_IDS.map((id, index) => [id, z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).default(`http://127.0.0.1:${4101 + index}`)])) as Record<(typeof NODE_IDS)[number], z.ZodDefault<z.ZodURL>>,
   ),

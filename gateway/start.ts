@@ -12,7 +12,7 @@ import { listen, startOrRelease, stopper } from '../lib/http-server.ts';
 import { callerTokenVerifier, issuerKeys, type TrustedIssuer } from './auth/caller-token.ts';
 import { DownstreamTokens } from './auth/downstream-token.ts';
 import { GatewayKeys } from './auth/gateway-keys.ts';
-import type { GatewayConfig } from './config.ts';
+import { DRAIN_MARGIN_MS, type GatewayConfig } from './config.ts';
 import { NodeClient } from './federation/node-client.ts';
 import { type BucketLimit, type RateLimiter, TokenBuckets } from './rate-limits.ts';
 import { createGateway } from './server.ts';
@@ -20,8 +20,7 @@ import { RateLimitStore, SharedTokenBuckets } from './shared-rate-limits.ts';
 import { useAuditViewer } from './audit/viewer.ts';
 import { createLocalJWKSet } from 'jose';
 
-/** How long past the request deadline a stopping gateway waits for the last answers and their audit commits. */
-const DRAIN_MARGIN_MS = 1_000;
+
 
 export interface RunningGateway {
   url: string;
