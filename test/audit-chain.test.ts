@@ -627,7 +627,8 @@ describe("the gateway whose own audit log cannot be written fails closed with 50
   const sub = `vt-${randomUUID()}`;
 
   beforeAll(async () => {
-    federation = await startFederation({ deadlineMs: 5_000, gateway: { auditMaxBytes: 1 } });
+    // A new log's tables take 7 pages of 4 KiB: three more fill within a few requests.
+    federation = await startFederation({ deadlineMs: 5_000, gateway: { auditMaxBytes: 10 * 4096 } });
   }, 90_000);
   afterAll(() => federation?.stop());
 
