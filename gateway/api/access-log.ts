@@ -10,9 +10,9 @@ import { sohError } from '../../lib/errors.ts';
 import { PARTNER_INFO, type Partner, partnerInfo, partnerOfOrg } from '../../lib/partners.ts';
 import { dateTime, isDateTime } from '../../lib/records.ts';
 import type { SubjectRefFn } from '../../lib/subject-ref.ts';
-import { VERSION } from '../../lib/telemetry.ts';
 import type { NodeCallContext, NodeClient } from '../federation/node-client.ts';
-import { type GatewayContext, foreignOperation } from '../request-state.ts';
+import { gatewayProcessingRecord } from '../audit/processing-record.ts';
+import type { GatewayContext } from '../request-state.ts';
 
 interface AccessLogArgs {
   filter: { traceId?: string | null; subjectBsn?: string | null; purpose?: string | null; requesterSub?: string | null; from?: string | null; to?: string | null };
@@ -281,22 +281,14 @@ function belongsToSearch(record: ProcessingRecord, subjectRef: string | undefine
 
 /** The processing record of one person a page of the access log searched by or showed: `soh.requests_returned` requests named them. */
 function accessLogProcessing(state: GatewayContext['state'], subjectRef: string, requests: number, now: number): ProcessingRecord {
-  return {
-    type: 'processing',
-    trace_id: state.span.spanContext().traceId,
-    span_id: state.span.spanContext().spanId,
-    parent_span_id: null,
+  return gatewayProcessingRecord(state, {
+    span: state.span.spanContext(),
+    parentSpanId: null,
     name: 'accessLog',
-    start_time: state.startTime,
-    end_time: now,
-    status_code: 'UNSET',
-    foreign_operation: foreignOperation(state),
-    resource: { component: 'gateway', version: VERSION },
-    attributes: {
-      'dpl.core.processing_activity_id': state.purpose!.processingActivity,
-      'dpl.core.data_subject_id': subjectRef,
-      'dpl.core.data_subject_id_type': 'bsn-ref',
-      'soh.requests_returned': requests,
-    },
-  };
+    startTime: state.startTime,
+    endTime: now,
+    activity: state.purpose!.processingActivity,
+    subjectRef,
+    attributes: { 'soh.requests_returned': requests },
+  });
 }

@@ -3,9 +3,9 @@ import type { StatusCode } from '../../lib/audit/records.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { sohError } from '../../lib/errors.ts';
 import { PARTNER_INFO, PARTNERS, type Partner } from '../../lib/partners.ts';
-import { VERSION } from '../../lib/telemetry.ts';
 import type { PartnerAnswer, PersonArgs, PersonFetcher } from '../federation/person-fetcher.ts';
-import { type GatewayContext, type HitStatus, foreignOperation, recordPartnerStatus } from '../request-state.ts';
+import { gatewayProcessingRecord } from '../audit/processing-record.ts';
+import { type GatewayContext, type HitStatus, recordPartnerStatus } from '../request-state.ts';
 import { type RateLimiter, locationLeftOut } from '../rate-limits.ts';
 import { mergeBans } from './bans.ts';
 import { activeBansSelection, contactBannedSelection, hitCheckSelection } from './node-selection.ts';
@@ -102,30 +102,27 @@ export function createPersonResolvers(deps: PersonResolverDeps) {
    */
   function recordProcessing(ctx: GatewayContext, asked: Asked, bsns: string[], partners: readonly PartnerStatus[], statusCode: StatusCode): void {
     const { state } = ctx;
-    const { traceId, spanId } = asked.span.spanContext();
+    const span = asked.span.spanContext();
     const outcome = Object.fromEntries(partners.map(({ partner, status }) => [partner, status]));
     for (const bsn of bsns) {
-      state.processing.push({
-        type: 'processing',
-        trace_id: traceId,
-        span_id: spanId,
-        parent_span_id: state.span.spanContext().spanId,
-        name: asked.operation,
-        start_time: asked.startTime,
-        end_time: asked.endTime,
-        status_code: statusCode,
-        foreign_operation: foreignOperation(state),
-        resource: { component: 'gateway', version: VERSION },
-        attributes: {
-          'dpl.core.processing_activity_id': state.purpose!.processingActivity,
-          'dpl.core.data_subject_id': state.subjectRef(bsn),
-          'dpl.core.data_subject_id_type': 'bsn-ref',
-          'soh.partners': outcome,
-          // What this request ran and was released: not a field skipped, in an operation that did not run, or held back.
-          'soh.fields': state.operation.fields.filter((field) => state.selected.has(field) && !asked.withheld?.includes(field)),
-          ...(asked.withheld?.length ? { 'soh.withheld': asked.withheld } : {}),
-        },
-      });
+      state.processing.push(
+        gatewayProcessingRecord(state, {
+          span,
+          parentSpanId: state.span.spanContext().spanId,
+          name: asked.operation,
+          startTime: asked.startTime,
+          endTime: asked.endTime,
+          statusCode,
+          activity: state.purpose!.processingActivity,
+          subjectRef: state.subjectRef(bsn),
+          attributes: {
+            'soh.partners': outcome,
+            // What this request ran and was released: not a field skipped, in an operation that did not run, or held back.
+            'soh.fields': state.operation.fields.filter((field) => state.selected.has(field) && !asked.withheld?.includes(field)),
+            ...(asked.withheld?.length ? { 'soh.withheld': asked.withheld } : {}),
+          },
+        }),
+      );
     }
   }
 

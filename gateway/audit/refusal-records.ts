@@ -1,11 +1,11 @@
 import { type DocumentNode, type GraphQLSchema, parse } from 'graphql';
 import type { GatewayAccessRecord, ProcessingRecord } from '../../lib/audit/records.ts';
 import { isValidBsn } from '../../lib/bsn.ts';
-import { VERSION } from '../../lib/telemetry.ts';
 import { rootCalls } from '../../lib/graphql/root-fields.ts';
 import { namedSubjects } from '../api/named-subjects.ts';
 import type { QueryLimits } from '../limits.ts';
-import { type GatewayRequestState, foreignOperation } from '../request-state.ts';
+import type { GatewayRequestState } from '../request-state.ts';
+import { gatewayProcessingRecord } from './processing-record.ts';
 
 /**
  * Persons recorded for one refusal at most: the most an admitted request can name (four
@@ -37,25 +37,19 @@ export function refusalRecords(state: GatewayRequestState, access: GatewayAccess
     seen.add(`${field} ${bsn}`);
     named.push({ field, bsn });
   }
-  const { traceId, spanId } = state.span.spanContext();
-  return named.slice(0, MAX_RECORDED_SUBJECTS).map(({ field, bsn }) => ({
-    type: 'processing',
-    trace_id: traceId,
-    span_id: spanId,
-    parent_span_id: null,
-    name: field,
-    start_time: state.startTime,
-    end_time: now,
-    status_code: 'UNSET',
-    foreign_operation: foreignOperation(state),
-    resource: { component: 'gateway', version: VERSION },
-    attributes: {
-      'dpl.core.processing_activity_id': access.processingActivity,
-      'dpl.core.data_subject_id': state.subjectRef(bsn),
-      'dpl.core.data_subject_id_type': 'bsn-ref',
-      'soh.decision': access.decision,
-    },
-  }));
+  const span = state.span.spanContext();
+  return named.slice(0, MAX_RECORDED_SUBJECTS).map(({ field, bsn }) =>
+    gatewayProcessingRecord(state, {
+      span,
+      parentSpanId: null,
+      name: field,
+      startTime: state.startTime,
+      endTime: now,
+      activity: access.processingActivity,
+      subjectRef: state.subjectRef(bsn),
+      attributes: { 'soh.decision': access.decision },
+    }),
+  );
 }
 
 function parsedWithin(query: unknown, limits: QueryLimits): DocumentNode | null {
